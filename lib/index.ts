@@ -1,0 +1,21 @@
+/** Entry 'qmpx': connect to a QEMU monitor and use it. */
+export { connect, detectProtocol, DEFAULT_GREETING_TIMEOUT_MS } from './monitor.js';
+export type { Monitor, MonitorOptions, MonitorProtocol, ExecuteOptions, HmpOptions, CloseInfo } from './monitor.js';
+export type { ConnectOptions } from './transport.js';
+export { parseTarget } from './transport.js';
+export type { MonitorState } from './state.js';
+export type { RequestOrigin } from './request.js';
+export type { QmpEvent, QmpGreeting, QmpTimestamp, QmpVersion } from './qmp/wire.js';
+export type { Logger, LogLevel } from './log.js';
+export { silentLogger } from './log.js';
+export {
+  QmpxError,
+  QmpError,
+  HmpError,
+  ProtocolError,
+  ConnectionClosedError,
+  TimeoutError,
+  GreetingTimeoutError,
+  AbortError,
+  UnsupportedError,
+} from './errors.js';

@@ -1,0 +1,355 @@
+/**
+ * A QMP session over one stream: greeting, negotiation, the ordered request
+ * queue, events, and close.
+ *
+ * Wire ids (DESIGN.md invariant 3): QEMU answers in-band commands strictly
+ * in order with exactly one reply each, so in-band commands go without an id
+ * and replies are matched by position. That holds only because nothing but
+ * JSON this class serialised itself is ever written. `exec-oob` commands
+ * always carry a numeric qmpx id, since their replies may overtake.
+ *
+ *   waiting (local, unbounded by QEMU) ──pump──▶ inFlight (≤ maxInFlight, FIFO)
+ *                                                   │ id-less reply settles the head
+ *   exec-oob ─────────────written at once─────▶ oobById (matched by id)
+ *
+ * With OOB negotiated QEMU queues at most 8 in-band commands and then stops
+ * reading the socket entirely (FACTS §2), which would also hold back any
+ * exec-oob written after them; the local window keeps QEMU's queue from
+ * filling so OOB commands can always overtake.
+ */
+import type { Duplex } from 'node:stream';
+import { Subject, map, share, type Observable } from 'rxjs';
+import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
+import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
+import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
+import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin } from '../request.js';
+import { MonitorStateMachine, type MonitorState } from '../state.js';
+import { JsonObjectFramer } from './framer.js';
+import { parseJsonLossless, stringifyJson } from './json.js';
+import { classify, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
+import { hmpErrorText } from '../hmp/error-text.js';
+
+export const DEFAULT_MAX_IN_FLIGHT = 8;
+
+/** A reply exactly as QEMU sent it, return or error. */
+export type QmpReply = Extract<WireMessage, { kind: 'return' | 'error' }>;
+
+/** An event with the exact text QEMU sent, for consumers that forward bytes. */
+export interface QmpEventFrame {
+  event: QmpEvent;
+  text: string;
+}
+
+export interface RawRequestOptions extends ExecuteOptions {
+  origin?: RequestOrigin;
+}
+
+class QmpRequest extends PendingRequest<QmpReply> {
+  wireId: number | undefined;
+  wireText = '';
+  oob = false;
+}
+
+/** Commands after which the monitor is expected to go away. */
+const CLOSING_COMMANDS = new Set(['quit']);
+
+export class QmpMonitor implements Monitor {
+  readonly protocol = 'qmp' as const;
+  greeting: QmpGreeting | null = null;
+  capabilities: readonly string[] = [];
+
+  private readonly eventFramesSubject = new Subject<QmpEventFrame>();
+  /** Events with their wire text, in wire order. */
+  readonly eventFrames$: Observable<QmpEventFrame> = this.eventFramesSubject.asObservable();
+  readonly events$: Observable<QmpEvent> = this.eventFrames$.pipe(
+    map((frame) => frame.event),
+    share(),
+  );
+  private readonly protocolErrorsSubject = new Subject<ProtocolError>();
+  readonly protocolErrors$ = this.protocolErrorsSubject.asObservable();
+  private readonly stateMachine: MonitorStateMachine;
+  readonly state$: Observable<MonitorState>;
+  readonly closed: Promise<CloseInfo>;
+
+  private readonly logger: Logger;
+  private readonly framer: JsonObjectFramer;
+  private readonly maxInFlight: number;
+  private readonly wireIds: boolean;
+  private readonly commandTimeoutMs: number | undefined;
+  private readonly offerOob: boolean;
+  private waiting: QmpRequest[] = [];
+  private waitingHead = 0;
+  private readonly inFlight: QmpRequest[] = [];
+  private readonly byWireId = new Map<number, QmpRequest>();
+  private nextWireId = 1;
+  private closeExpected = false;
+  private closedByCaller = false;
+  private resolveClosed!: (info: CloseInfo) => void;
+  private onGreeting: ((greeting: QmpGreeting) => void) | undefined;
+
+  constructor(
+    private readonly socket: Duplex,
+    options: MonitorOptions,
+    /** Names the monitor in logs and errors. */
+    readonly label: string,
+  ) {
+    this.logger = options.logger ?? defaultLogger;
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+    this.wireIds = options.wireIds ?? false;
+    this.commandTimeoutMs = options.commandTimeoutMs;
+    this.offerOob = options.oob ?? true;
+    this.stateMachine = new MonitorStateMachine(this.logger, label);
+    this.state$ = this.stateMachine.state$;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.framer = new JsonObjectFramer(
+      {
+        message: (text) => this.onMessage(text),
+        garbage: (text) => this.reportProtocolError(`bytes outside any JSON object`, text),
+        oversize: (bytes, limit) => {
+          const error = new ProtocolError(`message of ${bytes}+ bytes exceeds maxMessageBytes (${limit}); connection closed`);
+          this.reportProtocolError(error.message, '', error);
+          this.finish({ expected: false, cause: error });
+        },
+      },
+      { maxMessageBytes: options.maxMessageBytes },
+    );
+  }
+
+  /**
+   * Reads the greeting (which may begin in `firstBytes`) and negotiates.
+   * Resolves when ready; rejects with GreetingTimeoutError or QmpError.
+   */
+  async start(firstBytes: Buffer, greetingTimeoutMs: number): Promise<void> {
+    const greeting = new Promise<QmpGreeting>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new GreetingTimeoutError(greetingTimeoutMs)), greetingTimeoutMs);
+      this.onGreeting = (message) => {
+        clearTimeout(timer);
+        resolve(message);
+      };
+      void this.closed.then((info) => {
+        clearTimeout(timer);
+        reject(new ConnectionClosedError('the monitor closed the connection during the greeting', { cause: info.cause }));
+      });
+    });
+    this.attach(firstBytes);
+    this.greeting = await greeting;
+    this.stateMachine.transition('negotiating', 'greeting received');
+    const enable = this.offerOob && this.greeting.QMP.capabilities.includes('oob') ? ['oob'] : [];
+    const reply = await this.send('qmp_capabilities', enable.length > 0 ? stringifyJson({ enable }) : undefined, {}, true);
+    if (reply.kind === 'error') {
+      const { class: errorClass, desc } = reply.message.error;
+      throw new QmpError(errorClass, desc, 'qmp_capabilities');
+    }
+    this.capabilities = enable;
+    this.stateMachine.transition('ready', 'capabilities negotiated');
+  }
+
+  async execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
+    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
+      throw new UnsupportedError(`${command}: arguments must be a JSON object, got ${Array.isArray(args) ? 'an array' : typeof args}`);
+    }
+    const reply = await this.send(command, args === undefined ? undefined : stringifyJson(args), opts);
+    if (reply.kind === 'error') {
+      throw new QmpError(reply.message.error.class, reply.message.error.desc, command);
+    }
+    return reply.message.return as T;
+  }
+
+  async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
+    const output = await this.execute<string>('human-monitor-command', { 'command-line': commandLine }, opts);
+    if (opts.throwOnError && hmpErrorText(output) !== null) throw new HmpError(commandLine, output);
+    return output;
+  }
+
+  /**
+   * Sends a command whose arguments are already serialised JSON (kept as
+   * given, so number tokens survive exactly) and resolves with QEMU's reply,
+   * error replies included. Rejects with UnsupportedError, TimeoutError,
+   * AbortError or ConnectionClosedError.
+   */
+  send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}, negotiating = false): Promise<QmpReply> {
+    const request = new QmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs);
+    const state = this.stateMachine.current;
+    if (state === 'closed') {
+      request.reject(new ConnectionClosedError(`${command}: the monitor connection is closed`));
+      return request.promise;
+    }
+    if (state !== 'ready' && !negotiating) {
+      request.reject(new UnsupportedError(`${command}: the monitor is not ready (${state})`));
+      return request.promise;
+    }
+    if (opts.oob && !this.capabilities.includes('oob')) {
+      request.reject(new UnsupportedError(`${command}: out-of-band execution was not negotiated with this monitor`));
+      return request.promise;
+    }
+    request.oob = opts.oob === true;
+    if (request.oob || this.wireIds) request.wireId = this.nextWireId++;
+    request.wireText = wireCommand(command, argumentsJson, request.oob, request.wireId);
+    if (CLOSING_COMMANDS.has(command)) this.closeExpected = true;
+    if (request.oob) {
+      this.byWireId.set(request.wireId!, request);
+      this.socket.write(request.wireText);
+    } else {
+      this.waiting.push(request);
+      this.pump();
+    }
+    return request.promise;
+  }
+
+  close(): Promise<void> {
+    if (this.stateMachine.current !== 'closed') {
+      this.closedByCaller = true;
+      this.finish({ expected: true }, new ConnectionClosedError('the monitor connection was closed by the caller'));
+    }
+    return this.closed.then(() => undefined);
+  }
+
+  /** Requests not yet settled (for tests and diagnostics). */
+  get pendingCount(): number {
+    let count = this.byWireId.size;
+    for (const request of this.inFlight) if (!request.settled && request.wireId === undefined) count++;
+    for (let i = this.waitingHead; i < this.waiting.length; i++) if (!this.waiting[i]!.settled) count++;
+    return count;
+  }
+
+  private attach(firstBytes: Buffer): void {
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('end', () => this.finish({ expected: this.closeExpected }));
+    this.socket.on('error', (error: NodeJS.ErrnoException) => {
+      const expected = this.closeExpected && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      this.finish(expected ? { expected } : { expected, cause: error });
+    });
+    this.socket.on('close', () => this.finish({ expected: this.closeExpected }));
+    if (firstBytes.length > 0) this.onData(firstBytes);
+    this.socket.resume();
+  }
+
+  private onData(chunk: Buffer): void {
+    // Replies released by this chunk go out in one write.
+    const corkable = 'cork' in this.socket;
+    if (corkable) this.socket.cork();
+    this.framer.push(chunk);
+    if (corkable) this.socket.uncork();
+  }
+
+  private onMessage(text: string): void {
+    let value: unknown;
+    try {
+      value = parseJsonLossless(text);
+    } catch (error) {
+      this.reportProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, text);
+      return;
+    }
+    const message = classify(text, value);
+    switch (message.kind) {
+      case 'event':
+        if (message.message.event === 'SHUTDOWN') this.closeExpected = true;
+        this.eventFramesSubject.next({ event: message.message, text });
+        return;
+      case 'return':
+      case 'error':
+        this.onReply(message);
+        return;
+      case 'greeting':
+        if (this.onGreeting && this.greeting === null) {
+          const onGreeting = this.onGreeting;
+          this.onGreeting = undefined;
+          onGreeting(message.message);
+        } else {
+          this.reportProtocolError('unexpected second greeting', text);
+        }
+        return;
+      case 'invalid':
+        this.reportProtocolError(message.reason, text);
+        return;
+    }
+  }
+
+  private onReply(reply: QmpReply): void {
+    const id = reply.message.id;
+    let request: QmpRequest | undefined;
+    if (id === undefined) {
+      const head = this.inFlight[0];
+      if (head === undefined || head.wireId !== undefined) {
+        this.reportProtocolError(head ? 'reply without an id while commands carry ids' : 'reply with no command pending', reply.text);
+        return;
+      }
+      request = this.inFlight.shift();
+    } else {
+      request = typeof id === 'number' ? this.byWireId.get(id) : undefined;
+      if (request === undefined) {
+        this.reportProtocolError('reply with an id that matches no command', reply.text);
+        return;
+      }
+      this.byWireId.delete(id as number);
+      if (!request.oob) {
+        const position = this.inFlight.indexOf(request);
+        if (position !== 0) this.reportProtocolError('in-band reply out of order', reply.text);
+        if (position >= 0) this.inFlight.splice(position, 1);
+      }
+    }
+    if (!request!.resolve(reply) && isDebugEnabled(this.logger)) {
+      this.logger.debug({ monitor: this.label, command: request!.command }, 'late reply to a settled command dropped');
+    }
+    if (!request!.oob) this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight.length < this.maxInFlight && this.waitingHead < this.waiting.length) {
+      const request = this.waiting[this.waitingHead++]!;
+      if (request.settled) continue; // timed out or aborted before it was written: never sent
+      this.inFlight.push(request);
+      if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
+      this.socket.write(request.wireText);
+    }
+    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+  }
+
+  private reportProtocolError(message: string, evidence: string, error = new ProtocolError(message, evidence)): void {
+    this.logger.warn({ monitor: this.label, evidence: evidence.slice(0, 200) }, message);
+    this.protocolErrorsSubject.next(error);
+  }
+
+  /** Ends the session once: settles every request, completes every stream. */
+  private finish(info: CloseInfo, pendingError?: Error): void {
+    if (this.stateMachine.current === 'closed') return;
+    const partial = this.framer.end();
+    if (partial !== '') this.reportProtocolError('connection ended in the middle of a message; partial message discarded', partial);
+    const expected = info.expected || this.closedByCaller;
+    const error =
+      pendingError ??
+      new ConnectionClosedError(
+        expected ? 'the monitor closed the connection' : `the monitor connection was lost${info.cause ? `: ${info.cause.message}` : ''}`,
+        { cause: info.cause },
+      );
+    const pending = [...this.inFlight, ...this.waiting.slice(this.waitingHead), ...this.byWireId.values()];
+    this.inFlight.length = 0;
+    this.waiting = [];
+    this.waitingHead = 0;
+    this.byWireId.clear();
+    this.stateMachine.transition('closed', info.cause?.message ?? (expected ? 'closed' : 'connection lost'));
+    for (const request of pending) {
+      // quit's reply can be lost when QEMU exits with it unread (FACTS §2): the close is its answer.
+      if (CLOSING_COMMANDS.has(request.command) && !this.closedByCaller) {
+        request.resolve({ kind: 'return', text: '{"return": {}}', message: { return: {} } });
+      } else {
+        request.reject(error);
+      }
+    }
+    this.eventFramesSubject.complete();
+    this.protocolErrorsSubject.complete();
+    this.socket.destroy();
+    this.resolveClosed(info.cause && !expected ? { expected, cause: info.cause } : { expected });
+  }
+}
+
+/** Builds the wire text of a command; the name is JSON-escaped, the arguments already JSON. */
+export function wireCommand(command: string, argumentsJson: string | undefined, oob: boolean, wireId?: number): string {
+  let text = `{"${oob ? 'exec-oob' : 'execute'}":${JSON.stringify(command)}`;
+  if (argumentsJson !== undefined) text += `,"arguments":${argumentsJson}`;
+  if (wireId !== undefined) text += `,"id":${wireId}`;
+  return text + '}';
+}

@@ -1,0 +1,130 @@
+/**
+ * The shapes QEMU's QMP server and the guest agent send (FACTS §2, §4),
+ * validated with ajv. Members QEMU may add later are allowed through: the
+ * QMP specification tells clients to ignore what they do not know.
+ */
+import { compileSchema } from '../schema.js';
+
+export interface QmpVersion {
+  qemu: { major: number; minor: number; micro: number };
+  package: string;
+}
+
+export interface QmpGreeting {
+  QMP: { version: QmpVersion; capabilities: string[] };
+}
+
+export interface QmpTimestamp {
+  seconds: number;
+  microseconds: number;
+}
+
+export interface QmpEvent {
+  event: string;
+  data?: Record<string, unknown>;
+  timestamp: QmpTimestamp;
+}
+
+export interface QmpReturn {
+  return: unknown;
+  id?: unknown;
+}
+
+export interface QmpErrorReply {
+  error: { class: string; desc: string };
+  id?: unknown;
+}
+
+/** One message from the peer, classified, with its exact text. */
+export type WireMessage =
+  | { kind: 'greeting'; text: string; message: QmpGreeting }
+  | { kind: 'event'; text: string; message: QmpEvent }
+  | { kind: 'return'; text: string; message: QmpReturn }
+  | { kind: 'error'; text: string; message: QmpErrorReply };
+
+export const isGreeting = compileSchema<QmpGreeting>({
+  type: 'object',
+  required: ['QMP'],
+  properties: {
+    QMP: {
+      type: 'object',
+      required: ['version', 'capabilities'],
+      properties: {
+        version: {
+          type: 'object',
+          required: ['qemu', 'package'],
+          properties: {
+            qemu: {
+              type: 'object',
+              required: ['major', 'minor', 'micro'],
+              properties: { major: { type: 'integer' }, minor: { type: 'integer' }, micro: { type: 'integer' } },
+            },
+            package: { type: 'string' },
+          },
+        },
+        capabilities: { type: 'array', items: { type: 'string' } },
+      },
+    },
+  },
+});
+
+export const isEvent = compileSchema<QmpEvent>({
+  type: 'object',
+  required: ['event', 'timestamp'],
+  properties: {
+    event: { type: 'string' },
+    data: { type: 'object' },
+    timestamp: {
+      type: 'object',
+      required: ['seconds', 'microseconds'],
+      properties: { seconds: { type: 'integer' }, microseconds: { type: 'integer' } },
+    },
+  },
+});
+
+export const isReturn = compileSchema<QmpReturn>({
+  type: 'object',
+  required: ['return'],
+  properties: { return: {} },
+});
+
+export const isErrorReply = compileSchema<QmpErrorReply>({
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['class', 'desc'],
+      properties: { class: { type: 'string' }, desc: { type: 'string' } },
+    },
+  },
+});
+
+export type ClassifyResult = WireMessage | { kind: 'invalid'; text: string; reason: string };
+
+/**
+ * Classifies a parsed object by its distinguishing member, then validates the
+ * shape. Never throws.
+ */
+export function classify(text: string, value: unknown): ClassifyResult {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { kind: 'invalid', text, reason: 'not a JSON object' };
+  }
+  if ('event' in value) {
+    return isEvent(value) ? { kind: 'event', text, message: value } : invalid(text, 'event', isEvent.explain());
+  }
+  if ('return' in value) {
+    return isReturn(value) ? { kind: 'return', text, message: value } : invalid(text, 'reply', isReturn.explain());
+  }
+  if ('error' in value) {
+    return isErrorReply(value) ? { kind: 'error', text, message: value } : invalid(text, 'error reply', isErrorReply.explain());
+  }
+  if ('QMP' in value) {
+    return isGreeting(value) ? { kind: 'greeting', text, message: value } : invalid(text, 'greeting', isGreeting.explain());
+  }
+  return { kind: 'invalid', text, reason: 'not a greeting, reply, error or event' };
+}
+
+function invalid(text: string, what: string, why: string): ClassifyResult {
+  return { kind: 'invalid', text, reason: `malformed ${what}: ${why}` };
+}

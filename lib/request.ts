@@ -1,0 +1,81 @@
+/**
+ * One request's life, whatever the protocol: it settles exactly once, by
+ * reply, error, timeout, abort or connection loss (DESIGN.md invariant 2).
+ * A request settled early (timeout, abort) keeps its place on the wire so that
+ * its late reply is recognised and dropped instead of being given to the next
+ * caller.
+ */
+import { AbortError, TimeoutError } from './errors.js';
+
+/** Who asked: recorded on every request for logs and the proxy's audit. */
+export type RequestOrigin =
+  | { kind: 'driver' }
+  | { kind: 'passthrough' }
+  | { kind: 'downstream'; session: number; endpoint?: string };
+
+export const DRIVER_ORIGIN: RequestOrigin = { kind: 'driver' };
+
+export interface RequestOptions {
+  /** Settle with TimeoutError after this many milliseconds. */
+  timeoutMs?: number;
+  /** Settle with AbortError when this signal fires. */
+  signal?: AbortSignal;
+  /** Who is asking; defaults to the driver (the library's own caller). */
+  origin?: RequestOrigin;
+}
+
+export class PendingRequest<Reply> {
+  readonly promise: Promise<Reply>;
+  /** Set once resolved or rejected; a settled request ignores later outcomes. */
+  settled = false;
+  private resolvePromise!: (reply: Reply) => void;
+  private rejectPromise!: (error: Error) => void;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => {
+    this.reject(new AbortError(this.command, { cause: this.signal?.reason }));
+  };
+
+  constructor(
+    readonly command: string,
+    readonly origin: RequestOrigin,
+    options: RequestOptions,
+    defaultTimeoutMs?: number,
+  ) {
+    this.promise = new Promise<Reply>((resolve, reject) => {
+      this.resolvePromise = resolve;
+      this.rejectPromise = reject;
+    });
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+      this.timer = setTimeout(() => {
+        this.reject(new TimeoutError(`${command}: no reply within ${timeoutMs} ms`, timeoutMs, command));
+      }, timeoutMs);
+    }
+    this.signal = options.signal;
+    if (this.signal) {
+      if (this.signal.aborted) queueMicrotask(this.onAbort);
+      else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  resolve(reply: Reply): boolean {
+    if (this.settled) return false;
+    this.finish();
+    this.resolvePromise(reply);
+    return true;
+  }
+
+  reject(error: Error): boolean {
+    if (this.settled) return false;
+    this.finish();
+    this.rejectPromise(error);
+    return true;
+  }
+
+  private finish(): void {
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this.onAbort);
+  }
+}
