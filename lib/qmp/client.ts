@@ -346,10 +346,14 @@ export class QmpMonitor implements Monitor {
   }
 }
 
-/** Builds the wire text of a command; the name is JSON-escaped, the arguments already JSON. */
+/**
+ * Builds the wire text of a command; the name is JSON-escaped, the arguments
+ * already JSON. QEMU's parser needs no line end, but one command per line
+ * keeps wire traces and line-oriented peers readable.
+ */
 export function wireCommand(command: string, argumentsJson: string | undefined, oob: boolean, wireId?: number): string {
   let text = `{"${oob ? 'exec-oob' : 'execute'}":${JSON.stringify(command)}`;
   if (argumentsJson !== undefined) text += `,"arguments":${argumentsJson}`;
   if (wireId !== undefined) text += `,"id":${wireId}`;
-  return text + '}';
+  return text + '}\n';
 }
