@@ -1,0 +1,220 @@
+/**
+ * One client connection of the RPC endpoint, without the socket: fed the
+ * bytes the client sent, it hands the bytes to send back to a sink. The
+ * socket server (not here) wires `receive` to 'data', the sink's `write` to
+ * the socket with its bounded outbound buffer (DESIGN.md invariant 4), its
+ * `close` to destroy(), and `setReading` to pause()/resume().
+ *
+ *   bytes ─▶ FrameDecoder ─▶ message filters (e.g. keepalive) ─▶ Dispatcher ─▶ sink.write
+ *                                                                  ≤ maxConcurrentCalls at once
+ *
+ * Like libvirtd (max_client_requests, default 5), at most
+ * `maxConcurrentCalls` messages are being dispatched at once; later ones
+ * wait in the decoder and the sink is asked to stop reading until a slot
+ * frees. Replies go out as their handlers finish, so they may overtake each
+ * other; clients match them by serial, as with libvirtd.
+ *
+ *   open ──close() / FrameError──▶ closed
+ *
+ * A FrameError (unframeable input, or input buffered past
+ * `maxBufferedInputBytes`) closes the connection, as libvirtd closes such a
+ * client; nothing else does. On close, running handlers see their
+ * AbortSignal fire and their replies are dropped.
+ */
+import { type Dispatcher } from './dispatch.js';
+import { FrameError } from './errors.js';
+import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';
+import { LENGTH_WORD_BYTES } from './protocol.js';
+
+export interface RpcConnectionSink {
+  /** Complete messages, in the order they must be sent. Must not throw. */
+  write(bytes: Buffer): void;
+  /** Called once when the connection closes: with the FrameError that caused it, or null after close(). */
+  close(error: FrameError | null): void;
+  /** Flow control: false while every call slot is busy, true once one frees (pause/resume the socket). */
+  setReading?(reading: boolean): void;
+}
+
+export interface RpcConnectionOptions {
+  /** Largest header + body accepted from the client. Default and ceiling 32 MiB (FACTS.md §6). */
+  maxMessageBytes?: number;
+  /** Messages dispatched at once. Default 5, libvirtd's max_client_requests. */
+  maxConcurrentCalls?: number;
+  /**
+   * Received bytes that may wait undispatched. Past it the connection fails
+   * with FrameError input-overflow (the reader ignored setReading(false)).
+   * Default: one largest message plus 4 MiB.
+   */
+  maxBufferedInputBytes?: number;
+  /** See FrameDecoderOptions: skip the one placeholder byte per passed fd. Default true. */
+  skipFdPlaceholderBytes?: boolean;
+}
+
+/**
+ * Sees every message before dispatch; returns true when it consumed the
+ * message (libvirt's virNetServerClientAddFilter, used there for keepalive).
+ * Runs synchronously, in arrival order. Must not throw.
+ */
+export type MessageFilter = (message: RpcMessage, connection: RpcConnection) => boolean;
+
+export type RpcConnectionState = 'open' | 'closed';
+
+export const DEFAULT_MAX_CONCURRENT_CALLS = 5;
+const INPUT_SLACK_BYTES = 4 * 1024 * 1024;
+
+let nextConnectionId = 1;
+
+export class RpcConnection {
+  /** Unique per process, for logs and per-connection maps. */
+  readonly id = nextConnectionId++;
+  readonly maxConcurrentCalls: number;
+  readonly maxBufferedInputBytes: number;
+  private currentState: RpcConnectionState = 'open';
+  private readonly decoder: FrameDecoder;
+  private readonly filters: MessageFilter[] = [];
+  private readonly abortController = new AbortController();
+  private running = 0;
+  private reading = true;
+  private settledWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly sink: RpcConnectionSink,
+    options: RpcConnectionOptions = {},
+  ) {
+    this.decoder = new FrameDecoder({
+      maxMessageBytes: options.maxMessageBytes,
+      skipFdPlaceholderBytes: options.skipFdPlaceholderBytes,
+    });
+    this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS);
+    this.maxBufferedInputBytes =
+      options.maxBufferedInputBytes ?? this.decoder.maxMessageBytes + LENGTH_WORD_BYTES + INPUT_SLACK_BYTES;
+  }
+
+  get state(): RpcConnectionState {
+    return this.currentState;
+  }
+
+  /** Messages being dispatched right now. */
+  get callsInFlight(): number {
+    return this.running;
+  }
+
+  /** Fires when the connection closes. */
+  get signal(): AbortSignal {
+    return this.abortController.signal;
+  }
+
+  addMessageFilter(filter: MessageFilter): void {
+    this.filters.push(filter);
+  }
+
+  /** Feeds bytes from the client. Never throws; ignored once closed. */
+  receive(chunk: Uint8Array): void {
+    if (this.currentState !== 'open') return;
+    try {
+      this.decoder.push(chunk);
+      if (this.decoder.bufferedBytes > this.maxBufferedInputBytes) {
+        throw new FrameError(
+          `${this.decoder.bufferedBytes} bytes of input waiting, over the limit of ${this.maxBufferedInputBytes}`,
+          'input-overflow',
+        );
+      }
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.pump();
+  }
+
+  /**
+   * Sends a server-initiated message (an event MESSAGE, a keepalive PING or
+   * PONG). Returns false when the connection is closed. Throws XdrError for
+   * a header word out of range or a message over the limit (a caller bug).
+   */
+  send(header: RpcHeader, body?: Uint8Array, fdCount = 0): boolean {
+    if (this.currentState !== 'open') return false;
+    this.sink.write(encodeMessage(header, body, fdCount));
+    return true;
+  }
+
+  /** Closes the connection (idempotent): running handlers are aborted, their replies dropped. */
+  close(): void {
+    this.transitionToClosed(null);
+  }
+
+  /**
+   * Resolves once no message is being dispatched (so, while open, no complete
+   * one is waiting either); for tests and orderly shutdown.
+   */
+  settled(): Promise<void> {
+    if (this.isSettled()) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  /** Starts dispatching waiting messages while call slots are free. */
+  private pump(): void {
+    while (this.currentState === 'open' && this.running < this.maxConcurrentCalls) {
+      let message: RpcMessage | null;
+      try {
+        message = this.decoder.next();
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+      if (!message) break;
+      if (this.filters.some((filter) => filter(message, this))) continue;
+      this.startDispatch(message);
+    }
+    this.updateReading();
+    this.notifyIfSettled();
+  }
+
+  private startDispatch(message: RpcMessage): void {
+    this.running++;
+    const call = { signal: this.abortController.signal, connection: this };
+    void this.dispatcher.dispatch(message, call).then((reply) => {
+      this.running--;
+      if (reply && this.currentState === 'open') this.sink.write(reply);
+      this.pump();
+    });
+  }
+
+  /** Like libvirtd: read only while a call slot is free (virNetServerClientUpdateEvent). */
+  private updateReading(): void {
+    const wantReading = this.running < this.maxConcurrentCalls;
+    if (this.currentState !== 'open' || wantReading === this.reading) return;
+    this.reading = wantReading;
+    this.sink.setReading?.(wantReading);
+  }
+
+  private fail(error: unknown): void {
+    // The decoder throws FrameError and nothing else; anything else is a bug and must surface.
+    if (!(error instanceof FrameError)) throw error;
+    this.transitionToClosed(error);
+  }
+
+  /** The one state change: open → closed. Later calls are no-ops. */
+  private transitionToClosed(error: FrameError | null): void {
+    if (this.currentState === 'closed') return;
+    this.currentState = 'closed';
+    this.abortController.abort(error ?? undefined);
+    this.sink.close(error);
+    this.notifyIfSettled();
+  }
+
+  /**
+   * Nothing is being dispatched. While open, that also means no complete
+   * message is waiting: pump() starts every complete message a free slot can take.
+   */
+  private isSettled(): boolean {
+    return this.running === 0;
+  }
+
+  private notifyIfSettled(): void {
+    if (!this.isSettled()) return;
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
