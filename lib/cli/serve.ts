@@ -1,0 +1,143 @@
+/**
+ * `qmpx serve`: share one QEMU monitor among many downstream clients.
+ *
+ *   qmpx serve (--upstream SOCKET | --launch [-- QEMU ARGS...]) --qmp PATH [--hmp PATH]
+ *              [--read-only PATH] [--libvirt PATH] [--name NAME] [--config FILE]
+ *
+ * Runs until SIGTERM/SIGINT (exit 0), or with --launch until QEMU exits
+ * (exit with QEMU's status) unless --restart is given.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { QmpxError } from '../errors.js';
+import {
+  DEFAULT_MAX_CLIENT_BUFFER_BYTES,
+  DEFAULT_SOCKET_MODE,
+  checkConfig,
+  loadConfigFile,
+  parseSocketMode,
+  type MonitorConfig,
+  type ServeConfig,
+  type ServeLogLevel,
+} from '../proxy/config.js';
+import { runServe } from '../proxy/daemon.js';
+
+/** The options commander hands to the action. */
+export interface ServeCliOptions {
+  upstream?: string;
+  launch?: boolean;
+  restart?: boolean;
+  qemuBinary?: string;
+  qmp?: string;
+  hmp?: string;
+  readOnly?: string;
+  libvirt?: string;
+  name?: string;
+  config?: string;
+  socketMode?: number;
+  maxClientBuffer?: number;
+  audit?: string;
+  auditArguments?: boolean;
+  logLevel?: ServeLogLevel;
+}
+
+const LOG_LEVELS: ServeLogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** The `serve` subcommand, ready for `program.addCommand()`. */
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('share one QEMU monitor with many QMP, HMP and read-only clients')
+    .usage('(--upstream SOCKET | --launch) --qmp PATH [options] [-- QEMU ARGS...]')
+    .option('--upstream <socket>', 'the QEMU monitor to share: PATH, unix:PATH or tcp:HOST:PORT')
+    .option('--launch', 'start a guest-less QEMU and share its monitor (extra QEMU arguments after --)')
+    .option('--restart', 'with --launch: start QEMU again when it exits, instead of ending')
+    .option('--qemu-binary <path>', 'with --launch: the QEMU binary (default qemu-system-x86_64)')
+    .option('--qmp <path>', 'downstream QMP socket')
+    .option('--hmp <path>', 'downstream text monitor (HMP) socket')
+    .option('--read-only <path>', 'downstream QMP socket that allows only query-* and other read-only commands')
+    .option('--libvirt <path>', 'downstream libvirt RPC socket (virsh qemu-monitor-command)')
+    .option('--name <name>', 'the VM name for logs, audit and libvirt (default: query-name, else the socket name)')
+    .option('--config <file>', 'JSON config file with several monitors (see the README)')
+    .addOption(
+      new Option('--socket-mode <mode>', 'permission bits of the downstream sockets')
+        .default(DEFAULT_SOCKET_MODE, '0600')
+        .argParser(parseModeArgument),
+    )
+    .addOption(
+      new Option('--max-client-buffer <bytes>', 'per-client outbound buffer; a client that falls further behind is disconnected')
+        .default(DEFAULT_MAX_CLIENT_BUFFER_BYTES, '8 MiB')
+        .argParser(parseByteCount),
+    )
+    .option('--audit <file>', 'append an NDJSON audit record per command to FILE')
+    .option('--audit-arguments', 'include command arguments in the audit log')
+    .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stderr)').choices(LOG_LEVELS).default('info'))
+    .argument('[qemu-args...]', 'with --launch: extra QEMU arguments, after --')
+    .action(async (qemuArgs: string[], options: ServeCliOptions, command: Command) => {
+      try {
+        const config = await buildServeConfig(options, qemuArgs, command);
+        process.exitCode = await runServe(config);
+      } catch (error) {
+        process.stderr.write(`qmpx serve: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+/**
+ * Merges the command line and the config file: the flags describe one
+ * monitor (when --upstream or --launch is given), the file any number more;
+ * --log-level and --audit given on the command line win over the file.
+ * Throws QmpxError on contradictions.
+ */
+export async function buildServeConfig(options: ServeCliOptions, qemuArgs: string[], command?: Command): Promise<ServeConfig> {
+  const fromFile = options.config === undefined ? undefined : await loadConfigFile(options.config);
+  const explicit = (name: string): boolean => command === undefined || command.getOptionValueSource(name) === 'cli';
+  if (options.upstream !== undefined && options.launch) throw new QmpxError('give either --upstream or --launch, not both');
+  if (qemuArgs.length > 0 && !options.launch) throw new QmpxError(`QEMU arguments (${qemuArgs.join(' ')}) are only taken with --launch`);
+  if ((options.restart || options.qemuBinary !== undefined) && !options.launch) {
+    throw new QmpxError('--restart and --qemu-binary go with --launch');
+  }
+  const monitors: MonitorConfig[] = [...(fromFile?.monitors ?? [])];
+  if (options.upstream !== undefined || options.launch) {
+    monitors.push({
+      name: options.name,
+      upstream: options.upstream,
+      launch: options.launch ? { args: qemuArgs, binary: options.qemuBinary, restart: options.restart ?? false } : undefined,
+      qmp: options.qmp,
+      hmp: options.hmp,
+      readOnly: options.readOnly,
+      libvirt: options.libvirt,
+      socketMode: options.socketMode ?? DEFAULT_SOCKET_MODE,
+      maxClientBufferBytes: options.maxClientBuffer ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES,
+    });
+  } else if (fromFile === undefined) {
+    throw new QmpxError('nothing to serve: give --upstream SOCKET or --launch (with --qmp PATH), or --config FILE');
+  } else if ([options.qmp, options.hmp, options.readOnly, options.libvirt, options.name].some((value) => value !== undefined)) {
+    throw new QmpxError('--qmp, --hmp, --read-only, --libvirt and --name describe the monitor of --upstream or --launch');
+  }
+  const config: ServeConfig = {
+    logLevel: fromFile && !explicit('logLevel') ? fromFile.logLevel : (options.logLevel ?? 'info'),
+    monitors,
+  };
+  const audit = options.audit !== undefined ? { path: options.audit, arguments: options.auditArguments ?? false } : fromFile?.audit;
+  if (audit) config.audit = audit;
+  checkConfig(config, options.config ?? 'the command line');
+  return config;
+}
+
+function parseModeArgument(value: string): number {
+  try {
+    return parseSocketMode(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function parseByteCount(value: string): number {
+  const match = /^(\d+)([KMG]i?B?)?$/i.exec(value.trim());
+  if (!match) throw new InvalidArgumentError(`expected a byte count such as 1048576 or 8MiB, got ${JSON.stringify(value)}`);
+  const unit = (match[2] ?? '').charAt(0).toUpperCase();
+  const factor = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
+  const bytes = Number(match[1]) * factor;
+  if (bytes < 1024) throw new InvalidArgumentError('the client buffer must be at least 1024 bytes');
+  return bytes;
+}

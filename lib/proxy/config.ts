@@ -1,0 +1,233 @@
+/**
+ * What `qmpx serve` runs: one or more proxied monitors, each an upstream
+ * (a monitor socket, or a QEMU it launches) and the downstream sockets it
+ * offers. Built from command-line options, from a JSON `--config` file
+ * (validated once with ajv), or both.
+ *
+ * Config file shape (every key but `monitors` optional):
+ *
+ *   {
+ *     "logLevel": "info",
+ *     "socketMode": "0600",
+ *     "maxClientBufferBytes": 8388608,
+ *     "audit": { "path": "/var/log/qmpx/audit.ndjson", "arguments": false },
+ *     "monitors": [
+ *       { "name": "vm1", "upstream": "/run/vm1/qmp.sock",
+ *         "qmp": "/run/qmpx/vm1.qmp", "hmp": "/run/qmpx/vm1.hmp", "readOnly": "/run/qmpx/vm1.ro" },
+ *       { "name": "lab", "launch": { "args": ["-m", "64"], "restart": true },
+ *         "qmp": "/run/qmpx/lab.qmp", "socketMode": "0660" }
+ *     ]
+ *   }
+ */
+import { readFile } from 'node:fs/promises';
+import { QmpxError } from '../errors.js';
+import { compileSchema } from '../schema.js';
+
+export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** How to start QEMU when the proxy owns it (`--launch`). */
+export interface LaunchConfig {
+  /** Extra QEMU argv (after the guest-less defaults). */
+  args: string[];
+  /** QEMU binary; default `qemu-system-x86_64`. */
+  binary?: string;
+  /** Extra environment for QEMU. */
+  env?: Record<string, string>;
+  /** Start QEMU again when it exits instead of ending `serve`. */
+  restart: boolean;
+}
+
+/** One upstream monitor and the sockets that share it. */
+export interface MonitorConfig {
+  /** Names the VM in logs, audit and the libvirt endpoint; default from `query-name`, else the socket's base name. */
+  name?: string;
+  /** Exactly one of `upstream` and `launch`. */
+  upstream?: string;
+  launch?: LaunchConfig;
+  /** Downstream QMP socket. */
+  qmp?: string;
+  /** Downstream text monitor (HMP) socket. */
+  hmp?: string;
+  /** Downstream QMP socket with the read-only policy. */
+  readOnly?: string;
+  /** Downstream libvirt RPC socket. */
+  libvirt?: string;
+  /** Permission bits of the sockets created; default 0o600. */
+  socketMode: number;
+  /** Per-client outbound buffer limit; a client past it is disconnected. */
+  maxClientBufferBytes: number;
+}
+
+export interface AuditConfig {
+  path: string;
+  /** Record command arguments too (they may hold secrets). Default false. */
+  arguments: boolean;
+}
+
+export interface ServeConfig {
+  logLevel: ServeLogLevel;
+  audit?: AuditConfig;
+  monitors: MonitorConfig[];
+}
+
+export const DEFAULT_SOCKET_MODE = 0o600;
+export const DEFAULT_MAX_CLIENT_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** The config file as written (before defaults). */
+interface ConfigFile {
+  logLevel?: ServeLogLevel;
+  socketMode?: string | number;
+  maxClientBufferBytes?: number;
+  audit?: { path: string; arguments?: boolean };
+  monitors: Array<{
+    name?: string;
+    upstream?: string;
+    launch?: { args?: string[]; binary?: string; env?: Record<string, string>; restart?: boolean };
+    qmp?: string;
+    hmp?: string;
+    readOnly?: string;
+    libvirt?: string;
+    socketMode?: string | number;
+    maxClientBufferBytes?: number;
+  }>;
+}
+
+const socketModeSchema = {
+  anyOf: [
+    { type: 'string', pattern: '^0?[0-7]{3}$' },
+    { type: 'integer', minimum: 0, maximum: 0o777 },
+  ],
+};
+const pathSchema = { type: 'string', minLength: 1 };
+
+const isConfigFile = compileSchema<ConfigFile>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['monitors'],
+  properties: {
+    logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+    socketMode: socketModeSchema,
+    maxClientBufferBytes: { type: 'integer', minimum: 1024 },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['path'],
+      properties: { path: pathSchema, arguments: { type: 'boolean' } },
+    },
+    monitors: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        oneOf: [{ required: ['upstream'] }, { required: ['launch'] }],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          upstream: pathSchema,
+          launch: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              args: { type: 'array', items: { type: 'string' } },
+              binary: pathSchema,
+              env: { type: 'object', additionalProperties: { type: 'string' } },
+              restart: { type: 'boolean' },
+            },
+          },
+          qmp: pathSchema,
+          hmp: pathSchema,
+          readOnly: pathSchema,
+          libvirt: pathSchema,
+          socketMode: socketModeSchema,
+          maxClientBufferBytes: { type: 'integer', minimum: 1024 },
+        },
+      },
+    },
+  },
+});
+
+/** Parses `"0600"`, `"600"` or a number into permission bits; throws QmpxError otherwise. */
+export function parseSocketMode(mode: string | number): number {
+  const bits = typeof mode === 'number' ? mode : /^0?[0-7]{3}$/.test(mode) ? parseInt(mode, 8) : NaN;
+  if (!Number.isInteger(bits) || bits < 0 || bits > 0o777) {
+    throw new QmpxError(`invalid socket mode ${JSON.stringify(mode)}: expected octal permission bits such as 0600`);
+  }
+  return bits;
+}
+
+/**
+ * Validates a parsed config file and fills in defaults. Throws QmpxError
+ * naming `source` and what is wrong.
+ */
+export function configFromJson(value: unknown, source: string): ServeConfig {
+  if (!isConfigFile(value)) throw new QmpxError(`${source}: invalid config: ${isConfigFile.explain()}`);
+  const socketMode = parseSocketMode(value.socketMode ?? DEFAULT_SOCKET_MODE);
+  const maxClientBufferBytes = value.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES;
+  const config: ServeConfig = {
+    logLevel: value.logLevel ?? 'info',
+    monitors: value.monitors.map((monitor) => ({
+      name: monitor.name,
+      upstream: monitor.upstream,
+      launch: monitor.launch && {
+        args: monitor.launch.args ?? [],
+        binary: monitor.launch.binary,
+        env: monitor.launch.env,
+        restart: monitor.launch.restart ?? false,
+      },
+      qmp: monitor.qmp,
+      hmp: monitor.hmp,
+      readOnly: monitor.readOnly,
+      libvirt: monitor.libvirt,
+      socketMode: monitor.socketMode === undefined ? socketMode : parseSocketMode(monitor.socketMode),
+      maxClientBufferBytes: monitor.maxClientBufferBytes ?? maxClientBufferBytes,
+    })),
+  };
+  if (value.audit) config.audit = { path: value.audit.path, arguments: value.audit.arguments ?? false };
+  checkConfig(config, source);
+  return config;
+}
+
+/** Reads and validates a JSON config file; throws QmpxError on I/O, JSON or shape errors. */
+export async function loadConfigFile(path: string): Promise<ServeConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new QmpxError(`cannot read config ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new QmpxError(`${path}: not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  return configFromJson(value, path);
+}
+
+/**
+ * Rules the schema cannot state: every monitor offers at least one socket,
+ * and no path is used twice (two listeners on one path would replace each
+ * other). Throws QmpxError.
+ */
+export function checkConfig(config: ServeConfig, source: string): void {
+  const seen = new Map<string, string>();
+  const names = new Set<string>();
+  config.monitors.forEach((monitor, index) => {
+    const label = monitor.name ?? `monitor ${index + 1}`;
+    if ((monitor.upstream === undefined) === (monitor.launch === undefined)) {
+      throw new QmpxError(`${source}: ${label}: give exactly one of upstream and launch`);
+    }
+    const sockets = { qmp: monitor.qmp, hmp: monitor.hmp, readOnly: monitor.readOnly, libvirt: monitor.libvirt };
+    const paths = Object.entries(sockets).filter((entry): entry is [string, string] => entry[1] !== undefined);
+    if (paths.length === 0) throw new QmpxError(`${source}: ${label}: no downstream socket (qmp, hmp, readOnly or libvirt)`);
+    for (const [kind, path] of [...paths, ...(monitor.upstream ? [['upstream', monitor.upstream] as [string, string]] : [])]) {
+      const other = seen.get(path);
+      if (other !== undefined) throw new QmpxError(`${source}: ${label}: ${kind} path ${path} is also ${other}`);
+      seen.set(path, `${label} ${kind}`);
+    }
+    if (monitor.name !== undefined) {
+      if (names.has(monitor.name)) throw new QmpxError(`${source}: two monitors are named ${JSON.stringify(monitor.name)}`);
+      names.add(monitor.name);
+    }
+  });
+}
