@@ -56,6 +56,8 @@ const CLOSING_COMMANDS = new Set(['quit']);
 export class QmpMonitor implements Monitor {
   readonly protocol = 'qmp' as const;
   greeting: QmpGreeting | null = null;
+  /** The greeting exactly as QEMU sent it (without its line end), for proxies that greet downstream. */
+  greetingText: string | null = null;
   capabilities: readonly string[] = [];
 
   private readonly eventFramesSubject = new Subject<QmpEventFrame>();
@@ -254,6 +256,7 @@ export class QmpMonitor implements Monitor {
         if (this.onGreeting && this.greeting === null) {
           const onGreeting = this.onGreeting;
           this.onGreeting = undefined;
+          this.greetingText = text;
           onGreeting(message.message);
         } else {
           this.reportProtocolError('unexpected second greeting', text);
