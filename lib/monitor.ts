@@ -4,13 +4,15 @@
  */
 import type net from 'node:net';
 import type { Observable } from 'rxjs';
-import { ProtocolError, QmpxError } from './errors.js';
+import { ProtocolError } from './errors.js';
 import type { Logger } from './log.js';
 import type { RequestOrigin } from './request.js';
 import type { MonitorState } from './state.js';
 import { describeTarget, openSocket, parseTarget, readFirstBytes, type ConnectOptions } from './transport.js';
 import type { QmpEvent, QmpGreeting } from './qmp/wire.js';
 import { QmpMonitor } from './qmp/client.js';
+import { HmpMonitor } from './hmp/client.js';
+import { QgaMonitor } from './qga/client.js';
 
 export type MonitorProtocol = 'qmp' | 'hmp' | 'qga';
 
@@ -126,20 +128,25 @@ export function detectProtocol(firstBytes: Buffer): 'qmp' | 'hmp' {
   );
 }
 
-// The human monitor and the guest agent arrive with their own issues; until
-// then connect() refuses them clearly rather than misreading the stream.
+/** Drives a raw HMP socket (lib/hmp/client.ts) once its banner and first prompt are in. */
 async function startHumanMonitor(
   socket: net.Socket,
-  _options: MonitorOptions,
-  _firstBytes: Buffer,
-  _remainingMs: number,
+  options: MonitorOptions,
+  firstBytes: Buffer,
+  remainingMs: number,
   address: ConnectOptions,
 ): Promise<Monitor> {
-  socket.destroy();
-  throw new QmpxError(`${describeTarget(address)} is a human monitor (HMP), which this build cannot drive`);
+  const monitor = new HmpMonitor(socket, options, describeTarget(address));
+  await monitor.start(firstBytes, remainingMs);
+  return monitor;
 }
 
-async function startGuestAgent(socket: net.Socket, _options: MonitorOptions, address: ConnectOptions): Promise<Monitor> {
-  socket.destroy();
-  throw new QmpxError(`${describeTarget(address)}: the guest agent protocol is not available in this build`);
+/**
+ * Drives a guest agent (lib/qga/client.ts): it sends no greeting, so the
+ * session starts by resynchronising, within greetingTimeoutMs.
+ */
+async function startGuestAgent(socket: net.Socket, options: MonitorOptions, address: ConnectOptions): Promise<Monitor> {
+  const monitor = new QgaMonitor(socket, options, describeTarget(address));
+  await monitor.start(options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS);
+  return monitor;
 }

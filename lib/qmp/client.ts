@@ -28,6 +28,7 @@ import { JsonObjectFramer } from './framer.js';
 import { parseJsonLossless, stringifyJson } from './json.js';
 import { classify, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
+import { normaliseHmpOutput } from '../hmp/output.js';
 
 export const DEFAULT_MAX_IN_FLIGHT = 8;
 
@@ -158,7 +159,8 @@ export class QmpMonitor implements Monitor {
   }
 
   async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
-    const output = await this.execute<string>('human-monitor-command', { 'command-line': commandLine }, opts);
+    // Same text as on a raw HMP socket: CRLF → LF (lib/hmp/output.ts).
+    const output = normaliseHmpOutput(await this.execute<string>('human-monitor-command', { 'command-line': commandLine }, opts));
     if (opts.throwOnError && hmpErrorText(output) !== null) throw new HmpError(commandLine, output);
     return output;
   }

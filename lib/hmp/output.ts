@@ -1,0 +1,16 @@
+/**
+ * What `hmp()` gives callers: HMP output with QEMU's line ends normalised.
+ *
+ * QEMU's monitor turns every `\n` it prints into `\r\n`, on the HMP socket
+ * and inside `human-monitor-command` replies alike (FACTS §2, §3), because
+ * the text was meant for a terminal. `hmp()` returns it with each `\r\n`
+ * replaced by `\n`, on every protocol, so the same command gives the same
+ * string whichever monitor ran it. A lone `\r` is left as it is. `execute()`
+ * is not affected: `execute('human-monitor-command')` returns QEMU's reply
+ * exactly as QMP gives it.
+ */
+
+/** Replaces every CRLF in `output` with LF. */
+export function normaliseHmpOutput(output: string): string {
+  return output.includes('\r') ? output.replaceAll('\r\n', '\n') : output;
+}

@@ -1,0 +1,203 @@
+/**
+ * HMP byte stream → banner and command outputs.
+ *
+ * What QEMU's human monitor sends (FACTS §3), with one command outstanding:
+ *
+ *   on connect   QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) 
+ *   per command  <echo>\x1b[K\r\n<output lines, each ending \r\n>(qemu) 
+ *   empty line   \r\n(qemu) 
+ *
+ * The echo is the line editor redrawing the line after every byte typed, so
+ * it grows with the square of the line length (33 MB for 4,094 characters);
+ * it is discarded as it streams past, keeping only enough of a tail to spot
+ * its end across chunk boundaries. The output ends at the first `(qemu) `
+ * prompt that starts a line; the prompt has no newline after it.
+ *
+ *   banner ──prompt──▶ idle ──expectReply()──▶ echo ──terminator──▶ output
+ *                       ▲                                             │
+ *                       └──────────────────── prompt ─────────────────┘
+ *
+ * Known limit: an output line that itself begins with `(qemu) ` would end
+ * the output early (no HMP command in QEMU 7.2 prints one); the rest is then
+ * reported as unexpected.
+ *
+ * Bytes are decoded as latin1 while scanning so one byte is one character
+ * and a UTF-8 sequence split across chunks stays intact; a finished output
+ * holding bytes above 0x7F is re-decoded as UTF-8.
+ */
+
+/** The prompt QEMU prints when it is ready for the next line. */
+export const HMP_PROMPT = '(qemu) ';
+const LINE_PROMPT = `\r\n${HMP_PROMPT}`;
+/** How the echo of a non-empty line ends: the last redraw's erase-to-end-of-line, then Enter. */
+export const ECHO_END = '\x1b[K\r\n';
+/** An empty line is echoed as a bare Enter. */
+export const EMPTY_ECHO_END = '\r\n';
+const BANNER_START = 'QEMU ';
+/** A banner longer than this without a prompt is not QEMU's. */
+export const MAX_BANNER_BYTES = 4096;
+
+const NON_ASCII = /[\x80-\xff]/;
+
+export interface HmpReaderSink {
+  /** The text before the first prompt, CRLF kept: QEMU's banner. */
+  banner(text: string): void;
+  /** The start of the stream is not an HMP banner; `seen` is what arrived. */
+  notBanner(seen: string): void;
+  /** The output of the outstanding command, exactly as sent (CRLF kept), decoded as UTF-8. */
+  reply(output: string): void;
+  /** Bytes that arrived while no command was outstanding. */
+  unexpected(text: string): void;
+  /** The output grew past the limit; the reader is now closed. */
+  oversize(bytes: number, limit: number): void;
+}
+
+export interface HmpReaderOptions {
+  /** Largest command output accepted, in bytes. The echo is not counted: it is never kept. */
+  maxOutputBytes: number;
+}
+
+type Phase = 'banner' | 'idle' | 'echo' | 'output' | 'closed';
+
+export class HmpReader {
+  private phase: Phase = 'banner';
+  /** Banner or output collected so far; in the echo phase, the unmatched tail of the echo. */
+  private collected = '';
+  /** Up to where `collected` has been searched for a prompt (output phase). */
+  private scanned = 0;
+  private echoTerminator = ECHO_END;
+
+  constructor(
+    private readonly sink: HmpReaderSink,
+    private readonly options: HmpReaderOptions,
+  ) {}
+
+  /**
+   * Announces that a command line has just been written, so the next bytes
+   * are its echo. `emptyLine`: the line was empty, whose echo differs.
+   * Throws if a command is already outstanding: HMP takes one at a time.
+   */
+  expectReply(emptyLine: boolean): void {
+    if (this.phase !== 'idle') throw new Error(`HMP reader: a command was written while ${this.phase}`);
+    this.phase = 'echo';
+    this.collected = '';
+    this.echoTerminator = emptyLine ? EMPTY_ECHO_END : ECHO_END;
+  }
+
+  /** True while a command's echo or output is awaited. */
+  get awaitingReply(): boolean {
+    return this.phase === 'echo' || this.phase === 'output';
+  }
+
+  /** Feeds a chunk; emits whatever it completes. Ignored once closed. */
+  push(chunk: Buffer | string): void {
+    let text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    while (text !== '') {
+      switch (this.phase) {
+        case 'closed':
+          return;
+        case 'banner':
+          text = this.readBanner(text);
+          break;
+        case 'idle':
+          this.sink.unexpected(decode(text));
+          return;
+        case 'echo':
+          text = this.skipEcho(text);
+          break;
+        case 'output':
+          text = this.readOutput(text);
+          break;
+      }
+    }
+  }
+
+  /** Ends the stream and returns the text of an unfinished banner or output (empty if none). */
+  end(): string {
+    const partial = this.phase === 'banner' || this.phase === 'output' ? decode(this.collected) : '';
+    this.phase = 'closed';
+    this.collected = '';
+    return partial;
+  }
+
+  /** Consumes banner text; returns what follows the first prompt. */
+  private readBanner(text: string): string {
+    const searchFrom = Math.max(0, this.collected.length - LINE_PROMPT.length + 1);
+    this.collected += text;
+    const start = this.collected.slice(0, BANNER_START.length);
+    if (!BANNER_START.startsWith(start)) return this.rejectBanner();
+    const prompt = this.collected.indexOf(LINE_PROMPT, searchFrom);
+    if (prompt === -1) {
+      if (this.collected.length > MAX_BANNER_BYTES) return this.rejectBanner();
+      return '';
+    }
+    const bannerEnd = prompt + 2;
+    const rest = this.collected.slice(bannerEnd + HMP_PROMPT.length);
+    const banner = this.collected.slice(0, bannerEnd);
+    this.collected = '';
+    this.phase = 'idle';
+    this.sink.banner(decode(banner));
+    return rest;
+  }
+
+  private rejectBanner(): string {
+    const seen = decode(this.collected);
+    this.collected = '';
+    this.phase = 'closed';
+    this.sink.notBanner(seen);
+    return '';
+  }
+
+  /** Discards echo; returns what follows it. */
+  private skipEcho(text: string): string {
+    const joined = this.collected + text;
+    const end = joined.indexOf(this.echoTerminator);
+    if (end === -1) {
+      this.collected = joined.slice(-(this.echoTerminator.length - 1));
+      return '';
+    }
+    this.collected = '';
+    this.scanned = 0;
+    this.phase = 'output';
+    return joined.slice(end + this.echoTerminator.length);
+  }
+
+  /** Collects output; returns what follows the prompt that ends it. */
+  private readOutput(text: string): string {
+    this.collected += text;
+    const output = this.collected;
+    let end: number;
+    let promptAt: number;
+    if (output.startsWith(HMP_PROMPT)) {
+      end = 0;
+      promptAt = 0;
+    } else {
+      const found = output.indexOf(LINE_PROMPT, this.scanned);
+      if (found === -1) {
+        this.scanned = Math.max(0, output.length - LINE_PROMPT.length + 1);
+        if (output.length > this.options.maxOutputBytes) this.overflow(output.length);
+        return '';
+      }
+      end = found + 2;
+      promptAt = end;
+    }
+    if (end > this.options.maxOutputBytes) {
+      this.overflow(end);
+      return '';
+    }
+    this.collected = '';
+    this.phase = 'idle';
+    this.sink.reply(decode(output.slice(0, end)));
+    return output.slice(promptAt + HMP_PROMPT.length);
+  }
+
+  private overflow(bytes: number): void {
+    this.phase = 'closed';
+    this.collected = '';
+    this.sink.oversize(bytes, this.options.maxOutputBytes);
+  }
+}
+
+function decode(latin1: string): string {
+  return NON_ASCII.test(latin1) ? Buffer.from(latin1, 'latin1').toString('utf8') : latin1;
+}
