@@ -5,9 +5,12 @@
  * and inside `human-monitor-command` replies alike (FACTS §2, §3), because
  * the text was meant for a terminal. `hmp()` returns it with each `\r\n`
  * replaced by `\n`, on every protocol, so the same command gives the same
- * string whichever monitor ran it. A lone `\r` is left as it is. `execute()`
- * is not affected: `execute('human-monitor-command')` returns QEMU's reply
- * exactly as QMP gives it.
+ * string whichever monitor ran it. A lone `\r` is left as it is.
+ *
+ * `execute('human-monitor-command', { 'command-line': ... })` is not
+ * normalised, on QMP or HMP: it returns QEMU's text with its CRLFs, which is
+ * what libvirt's pass-through hands to its callers (FACTS §5 captures:
+ * `{"result": "VM status: running\r\n"}`).
  */
 
 /** Replaces every CRLF in `output` with LF. */
