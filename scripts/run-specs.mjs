@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+/**
+ * Runs the compiled uvu spec files, each in its own node process.
+ *
+ *   node scripts/run-specs.mjs [FILTER...]     (after `npm run build`)
+ *
+ * - Finds dist/spec/**\/*.spec.js; with FILTERs, keeps files whose dist path
+ *   or source path (spec/...spec.ts) contains any of them. A compiled spec
+ *   whose .ts source is gone is stale output and is not run.
+ * - Runs QMPX_SPEC_JOBS files at a time (default 2). Each runs in its own
+ *   process group, so everything it spawned (QEMU, qemu-ga, socat...) can be
+ *   killed with it.
+ * - A file still running after QMPX_SPEC_TIMEOUT_S seconds (default 180)
+ *   has its process group SIGKILLed and counts as failed.
+ * - Each file gets a private TMPDIR, removed when the file ends: a file
+ *   killed on its deadline cannot run its own cleanup, and leaves nothing.
+ * - A file counts its failures from uvu's summary (Total - Passed). It has
+ *   at least one failure if it exits non-zero, dies of a signal, prints no
+ *   summary, or leaves processes of its group running after it exits.
+ * - Each file's output is printed whole when the file ends (never
+ *   interleaved), followed by a result line. The last line printed is always
+ *   `N passed, N failed` (`, N skipped` when any were skipped). The exit
+ *   code is 1 if anything failed or no spec file was found.
+ */
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const COMPILED_SPEC_DIR = join(ROOT, 'dist', 'spec');
+const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', 2);
+const timeoutSeconds = positiveIntegerFromEnv('QMPX_SPEC_TIMEOUT_S', 180);
+/** After a file's main process exits, how long its leftover children get to finish dying on their own. */
+const LEFTOVER_GRACE_MS = 2000;
+const LEFTOVER_POLL_MS = 50;
+// uvu prints colours only to a TTY; keep them when we print to one.
+const keepColours = process.stdout.isTTY && process.env.FORCE_COLOR === undefined && process.env.NO_COLOR === undefined;
+const baseEnv = keepColours ? { ...process.env, FORCE_COLOR: '1' } : process.env;
+
+/** Spec processes now running, each with its private TMPDIR. */
+const running = new Map();
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const [child, fileTmpDir] of running) {
+      killGroup(child.pid);
+      rmSync(fileTmpDir, { recursive: true, force: true });
+    }
+    console.log(`\ninterrupted by ${signal}`);
+    process.exit(1);
+  });
+}
+
+const specFiles = findSpecFiles(process.argv.slice(2));
+const totals = { passed: 0, failed: 0, skipped: 0 };
+if (specFiles.length === 0) {
+  const filters = process.argv.slice(2);
+  const which = filters.length > 0 ? ` matching ${filters.join(', ')}` : ' (did `npm run build` run?)';
+  console.log(`no spec files found under ${relative(ROOT, COMPILED_SPEC_DIR)}${which}`);
+} else {
+  await runAll(specFiles);
+}
+const skippedNote = totals.skipped > 0 ? `, ${totals.skipped} skipped` : '';
+console.log(`${totals.passed} passed, ${totals.failed} failed${skippedNote}`);
+process.exit(totals.failed > 0 || specFiles.length === 0 ? 1 : 0);
+
+// ---------------------------------------------------------------------------------------------
+
+function positiveIntegerFromEnv(name, fallback) {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) {
+    console.log(`${name} must be a positive integer, not ${JSON.stringify(text)}`);
+    console.log('0 passed, 0 failed');
+    process.exit(2);
+  }
+  return value;
+}
+
+/** Compiled spec files (absolute paths), sorted, filtered, stale ones skipped with a note. */
+function findSpecFiles(filters) {
+  if (!existsSync(COMPILED_SPEC_DIR)) return [];
+  const found = [];
+  for (const entry of readdirSync(COMPILED_SPEC_DIR, { recursive: true }).sort()) {
+    if (!entry.endsWith('.spec.js')) continue;
+    const compiled = join(COMPILED_SPEC_DIR, entry);
+    const source = sourceOf(compiled);
+    const names = [relative(ROOT, compiled), relative(ROOT, source)].map((name) => name.split(sep).join('/'));
+    if (filters.length > 0 && !filters.some((filter) => names.some((name) => name.includes(filter)))) continue;
+    if (!existsSync(source)) {
+      console.log(`skipping ${names[0]}: its source ${names[1]} no longer exists (stale build output)`);
+      continue;
+    }
+    found.push(compiled);
+  }
+  return found;
+}
+
+/** dist/spec/a/b.spec.js → spec/a/b.spec.ts */
+function sourceOf(compiled) {
+  return join(ROOT, relative(join(ROOT, 'dist'), compiled)).replace(/\.js$/, '.ts');
+}
+
+async function runAll(files) {
+  const queue = [...files];
+  const worker = async () => {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+      const result = await runSpecFile(file);
+      report(file, result);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
+}
+
+/**
+ * Runs one spec file to completion. Resolves with its output and verdict;
+ * never rejects.
+ */
+async function runSpecFile(file) {
+  const startedAt = Date.now();
+  const fileTmpDir = mkdtempSync(join(tmpdir(), 'qmpx-spec-'));
+  const child = spawn(process.execPath, ['--enable-source-maps', file], {
+    cwd: ROOT,
+    env: { ...baseEnv, TMPDIR: fileTmpDir },
+    detached: true, // its own process group: one kill reaches everything it spawned
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.set(child, fileTmpDir);
+  const output = [];
+  const stdout = [];
+  child.stdout.on('data', (chunk) => {
+    output.push(chunk);
+    stdout.push(chunk);
+  });
+  child.stderr.on('data', (chunk) => output.push(chunk));
+  const closed = new Promise((resolve) => child.once('close', resolve));
+
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid);
+  }, timeoutSeconds * 1000);
+  const exitStatus = await new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (error) => {
+      output.push(Buffer.from(`cannot run ${file}: ${error.message}\n`));
+      resolve({ code: null, signal: null });
+    });
+  });
+  clearTimeout(deadline);
+
+  let leftovers = [];
+  if (child.pid !== undefined) {
+    if (!timedOut) leftovers = await leftoverProcesses(child.pid);
+    killGroup(child.pid); // also frees the output pipes if a leftover still holds them
+  }
+  await closed;
+  running.delete(child);
+  rmSync(fileTmpDir, { recursive: true, force: true });
+  return {
+    output: Buffer.concat(output).toString('utf8'),
+    summary: parseUvuSummary(Buffer.concat(stdout).toString('utf8')),
+    exitStatus,
+    timedOut,
+    leftovers,
+    durationMs: Date.now() - startedAt,
+  };
+}
+
+/**
+ * uvu 0.5.6 ends a run with (colours aside):
+ *   \n  Total:     N\n  Passed:    N\n  Skipped:   N\n  Duration:  Xms\n\n
+ * Returns the last such summary, or undefined if there is none (crash, or
+ * the process exited before uvu finished: "Exiting early before testing is
+ * finished.").
+ */
+function parseUvuSummary(text) {
+  const plain = stripAnsi(text);
+  const summaries = [...plain.matchAll(/^\s*Total:\s+(\d+)\s*\n\s*Passed:\s+(\d+)\s*\n\s*Skipped:\s+(\d+)\s*$/gm)];
+  const last = summaries.at(-1);
+  if (last === undefined) return undefined;
+  return { total: Number(last[1]), passed: Number(last[2]), skipped: Number(last[3]) };
+}
+
+function stripAnsi(text) {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '');
+}
+
+/** Prints one file's output and result line, and adds it to the totals. */
+function report(file, result) {
+  const { summary, exitStatus, timedOut, leftovers } = result;
+  const problems = [];
+  if (timedOut) problems.push(`killed after the ${timeoutSeconds} s deadline`);
+  else if (exitStatus.signal !== null) problems.push(`died of ${exitStatus.signal}`);
+  else if (exitStatus.code !== 0) problems.push(`exit code ${exitStatus.code}`);
+  if (summary === undefined && !timedOut) problems.push('printed no uvu summary');
+  if (leftovers.length > 0) problems.push(`left processes running after it exited (killed them): ${leftovers.join(', ')}`);
+
+  const passed = summary?.passed ?? 0;
+  const skipped = summary?.skipped ?? 0;
+  let failed = summary === undefined ? 0 : summary.total - summary.passed;
+  if (problems.length > 0) failed = Math.max(failed, 1);
+  totals.passed += passed;
+  totals.failed += failed;
+  totals.skipped += skipped;
+
+  const name = relative(ROOT, sourceOf(file)).split(sep).join('/');
+  const counts = [`${passed} passed`, `${failed} failed`, ...(skipped > 0 ? [`${skipped} skipped`] : [])].join(', ');
+  const verdict = failed > 0 ? 'FAIL' : 'ok  ';
+  const why = problems.length > 0 ? `: ${problems.join('; ')}` : '';
+  const seconds = (result.durationMs / 1000).toFixed(1);
+  process.stdout.write(`\n===== ${name}\n${result.output.trimEnd()}\n`);
+  console.log(`${verdict} ${name}: ${counts} (${seconds} s)${why}`);
+}
+
+function killGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is already gone
+  }
+}
+
+/**
+ * Members of process group `pgid` that are still alive (zombies, dead but
+ * not yet reaped, do not count), given a short grace period to exit on their
+ * own: a test may have signalled a child just before it ended. Linux only
+ * (reads /proc); elsewhere it finds nothing.
+ */
+async function leftoverProcesses(pgid) {
+  const graceEndsAt = Date.now() + LEFTOVER_GRACE_MS;
+  for (;;) {
+    const alive = liveGroupMembers(pgid);
+    if (alive.length === 0 || Date.now() >= graceEndsAt) return alive;
+    await new Promise((resolve) => setTimeout(resolve, LEFTOVER_POLL_MS));
+  }
+}
+
+function liveGroupMembers(pgid) {
+  let entries;
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const members = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+    } catch {
+      continue; // exited while we looked
+    }
+    // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
+    const commEnd = stat.lastIndexOf(')');
+    const [state, , processGroup] = stat.slice(commEnd + 2).split(' ');
+    if (Number(processGroup) !== pgid || state === 'Z' || state === 'X') continue;
+    members.push(`${stat.slice(stat.indexOf('(') + 1, commEnd)} (pid ${entry})`);
+  }
+  return members;
+}
