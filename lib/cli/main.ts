@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+/**
+ * The `qmpx` command: one program, one subcommand per file in lib/cli.
+ *
+ *   qmpx exec SOCKET [--hmp] [--pretty] [--return-value] [--timeout S] CMD...
+ *   qmpx events SOCKET [--event NAME] [--regex] [--no-case] [--loop] [--timeout S]
+ *                      [--timestamp] [--pretty] [--json]
+ *   qmpx shell SOCKET [--hmp]
+ *   qmpx serve ...                      (lib/cli/serve.ts)
+ *   qmpx launch --qmp PATH [--arg ARG]... [--env NAME=VALUE]... [-- QEMU ARGS...]
+ */
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { launchCommand } from './launch.js';
+
+/** The package version, read from package.json two levels above dist/lib/cli (or lib/cli). */
+function packageVersion(): string {
+  const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** The whole program, with every subcommand registered. */
+function program(): Command {
+  return new Command('qmpx')
+    .description('QEMU monitor client and multiplexing proxy')
+    .version(packageVersion(), '-V, --version', 'print the qmpx version')
+    .helpOption('-h, --help', 'show help (qmpx help COMMAND for one command)')
+    .showHelpAfterError('(add --help for usage)')
+    .addCommand(launchCommand());
+}
+
+await program().parseAsync(process.argv);
