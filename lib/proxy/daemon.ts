@@ -1,10 +1,185 @@
 /**
- * The `qmpx serve` process: every configured monitor, logging, signals.
+ * The `qmpx serve` process: every configured monitor, the QEMUs it
+ * launched, structured logs (pino, JSON lines on stderr), the audit log,
+ * and the way it ends.
+ *
+ * It ends on SIGTERM or SIGINT (stop accepting, let in-flight commands be
+ * answered, close everything; status 0), or, for a QEMU it launched without
+ * `restart`, when that QEMU exits (status: QEMU's exit code, or 128 + the
+ * signal number).
  */
-import { QmpxError } from '../errors.js';
-import type { ServeConfig } from './config.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { launchQemu, type LaunchedQemu } from '../launch/qemu.js';
+import type { Logger } from '../log.js';
+import { noAudit, openAuditLog, type AuditSink } from './audit.js';
+import type { LaunchConfig, MonitorConfig, ServeConfig } from './config.js';
+import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
 
-/** Runs the proxy until a signal or (with --launch) QEMU's exit; resolves with the exit status. */
+/** A started `serve`. */
+export interface ServeHandle {
+  readonly proxies: readonly MonitorProxy[];
+  /** Settles with the exit status once serving has ended and everything is closed. */
+  readonly done: Promise<number>;
+  /** Ends serving with `status` (what SIGTERM does with 0). Idempotent. */
+  stop(status?: number, reason?: string): Promise<number>;
+}
+
+export interface StartServeOptions {
+  logger: Logger;
+  /** Passed to every MonitorProxy (tests shorten backoffs and grace periods). */
+  proxy?: Partial<Pick<MonitorProxyOptions, 'upstream' | 'maxPendingPerClient' | 'maxClientMessageBytes'>>;
+  shutdownGraceMs?: number;
+}
+
+/** A launched QEMU's exit status as a process exit status. */
+function exitStatusOf(exit: { code: number | null; signal: NodeJS.Signals | null }): number {
+  if (exit.code !== null) return exit.code;
+  return 128 + (exit.signal ? (constants.signals[exit.signal] ?? 0) : 0);
+}
+
+/**
+ * Starts every monitor of `config`. Rejects (after undoing what was started)
+ * if a socket cannot be created or a QEMU cannot be launched.
+ */
+export async function startServe(config: ServeConfig, options: StartServeOptions): Promise<ServeHandle> {
+  const { logger } = options;
+  const audit: AuditSink = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : noAudit;
+  const proxies: MonitorProxy[] = [];
+  const launchers: QemuSupervisor[] = [];
+  let finishing: Promise<number> | undefined;
+  let resolveDone!: (status: number) => void;
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+
+  const stop = (status = 0, reason = 'stopped'): Promise<number> => {
+    finishing ??= (async () => {
+      logger.info({ reason, status }, 'shutting down');
+      await Promise.all(proxies.map((proxy) => proxy.stop(options.shutdownGraceMs)));
+      await Promise.all(launchers.map((launcher) => launcher.stop()));
+      await audit.close();
+      resolveDone(status);
+      return status;
+    })();
+    return finishing;
+  };
+
+  try {
+    for (const monitor of config.monitors) {
+      let upstreamTarget = monitor.upstream;
+      let supervisor: QemuSupervisor | undefined;
+      if (monitor.launch) {
+        supervisor = new QemuSupervisor(monitor.launch, logger, (exit) => void stop(exitStatusOf(exit), 'QEMU exited'));
+        launchers.push(supervisor);
+        upstreamTarget = await supervisor.start();
+      }
+      const proxy = new MonitorProxy({ config: monitor, upstreamTarget: upstreamTarget!, logger, audit, ...options.proxy });
+      supervisor?.onRestart(() => proxy.upstream.retryNow());
+      proxies.push(proxy);
+      await proxy.start();
+      logger.info(describeMonitor(monitor, proxy), 'serving');
+    }
+  } catch (error) {
+    await stop(1, 'start failed');
+    throw error;
+  }
+  return { proxies, done, stop };
+}
+
+function describeMonitor(monitor: MonitorConfig, proxy: MonitorProxy): object {
+  return {
+    monitor: proxy.name,
+    upstream: monitor.upstream ?? 'launched QEMU',
+    qmp: monitor.qmp,
+    hmp: monitor.hmp,
+    readOnly: monitor.readOnly,
+  };
+}
+
+/**
+ * `qmpx serve`: starts everything, then runs until a signal or a launched
+ * QEMU's exit. Resolves with the process exit status.
+ */
 export async function runServe(config: ServeConfig): Promise<number> {
-  throw new QmpxError(`serve is not available yet (${config.monitors.length} monitor(s) configured)`);
+  const logger = pino(
+    { level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: 2, sync: true }),
+  );
+  if (config.monitors.some((monitor) => monitor.libvirt !== undefined)) {
+    logger.warn({}, 'the libvirt endpoint (--libvirt) is not part of this build yet; that socket is not created');
+  }
+  const handle = await startServe(config, { logger });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void handle.stop(0, signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await handle.done;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
+/** A QEMU that `serve --launch` started, in a private directory, restarted on exit if asked. */
+class QemuSupervisor {
+  private dir: string | undefined;
+  private qemu: LaunchedQemu | undefined;
+  private stopping = false;
+  private restartListener: (() => void) | undefined;
+
+  constructor(
+    private readonly launch: LaunchConfig,
+    private readonly logger: Logger,
+    private readonly onFinalExit: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void,
+  ) {}
+
+  onRestart(listener: () => void): void {
+    this.restartListener = listener;
+  }
+
+  /** Launches QEMU; resolves with its QMP socket path. */
+  async start(): Promise<string> {
+    this.dir = await mkdtemp(join(tmpdir(), 'qmpx-serve-'));
+    const qmpPath = join(this.dir, 'qmp.sock');
+    await this.spawn(qmpPath);
+    return qmpPath;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.qemu?.stop();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async spawn(qmpPath: string): Promise<void> {
+    const qemu = await launchQemu({
+      qmpPath,
+      extraArgs: this.launch.args,
+      env: this.launch.env,
+      binary: this.launch.binary,
+    });
+    this.qemu = qemu;
+    this.logger.info({ pid: qemu.pid, argv: qemu.argv }, 'QEMU launched');
+    void qemu.exited.then((exit) => this.onExit(qmpPath, exit));
+  }
+
+  private async onExit(qmpPath: string, exit: { code: number | null; signal: NodeJS.Signals | null }): Promise<void> {
+    if (this.stopping) return;
+    this.logger.warn({ code: exit.code, signal: exit.signal, restart: this.launch.restart }, 'QEMU exited');
+    if (!this.launch.restart) {
+      this.onFinalExit(exit);
+      return;
+    }
+    try {
+      await this.spawn(qmpPath);
+      this.restartListener?.();
+    } catch (error) {
+      this.logger.error({ err: (error as Error).message }, 'QEMU could not be started again');
+      this.onFinalExit({ code: 1, signal: null });
+    }
+  }
 }

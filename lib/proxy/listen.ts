@@ -1,0 +1,120 @@
+/**
+ * Downstream UNIX sockets, created so that nobody else can ever connect to
+ * them unless the mode allows it.
+ *
+ * Node's `listen()` takes no mode and binds with the process umask, so a
+ * socket chmod()ed after listen() is open to everyone for a moment. Instead
+ * the socket is bound inside a fresh private directory (mkdtemp, 0700) next
+ * to the final path, given its mode there, and rename()d into place: the
+ * rename is atomic, and until it happens the socket is reachable only by its
+ * owner. The directory sits beside the target so the rename never crosses a
+ * filesystem.
+ *
+ *   path free ──────────────┐
+ *   stale socket (refused) ─┴─▶ bind in DIR/.qmpxXXXXXX/s ─▶ chmod ─▶ rename to path
+ *   live socket (accepts) ──▶ refused: another server owns it
+ *   not a socket ───────────▶ refused: never clobber a file
+ */
+import { chmod, lstat, mkdtemp, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { QmpxError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** Linux `sockaddr_un.sun_path` holds 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+/** How long probing an existing socket may take before it counts as live but hung. */
+const PROBE_TIMEOUT_MS = 2000;
+
+/** A socket path qmpx is listening on. */
+export interface BoundSocket {
+  readonly path: string;
+  readonly server: net.Server;
+  /**
+   * Stops accepting and removes the socket file if it is still ours (a
+   * later server may have replaced it). Open connections are not touched.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on `path` with permission bits `mode`, replacing a stale socket
+ * file. Rejects with QmpxError when a live server owns the path, the path is
+ * not a socket, or binding fails.
+ */
+export async function listenPrivately(
+  server: net.Server,
+  path: string,
+  mode: number,
+  logger: Logger,
+): Promise<BoundSocket> {
+  await checkExisting(path, logger);
+  const privateDir = await mkdtemp(join(dirname(path), '.qmpx'));
+  const bindPath = join(privateDir, 's');
+  try {
+    if (Buffer.byteLength(bindPath) > MAX_SOCKET_PATH_BYTES) {
+      throw new QmpxError(`socket path ${path} is too long to bind through ${privateDir}: use a shorter directory`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => reject(new QmpxError(`cannot listen on ${path}: ${error.message}`, { cause: error }));
+      server.once('error', onError);
+      server.listen(bindPath, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    await chmod(bindPath, mode);
+    await rename(bindPath, path);
+  } catch (error) {
+    server.close();
+    await unlink(bindPath).catch(() => undefined);
+    throw error instanceof QmpxError ? error : new QmpxError(`cannot create socket ${path}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await rmdir(privateDir).catch(() => undefined);
+  }
+  const identity = await stat(path);
+  return {
+    path,
+    server,
+    async close(): Promise<void> {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // libuv unlinks the path it bound (long gone); the renamed file is ours to remove, if it still is ours.
+      const current = await stat(path).catch(() => undefined);
+      if (current && current.ino === identity.ino && current.dev === identity.dev) await unlink(path).catch(() => undefined);
+    },
+  };
+}
+
+/** Throws unless `path` is free or a socket nobody listens on. */
+async function checkExisting(path: string, logger: Logger): Promise<void> {
+  const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new QmpxError(`cannot check ${path}: ${error.message}`, { cause: error });
+  });
+  if (existing === undefined) return;
+  if (!existing.isSocket()) throw new QmpxError(`${path} exists and is not a socket; refusing to replace it`);
+  const verdict = await probe(path);
+  if (verdict === 'live') throw new QmpxError(`${path} is in use: another server is listening on it`);
+  logger.info({ socket: path }, 'replacing stale socket');
+}
+
+/** 'live' when something accepts connections on `path`, 'stale' when the file is a dead socket. */
+function probe(path: string): Promise<'live' | 'stale'> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('live');
+    }, PROBE_TIMEOUT_MS);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (error.code === 'ECONNREFUSED' || error.code === 'ENOENT') resolve('stale');
+      else reject(new QmpxError(`cannot check ${path}: ${error.message}`, { cause: error }));
+    });
+  });
+}

@@ -1,0 +1,209 @@
+/**
+ * One proxied monitor: the upstream link, the downstream sockets that share
+ * it, and the sessions on them.
+ *
+ *                     ┌─▶ QMP socket ──────▶ QmpSession ×N ─┐
+ *   Upstream (link) ──┼─▶ read-only socket ▶ QmpSession ×N ─┼── events fanned out in wire order
+ *                     └─▶ HMP socket ──────▶ HmpSession ×N ─┘
+ *
+ * Events are parsed once by the link and delivered to every negotiated
+ * client one microtask later: in that turn every reply that preceded the
+ * event on the wire has already been handed to its session (a reply settles
+ * its request's promise synchronously as QEMU's bytes are read), so each
+ * client sees events and its replies in QEMU's order. Nothing waits for a
+ * client: a slow one overflows its own bounded buffer and is disconnected.
+ */
+import net from 'node:net';
+import { basename, extname } from 'node:path';
+import type { Logger } from '../log.js';
+import type { AuditSink } from './audit.js';
+import type { MonitorConfig } from './config.js';
+import { HmpSession } from './hmp-session.js';
+import { listenPrivately, type BoundSocket } from './listen.js';
+import { policyNamed, type PolicyName } from './policy.js';
+import { QmpSession } from './qmp-session.js';
+import { DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';
+import { Upstream, type UpstreamLink, type UpstreamOptions } from './upstream.js';
+
+export type EndpointKind = 'qmp' | 'hmp' | 'read-only';
+
+/** How long stop() lets in-flight commands finish before closing their clients. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+
+export interface MonitorProxyOptions {
+  config: MonitorConfig;
+  /** The upstream socket (for --launch, the one QEMU was started with). */
+  upstreamTarget: string;
+  logger: Logger;
+  audit: AuditSink;
+  /** Overrides for the upstream connection (backoff, timeouts). */
+  upstream?: Partial<UpstreamOptions>;
+  maxPendingPerClient?: number;
+  maxClientMessageBytes?: number;
+}
+
+export class MonitorProxy {
+  readonly upstream: Upstream;
+  private readonly sessions = new Set<DownstreamSession>();
+  private readonly bound: BoundSocket[] = [];
+  private nameValue: string | undefined;
+  private readonly fallbackName: string;
+  private stopping = false;
+
+  constructor(private readonly options: MonitorProxyOptions) {
+    const { config } = options;
+    this.nameValue = config.name;
+    const namingPath = config.upstream ?? config.qmp ?? config.hmp ?? config.readOnly ?? config.libvirt ?? 'qemu';
+    this.fallbackName = basename(namingPath, extname(namingPath));
+    this.upstream = new Upstream({
+      target: options.upstreamTarget,
+      label: config.name ?? this.fallbackName,
+      logger: options.logger,
+      ...options.upstream,
+    });
+    this.upstream.onLink((link) => this.onLink(link));
+  }
+
+  /** The VM's name: --name, else what query-name said, else the socket's base name. */
+  get name(): string {
+    return this.nameValue ?? this.fallbackName;
+  }
+
+  /** Connected downstream sessions (for diagnostics and tests). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Downstream requests not yet answered, over all sessions. */
+  get pendingCount(): number {
+    let count = 0;
+    for (const session of this.sessions) count += session.pendingCount;
+    return count;
+  }
+
+  /** Starts the upstream and listens on every configured socket; rejects (and cleans up) if a socket cannot be created. */
+  async start(): Promise<void> {
+    const { config } = this.options;
+    const endpoints: Array<[EndpointKind, string | undefined]> = [
+      ['qmp', config.qmp],
+      ['read-only', config.readOnly],
+      ['hmp', config.hmp],
+    ];
+    try {
+      for (const [kind, path] of endpoints) if (path !== undefined) await this.listen(kind, path);
+    } catch (error) {
+      await Promise.all(this.bound.map((socket) => socket.close()));
+      this.bound.length = 0;
+      throw error;
+    }
+    this.upstream.start();
+  }
+
+  /**
+   * Stops accepting, lets what clients already sent be answered (up to
+   * `graceMs`), then closes every client and the upstream.
+   */
+  async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await Promise.all(this.bound.map((socket) => socket.close()));
+    for (const session of this.sessions) session.stopReading();
+    await this.settled(graceMs);
+    for (const session of this.sessions) session.destroy();
+    await this.upstream.stop();
+  }
+
+  private async listen(kind: EndpointKind, path: string): Promise<void> {
+    const server = net.createServer((socket) => this.accept(kind, path, socket));
+    this.bound.push(await listenPrivately(server, path, this.options.config.socketMode, this.options.logger));
+    this.options.logger.info({ monitor: this.name, socket: path, kind }, 'listening');
+  }
+
+  private accept(kind: EndpointKind, path: string, socket: net.Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const policy: PolicyName = kind === 'read-only' ? 'read-only' : 'full';
+    const context: SessionContext = {
+      endpoint: path,
+      policy: policyNamed(policy),
+      logger: this.options.logger,
+      audit: this.options.audit,
+      monitorName: () => this.name,
+      maxBufferedBytes: this.options.config.maxClientBufferBytes,
+      maxPendingCommands: this.options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT,
+      maxMessageBytes: this.options.maxClientMessageBytes,
+    };
+    const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
+    this.sessions.add(session);
+    const fields = { monitor: this.name, socket: path, client: session.id };
+    this.options.logger.debug(fields, 'client connected');
+    void session.closed.then(() => {
+      this.sessions.delete(session);
+      this.options.logger.debug(fields, 'client disconnected');
+    });
+    const link = this.upstream.current;
+    if (link) this.greet(session, link);
+    // Otherwise the client waits ungreeted, as on QEMU's own busy socket, until onLink().
+  }
+
+  private greet(session: DownstreamSession, link: UpstreamLink): void {
+    if (session instanceof QmpSession && link.qmp === null) {
+      this.options.logger.warn(
+        { monitor: this.name, client: session.id },
+        'the upstream speaks only the human monitor; QMP clients cannot be served',
+      );
+      session.destroy();
+      return;
+    }
+    session.greet(link);
+  }
+
+  private onLink(link: UpstreamLink): void {
+    if (link.qmp !== null) {
+      const subscription = link.qmp.eventFrames$.subscribe((frame) => {
+        const line = `${frame.text}\r\n`;
+        queueMicrotask(() => {
+          for (const session of this.sessions) if (session.link === link) session.deliverEvent(line);
+        });
+      });
+      // Attached directly to the link's promise: it runs after every pending request's rejection (queued earlier).
+      void link.closed.then(() => {
+        subscription.unsubscribe();
+        for (const session of this.sessions) if (session.link === link) session.upstreamLost();
+      });
+      if (this.nameValue === undefined) void this.lookUpName(link);
+    } else {
+      void link.closed.then(() => {
+        for (const session of this.sessions) if (session.link === link) session.upstreamLost();
+      });
+    }
+    for (const session of this.sessions) if (session.link === undefined) this.greet(session, link);
+  }
+
+  /** Without --name the VM is named by `query-name` (QEMU's -name), else by the socket. */
+  private async lookUpName(link: UpstreamLink): Promise<void> {
+    try {
+      const reply = await link.monitor.execute<{ name?: string }>('query-name');
+      if (typeof reply.name === 'string' && reply.name !== '' && this.nameValue === undefined) {
+        this.nameValue = reply.name;
+        this.options.logger.info({ monitor: this.name }, 'named by query-name');
+      }
+    } catch {
+      // An upstream that cannot answer keeps the socket's name.
+    }
+  }
+
+  /** Resolves once no session has a request pending, or after `graceMs`. */
+  private async settled(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (this.pendingCount > 0 && Date.now() < deadline) {
+      const pending = [...this.sessions].filter((session) => session.pendingCount > 0);
+      await Promise.race([
+        Promise.all(pending.map((session) => session.closed)),
+        new Promise((resolve) => setTimeout(resolve, 20)),
+      ]);
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * A downstream client's parsed input judged as QEMU's dispatcher judges it
+ * (qapi/qmp-dispatch.c, monitor/qmp.c, monitor/qmp-cmds-control.c), and the
+ * reply texts QEMU would write.
+ *
+ * Order of checks, as in QEMU: not an object → `QMP input must be a JSON
+ * object` (no id); then the members, visited in QDict order → the first bad
+ * one is reported, with the id; then, before negotiation, every command but
+ * `qmp_capabilities` gets CommandNotFound `Expecting capabilities
+ * negotiation with 'qmp_capabilities'`.
+ */
+import { qdictOrder, quoteLikeQemu, toQemuJson, toWireJson, type QValue } from './qemu-value.js';
+
+/** A well-formed command, ready to forward. */
+export interface ClientCommand {
+  command: string;
+  /** Sent as `exec-oob` (it had `exec-oob` and no `execute`, and OOB is enabled). */
+  oob: boolean;
+  /** The arguments object for the upstream, number tokens as the client wrote them. */
+  argumentsJson: string | undefined;
+  arguments: QValue | undefined;
+  /** The id as QEMU would echo it, or undefined when the command had none. */
+  idJson: string | undefined;
+}
+
+/** A reply decided locally, with QEMU's class and text. */
+export interface LocalError {
+  errorClass: string;
+  desc: string;
+  idJson: string | undefined;
+}
+
+export type CheckedRequest = { ok: true; command: ClientCommand } | ({ ok: false } & LocalError);
+
+/**
+ * qmp_dispatch_check_obj() and the lookup of the command name. `allowOob`
+ * is whether this client enabled OOB: without it `exec-oob` is an
+ * unexpected member.
+ */
+export function checkRequest(value: QValue, allowOob: boolean): CheckedRequest {
+  if (value.kind !== 'object') return { ok: false, errorClass: 'GenericError', desc: 'QMP input must be a JSON object', idJson: undefined };
+  const members = value.members;
+  const id = members.get('id');
+  const idJson = id === undefined ? undefined : toQemuJson(id);
+  const fail = (desc: string): CheckedRequest => ({ ok: false, errorClass: 'GenericError', desc, idJson });
+  let execKey: string | undefined;
+  for (const name of members.size === 1 ? members.keys() : qdictOrder([...members.keys()])) {
+    const member = members.get(name)!;
+    if (name === 'execute' || (name === 'exec-oob' && allowOob)) {
+      if (member.kind !== 'string') return fail(`QMP input member '${name}' must be a string`);
+      if (execKey !== undefined) return fail(`QMP input member '${name}' clashes with '${execKey}'`);
+      execKey = name;
+    } else if (name === 'arguments') {
+      if (member.kind !== 'object') return fail("QMP input member 'arguments' must be an object");
+    } else if (name !== 'id') {
+      return fail(`QMP input member '${name}' is unexpected`);
+    }
+  }
+  if (execKey === undefined) return fail("QMP input lacks member 'execute'");
+  const name = members.get(execKey) as { kind: 'string'; value: string };
+  const args = members.get('arguments');
+  return {
+    ok: true,
+    command: {
+      command: name.value,
+      oob: execKey === 'exec-oob',
+      arguments: args,
+      argumentsJson: args === undefined ? undefined : toWireJson(args),
+      idJson,
+    },
+  };
+}
+
+/** The error every command but qmp_capabilities gets before negotiation. */
+export function beforeNegotiation(command: ClientCommand): LocalError {
+  return { errorClass: 'CommandNotFound', desc: "Expecting capabilities negotiation with 'qmp_capabilities'", idJson: command.idJson };
+}
+
+/**
+ * Runs `qmp_capabilities` before negotiation: its arguments are visited as
+ * QAPI visits `{ '*enable': ['QMPCapability'] }`, then the requested
+ * capabilities must all be offered. Returns the capabilities to enable, or
+ * QEMU's error.
+ */
+export function negotiate(command: ClientCommand, offered: readonly string[]): { ok: true; enabled: string[] } | ({ ok: false } & LocalError) {
+  const fail = (desc: string): { ok: false } & LocalError => ({ ok: false, errorClass: 'GenericError', desc, idJson: command.idJson });
+  const args = command.arguments;
+  const enabled: string[] = [];
+  if (args !== undefined && args.kind === 'object') {
+    const enable = args.members.get('enable');
+    if (enable !== undefined) {
+      if (enable.kind !== 'array') return fail("Invalid parameter type for 'enable', expected: array");
+      for (const [index, item] of enable.items.entries()) {
+        if (item.kind !== 'string') return fail(`Invalid parameter type for 'enable[${index}]', expected: string`);
+        // QMPCapability has one member in QEMU 7.2; list elements have no name, printed as 'null' (FACTS §2).
+        if (item.value !== 'oob') return fail(`Parameter 'null' does not accept value '${item.value}'`);
+        if (!enabled.includes(item.value)) enabled.push(item.value);
+      }
+    }
+    const unexpected = qdictOrder([...args.members.keys()]).find((key) => key !== 'enable');
+    if (unexpected !== undefined) return fail(`Parameter '${unexpected}' is unexpected`);
+  }
+  const unavailable = enabled.filter((capability) => !offered.includes(capability));
+  if (unavailable.length > 0) return fail(`Capability ${unavailable.join(', ')} not available`);
+  return { ok: true, enabled };
+}
+
+/** QEMU's error reply text, without the line end: the id first (FACTS §2). */
+export function errorReplyText(error: LocalError): string {
+  const body = `"error": {"class": ${quoteLikeQemu(error.errorClass)}, "desc": ${quoteLikeQemu(error.desc)}}`;
+  return error.idJson === undefined ? `{${body}}` : `{"id": ${error.idJson}, ${body}}`;
+}
+
+/** QEMU's success reply text for `{}`, with the id last. */
+export function emptyReturnText(idJson: string | undefined): string {
+  return idJson === undefined ? '{"return": {}}' : `{"return": {}, "id": ${idJson}}`;
+}
+
+/**
+ * An id-less reply from QEMU with the client's id put where QEMU puts it:
+ * last in a return, first in an error. The rest is QEMU's text untouched.
+ */
+export function attachId(replyText: string, isError: boolean, idJson: string | undefined): string {
+  if (idJson === undefined) return replyText;
+  if (isError) return `{"id": ${idJson}, ${replyText.slice(replyText.indexOf('{') + 1).trimStart()}`;
+  return `${replyText.slice(0, replyText.lastIndexOf('}')).trimEnd()}, "id": ${idJson}}`;
+}
+
+/**
+ * An OOB reply carries qmpx's wire id; swap it for the client's (or remove
+ * it). QEMU writes `, "id": N}` at the end of a return and `{"id": N, ` at
+ * the start of an error; anything else is rebuilt around the body.
+ */
+export function replaceWireId(replyText: string, isError: boolean, wireId: number, idJson: string | undefined): string {
+  const wire = String(wireId);
+  if (isError) {
+    const prefix = `{"id": ${wire}, `;
+    if (replyText.startsWith(prefix)) return attachId(`{${replyText.slice(prefix.length)}`, true, idJson);
+  } else {
+    const suffix = `, "id": ${wire}}`;
+    if (replyText.endsWith(suffix)) return attachId(`${replyText.slice(0, -suffix.length)}}`, false, idJson);
+  }
+  return replyText;
+}

@@ -1,0 +1,366 @@
+/**
+ * One downstream QMP client, made to see exactly what QEMU would show it
+ * (DESIGN.md invariant 7).
+ *
+ *   queued ──greet──▶ greeted ──qmp_capabilities──▶ capabilities-sent ──reply written──▶ negotiated
+ *     │                  │                                 │                                 │
+ *     └──────────────────┴───────── close / upstream lost ─┴─────────────────────────────────┴──▶ closed
+ *
+ * - A client that connects while the upstream is down waits ungreeted, as a
+ *   second client of QEMU's own socket does, and is greeted with the
+ *   upstream's greeting bytes once a link is up.
+ * - Input is cut into messages exactly as QEMU's parser cuts it
+ *   (qemu-lexer.ts). Before negotiation every message is answered here;
+ *   after it, well-formed commands go upstream without the client's id
+ *   (invariant 3) and everything QEMU would reject before dispatch (not
+ *   JSON, not an object, bad members, nesting) is answered here with
+ *   QEMU's text.
+ * - Replies leave in the order the commands came: an in-band reply or a
+ *   local answer waits behind the client's earlier in-band commands; an
+ *   exec-oob reply leaves as soon as it arrives (it may overtake, as in
+ *   QEMU).
+ * - Events are written only once the qmp_capabilities reply has reached the
+ *   kernel (go-qemu drops what shares a read with that reply), and in
+ *   upstream wire order with this client's replies: the proxy delivers each
+ *   event one microtask after QEMU's stream produced it, the same turn in
+ *   which a reply that preceded it on the wire settles.
+ */
+import type { Socket } from 'node:net';
+import { AbortError } from '../errors.js';
+import type { QmpReply } from '../qmp/client.js';
+import type { AuditOutcome } from './audit.js';
+import { Outbound } from './outbound.js';
+import { QemuJsonStreamer, type TokenGroup } from './qemu-lexer.js';
+import { decodeBytesLikeQemu, parseTokenGroup } from './qemu-value.js';
+import {
+  attachId,
+  beforeNegotiation,
+  checkRequest,
+  emptyReturnText,
+  errorReplyText,
+  negotiate,
+  replaceWireId,
+  type ClientCommand,
+  type LocalError,
+} from './qmp-request.js';
+import { allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
+import type { UpstreamLink } from './upstream.js';
+
+export type QmpSessionState = 'queued' | 'greeted' | 'capabilities-sent' | 'negotiated' | 'closed';
+
+const NEXT_STATES: Record<QmpSessionState, readonly QmpSessionState[]> = {
+  queued: ['greeted', 'closed'],
+  greeted: ['capabilities-sent', 'closed'],
+  'capabilities-sent': ['negotiated', 'closed'],
+  negotiated: ['closed'],
+  closed: [],
+};
+
+/** The desc every request pending when the upstream goes away is answered with (issue 5). */
+export const UPSTREAM_LOST_DESC = 'monitor connection lost';
+
+type InputItem = { kind: 'group'; tokens: TokenGroup } | { kind: 'error'; desc: string };
+
+/** A place in the in-order reply queue; `text` is set once the answer is known. */
+interface ReplySlot {
+  text: string | undefined;
+}
+
+export class QmpSession implements DownstreamSession {
+  readonly id = allocateSessionId();
+  private state: QmpSessionState = 'queued';
+  private linkValue: UpstreamLink | undefined;
+  private readonly outbound: Outbound;
+  private readonly streamer: QemuJsonStreamer;
+  /** Parsed input not yet acted on (waits while maxPendingCommands are upstream). */
+  private inbox: InputItem[] = [];
+  private inboxHead = 0;
+  private slots: ReplySlot[] = [];
+  private slotsHead = 0;
+  private upstreamPending = 0;
+  private oobEnabled = false;
+  private offered: readonly string[] = [];
+  private reading = false;
+  private readingStopped = false;
+  private outputBackpressure = false;
+  private readonly abort = new AbortController();
+  readonly closed: Promise<void>;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly context: SessionContext,
+  ) {
+    socket.pause();
+    this.outbound = new Outbound(socket, {
+      maxBufferedBytes: context.maxBufferedBytes,
+      onOverflow: (bytes) => {
+        context.logger.warn(
+          { monitor: context.monitorName(), socket: context.endpoint, client: this.id, bufferedBytes: bytes, limit: context.maxBufferedBytes },
+          'client is not reading; disconnected (outbound buffer full)',
+        );
+      },
+      onBackpressure: (paused) => {
+        this.outputBackpressure = paused;
+        this.updateReading();
+      },
+    });
+    this.streamer = new QemuJsonStreamer(
+      {
+        group: (tokens) => this.inbox.push({ kind: 'group', tokens }),
+        error: (desc) => this.inbox.push({ kind: 'error', desc }),
+        oversize: (bytes, limit) => {
+          context.logger.warn(
+            { monitor: context.monitorName(), socket: context.endpoint, client: this.id, bytes, limit },
+            'client sent an oversized message; disconnected',
+          );
+          this.destroy();
+        },
+      },
+      context.maxMessageBytes,
+    );
+    socket.on('data', (chunk: Buffer) => {
+      this.streamer.push(chunk);
+      this.drainInbox();
+    });
+    socket.on('error', () => undefined); // a vanished client is handled by 'close'
+    this.closed = new Promise((resolve) => socket.once('close', () => {
+      this.onClose();
+      resolve();
+    }));
+  }
+
+  get link(): UpstreamLink | undefined {
+    return this.linkValue;
+  }
+
+  get sessionState(): QmpSessionState {
+    return this.state;
+  }
+
+  get pendingCount(): number {
+    return this.upstreamPending + (this.inbox.length - this.inboxHead);
+  }
+
+  greet(link: UpstreamLink): void {
+    if (this.state !== 'queued' || link.qmp === null) return;
+    this.linkValue = link;
+    this.offered = link.qmp.capabilities;
+    this.transition('greeted');
+    this.outbound.write(`${greetingFor(link)}\r\n`);
+    this.updateReading();
+  }
+
+  deliverEvent(line: string): void {
+    if (this.state === 'negotiated') this.outbound.write(line);
+  }
+
+  upstreamLost(): void {
+    if (this.state === 'closed') return;
+    const lost = (idJson: string | undefined): string => errorReplyText({ errorClass: 'GenericError', desc: UPSTREAM_LOST_DESC, idJson });
+    // Requests still upstream: their rejections may not have run yet; answer them now, in order.
+    for (let i = this.slotsHead; i < this.slots.length; i++) {
+      const slot = this.slots[i]!;
+      if (slot.text === undefined) slot.text = `${lost((slot as ForwardSlot).idJson)}\r\n`;
+    }
+    this.flushSlots();
+    // Input already read is pending too: each message gets the answer it would have had, commands "lost".
+    for (let item = this.nextItem(); item !== undefined; item = this.nextItem()) {
+      const outcome = this.judge(item);
+      if (outcome.kind === 'local') this.outbound.write(`${errorReplyText(outcome.error)}\r\n`);
+      else this.outbound.write(`${lost(outcome.command.idJson)}\r\n`);
+    }
+    this.transition('closed');
+    this.outbound.end();
+  }
+
+  stopReading(): void {
+    this.readingStopped = true;
+    this.updateReading();
+  }
+
+  destroy(): void {
+    this.streamer.close();
+    this.socket.destroy();
+  }
+
+  private transition(next: QmpSessionState): void {
+    if (!NEXT_STATES[this.state].includes(next)) throw new Error(`illegal QMP session state change ${this.state} → ${next}`);
+    this.state = next;
+  }
+
+  private onClose(): void {
+    this.streamer.close();
+    if (this.state !== 'closed') this.transition('closed');
+    this.inbox = [];
+    this.inboxHead = 0;
+    this.abort.abort();
+    this.updateReading();
+  }
+
+  private nextItem(): InputItem | undefined {
+    if (this.inboxHead >= this.inbox.length) return undefined;
+    const item = this.inbox[this.inboxHead++]!;
+    if (this.inboxHead === this.inbox.length) {
+      this.inbox = [];
+      this.inboxHead = 0;
+    }
+    return item;
+  }
+
+  /** Acts on parsed input while fewer than maxPendingCommands are upstream. */
+  private drainInbox(): void {
+    while (this.state !== 'closed' && this.upstreamPending < this.context.maxPendingCommands) {
+      const item = this.nextItem();
+      if (item === undefined) break;
+      this.handle(item);
+    }
+    this.updateReading();
+  }
+
+  /** What QEMU would do with one message, before anything is sent. */
+  private judge(item: InputItem): { kind: 'local'; error: LocalError } | { kind: 'command'; command: ClientCommand } {
+    if (item.kind === 'error') return { kind: 'local', error: { errorClass: 'GenericError', desc: decodeBytesLikeQemu(item.desc), idJson: undefined } };
+    const parsed = parseTokenGroup(item.tokens);
+    if (!parsed.ok) return { kind: 'local', error: { errorClass: 'GenericError', desc: decodeBytesLikeQemu(parsed.desc), idJson: undefined } };
+    const checked = checkRequest(parsed.value, this.oobEnabled);
+    return checked.ok ? { kind: 'command', command: checked.command } : { kind: 'local', error: checked };
+  }
+
+  private handle(item: InputItem): void {
+    const outcome = this.judge(item);
+    if (outcome.kind === 'local') return this.answerLocally(errorReplyText(outcome.error));
+    const command = outcome.command;
+    if (this.state === 'greeted') return this.negotiate(command);
+    const { policy } = this.context;
+    if (!policy.allows(command.command)) {
+      this.audit(command, 'denied');
+      return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: policy.denial(command.command), idJson: command.idJson }));
+    }
+    this.forward(command);
+  }
+
+  /** qmp_capabilities and everything else before negotiation: answered here, as QEMU does per connection. */
+  private negotiate(command: ClientCommand): void {
+    if (command.command !== 'qmp_capabilities') return this.answerLocally(errorReplyText(beforeNegotiation(command)));
+    const result = negotiate(command, this.offered);
+    if (!result.ok) return this.answerLocally(errorReplyText(result));
+    this.oobEnabled = result.enabled.includes('oob');
+    this.transition('capabilities-sent');
+    this.audit(command, 'ok');
+    this.outbound.writeAlone(`${emptyReturnText(command.idJson)}\r\n`, () => {
+      if (this.state === 'capabilities-sent') this.transition('negotiated');
+    });
+  }
+
+  private forward(command: ClientCommand): void {
+    const monitor = this.linkValue!.qmp!;
+    const slot: ForwardSlot | undefined = command.oob ? undefined : { text: undefined, idJson: command.idJson };
+    if (slot) this.slots.push(slot);
+    this.upstreamPending++;
+    monitor
+      .send(command.command, command.argumentsJson, {
+        origin: downstreamOrigin(this.id, this.context.endpoint),
+        oob: command.oob,
+        signal: this.abort.signal,
+      })
+      .then(
+        (reply) => this.onReply(command, slot, reply),
+        (error: unknown) => this.onFailure(command, slot, error),
+      );
+  }
+
+  private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply): void {
+    this.upstreamPending--;
+    const isError = reply.kind === 'error';
+    this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined);
+    if (this.state === 'closed') return;
+    if (slot === undefined) {
+      const wireId = reply.message.id;
+      const text = typeof wireId === 'number' ? replaceWireId(reply.text, isError, wireId, command.idJson) : attachId(reply.text, isError, command.idJson);
+      this.outbound.write(`${text}\r\n`);
+    } else if (slot.text === undefined) {
+      slot.text = `${attachId(reply.text, isError, command.idJson)}\r\n`;
+      this.flushSlots();
+    }
+    this.drainInbox();
+  }
+
+  private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: unknown): void {
+    this.upstreamPending--;
+    if (error instanceof AbortError || this.state === 'closed') {
+      this.audit(command, 'dropped');
+      return;
+    }
+    this.audit(command, 'lost');
+    const text = `${errorReplyText({ errorClass: 'GenericError', desc: UPSTREAM_LOST_DESC, idJson: command.idJson })}\r\n`;
+    if (slot === undefined) {
+      this.outbound.write(text);
+    } else if (slot.text === undefined) {
+      slot.text = text;
+      this.flushSlots();
+    }
+    this.drainInbox();
+  }
+
+  /** A local answer keeps its place behind the client's in-band commands still upstream. */
+  private answerLocally(text: string): void {
+    if (this.slotsHead === this.slots.length) this.outbound.write(`${text}\r\n`);
+    else this.slots.push({ text: `${text}\r\n` });
+  }
+
+  private flushSlots(): void {
+    while (this.slotsHead < this.slots.length) {
+      const text = this.slots[this.slotsHead]!.text;
+      if (text === undefined) break;
+      this.slotsHead++;
+      this.outbound.write(text);
+    }
+    if (this.slotsHead === this.slots.length) {
+      this.slots = [];
+      this.slotsHead = 0;
+    }
+  }
+
+  private updateReading(): void {
+    const read =
+      this.state !== 'queued' &&
+      this.state !== 'closed' &&
+      !this.readingStopped &&
+      !this.outputBackpressure &&
+      this.inboxHead === this.inbox.length;
+    if (read === this.reading) return;
+    this.reading = read;
+    if (read) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  private audit(command: ClientCommand, outcome: AuditOutcome, errorClass?: string): void {
+    const { audit } = this.context;
+    audit.record({
+      monitor: this.context.monitorName(),
+      socket: this.context.endpoint,
+      client: this.id,
+      command: command.command,
+      outcome,
+      errorClass,
+      argumentsJson: audit.recordsArguments ? command.argumentsJson : undefined,
+    });
+  }
+}
+
+interface ForwardSlot extends ReplySlot {
+  idJson: string | undefined;
+}
+
+/**
+ * The upstream's greeting bytes, with the capability list cut down to what
+ * the upstream link negotiated (a client may enable only those).
+ */
+export function greetingFor(link: UpstreamLink): string {
+  const qmp = link.qmp!;
+  const text = qmp.greetingText ?? '';
+  const offered = qmp.greeting?.QMP.capabilities ?? [];
+  const usable = qmp.capabilities;
+  if (offered.length === usable.length && offered.every((capability, index) => capability === usable[index])) return text;
+  return text.replace(/"capabilities": \[[^\]]*\]/, `"capabilities": [${usable.map((capability) => JSON.stringify(capability)).join(', ')}]`);
+}

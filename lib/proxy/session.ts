@@ -1,0 +1,62 @@
+/**
+ * What every downstream session has: an id, the socket it came on, its
+ * policy, logs and audit, and a life that ends exactly once.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from '../log.js';
+import type { RequestOrigin } from '../request.js';
+import type { AuditSink } from './audit.js';
+import type { Policy } from './policy.js';
+import type { UpstreamLink } from './upstream.js';
+
+/** In-band commands one client may have waiting upstream; past it its input is paused (fairness, bounded memory). */
+export const DEFAULT_MAX_PENDING_PER_CLIENT = 32;
+
+/** Shared by the sessions of one endpoint. */
+export interface SessionContext {
+  /** The downstream socket path, for logs and audit. */
+  readonly endpoint: string;
+  readonly policy: Policy;
+  readonly logger: Logger;
+  readonly audit: AuditSink;
+  /** The VM's name as currently known. */
+  monitorName(): string;
+  readonly maxBufferedBytes: number;
+  readonly maxPendingCommands: number;
+  /** Largest single message a client may send before it is disconnected. */
+  readonly maxMessageBytes?: number;
+}
+
+/** The surface the proxy drives every session through. */
+export interface DownstreamSession {
+  readonly id: number;
+  readonly socket: Socket;
+  /** The link the session was greeted on; undefined while it waits for the upstream. */
+  readonly link: UpstreamLink | undefined;
+  /** Greets the client on `link` and starts reading its input. */
+  greet(link: UpstreamLink): void;
+  /** One event line (with its CRLF) in upstream wire order; ignored unless the client may see events. */
+  deliverEvent(line: string): void;
+  /** The link went away: answer what is pending, then close like QEMU's exit would. */
+  upstreamLost(): void;
+  /** Stops reading new input (shutdown); what was read is still answered. */
+  stopReading(): void;
+  /** Commands received and not yet answered. */
+  readonly pendingCount: number;
+  /** Ends the session now. */
+  destroy(): void;
+  /** Settles once the client's connection has closed. */
+  readonly closed: Promise<void>;
+}
+
+let nextSessionId = 1;
+
+/** Session ids are unique within the process, so logs of several endpoints never collide. */
+export function allocateSessionId(): number {
+  return nextSessionId++;
+}
+
+/** The request origin recorded for a downstream session's commands (DESIGN.md invariant 1). */
+export function downstreamOrigin(session: number, endpoint: string): RequestOrigin {
+  return { kind: 'downstream', session, endpoint };
+}

@@ -1,0 +1,182 @@
+/**
+ * The one connection to the upstream monitor (DESIGN.md invariant 1), kept
+ * up for as long as the proxy runs.
+ *
+ * Each successful connection is a *link*. Downstream sessions are greeted on
+ * one link and live and die with it: when it is lost they answer what was
+ * pending and close, as QEMU's own clients would see the monitor go away.
+ * The upstream then reconnects with exponential backoff capped at
+ * `maxBackoffMs` (about a second), and clients that arrived in between are
+ * greeted on the new link.
+ *
+ *   connecting ──connected──▶ up ──lost──▶ connecting (after backoff)
+ *        │                     │
+ *        └──────stop()─────────┴──────────▶ stopped
+ *
+ * Nothing here reads from the monitor: QmpMonitor always drains its socket,
+ * listeners or not (invariant 4).
+ */
+import { connect, type CloseInfo, type Monitor } from '../monitor.js';
+import type { Logger } from '../log.js';
+import { QmpMonitor } from '../qmp/client.js';
+
+export const DEFAULT_INITIAL_BACKOFF_MS = 50;
+export const DEFAULT_MAX_BACKOFF_MS = 1000;
+/** A QEMU whose socket is held by another client greets nobody (FACTS §2): give up on this attempt after this long. */
+export const DEFAULT_UPSTREAM_GREETING_TIMEOUT_MS = 5000;
+
+export type UpstreamState = 'connecting' | 'up' | 'stopped';
+
+/** One connection to the upstream monitor. */
+export interface UpstreamLink {
+  /** Counts links from 1; a session greeted on one link never outlives it. */
+  readonly generation: number;
+  readonly monitor: Monitor;
+  /** The same monitor when it speaks QMP; null for a text-only (HMP) upstream. */
+  readonly qmp: QmpMonitor | null;
+  /** Settles when this link has ended. */
+  readonly closed: Promise<CloseInfo>;
+}
+
+export interface UpstreamOptions {
+  /** The monitor socket: PATH, unix:PATH or tcp:HOST:PORT. */
+  target: string;
+  /** Names the monitor in logs. */
+  label: string;
+  logger: Logger;
+  greetingTimeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Largest message accepted from QEMU. */
+  maxMessageBytes?: number;
+}
+
+export class Upstream {
+  private stateValue: UpstreamState = 'connecting';
+  private link: UpstreamLink | undefined;
+  private generation = 0;
+  private readonly linkListeners = new Set<(link: UpstreamLink) => void>();
+  private readonly waiters: Array<(link: UpstreamLink | null) => void> = [];
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+
+  constructor(private readonly options: UpstreamOptions) {
+    this.initialBackoffMs = options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
+    this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  }
+
+  get state(): UpstreamState {
+    return this.stateValue;
+  }
+
+  /** The link in use, if the upstream is up. */
+  get current(): UpstreamLink | undefined {
+    return this.link;
+  }
+
+  /** Starts connecting (and reconnecting) in the background. Idempotent. */
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Resolves with the current link, or the next one; with null once stopped. */
+  whenUp(): Promise<UpstreamLink | null> {
+    if (this.link) return Promise.resolve(this.link);
+    if (this.stateValue === 'stopped') return Promise.resolve(null);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Calls `listener` with every new link; returns the unsubscribe function. */
+  onLink(listener: (link: UpstreamLink) => void): () => void {
+    this.linkListeners.add(listener);
+    return () => this.linkListeners.delete(listener);
+  }
+
+  /** Skips the rest of the current backoff wait (e.g. after QEMU was started again). */
+  retryNow(): void {
+    this.wake?.();
+  }
+
+  /** Closes the link and stops reconnecting; pending requests reject with ConnectionClosedError. */
+  async stop(): Promise<void> {
+    if (this.stateValue === 'stopped') return;
+    this.stateValue = 'stopped';
+    this.wake?.();
+    for (const waiter of this.waiters.splice(0)) waiter(null);
+    await this.link?.monitor.close();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { logger, label, target } = this.options;
+    let backoffMs = this.initialBackoffMs;
+    let failures = 0;
+    while (this.stateValue !== 'stopped') {
+      let monitor: Monitor;
+      try {
+        monitor = await connect(target, {
+          logger,
+          greetingTimeoutMs: this.options.greetingTimeoutMs ?? DEFAULT_UPSTREAM_GREETING_TIMEOUT_MS,
+          maxMessageBytes: this.options.maxMessageBytes,
+        });
+      } catch (error) {
+        failures++;
+        // The first failure says why; repeating it every backoff step would flood the log.
+        const fields = { monitor: label, upstream: target, err: (error as Error).message, attempt: failures, retryMs: backoffMs };
+        if (failures === 1) logger.warn(fields, 'cannot connect to the upstream monitor; retrying');
+        else logger.debug(fields, 'upstream connect failed');
+        await this.pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);
+        continue;
+      }
+      if (this.isStopped()) {
+        await monitor.close();
+        break;
+      }
+      failures = 0;
+      backoffMs = this.initialBackoffMs;
+      const link: UpstreamLink = {
+        generation: ++this.generation,
+        monitor,
+        qmp: monitor instanceof QmpMonitor ? monitor : null,
+        closed: monitor.closed,
+      };
+      this.link = link;
+      this.stateValue = 'up';
+      logger.info({ monitor: label, upstream: target, protocol: monitor.protocol, link: link.generation }, 'upstream monitor connected');
+      for (const listener of this.linkListeners) listener(link);
+      for (const waiter of this.waiters.splice(0)) waiter(link);
+      const info = await monitor.closed;
+      this.link = undefined;
+      if (this.isStopped()) break;
+      this.stateValue = 'connecting';
+      const fields = { monitor: label, upstream: target, link: link.generation, err: info.cause?.message };
+      if (info.expected) logger.info(fields, 'upstream monitor closed; reconnecting');
+      else logger.warn(fields, 'upstream monitor connection lost; reconnecting');
+      await this.pause(backoffMs);
+    }
+  }
+
+  /** Read through a call: stop() changes the state while run() awaits. */
+  private isStopped(): boolean {
+    return this.stateValue === 'stopped';
+  }
+
+  /** Waits `ms`, or less if stop() or retryNow() wakes it. */
+  private pause(ms: number): Promise<void> {
+    if (this.stateValue === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+}
