@@ -1,0 +1,182 @@
+/**
+ * A downstream QMP client must see exactly what QEMU shows it (DESIGN.md
+ * invariant 7). Each input goes both to a second monitor of the same QEMU,
+ * directly, and through the proxy; the replies must be the same bytes.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rawQmp, type RawClient } from '../helpers/qemu.js';
+import { exchange, serveQemu, type ServedQemu } from './harness.js';
+
+let served: ServedQemu;
+let direct: RawClient;
+let proxied: RawClient;
+let markers = 0;
+
+test.before(async () => {
+  served = await serveQemu({ qemu: { extraQmpSockets: 1 } });
+  direct = await rawQmp(served.qemu.extraQmpPaths[0]!);
+  proxied = await rawQmp(served.qmpPath);
+  await direct.waitForLines(1);
+  await proxied.waitForLines(1);
+});
+
+test.after(async () => {
+  await direct?.close();
+  await proxied?.close();
+  await served?.stop();
+});
+
+/** Sends `input` to both and asserts the same reply lines. */
+async function same(input: string | Buffer, what = String(input)): Promise<string[]> {
+  const marker = `m${++markers}`;
+  const [fromQemu, fromProxy] = await Promise.all([exchange(direct, input, marker), exchange(proxied, input, marker)]);
+  assert.equal(fromProxy, fromQemu, `replies to ${JSON.stringify(what).slice(0, 200)}`);
+  return fromProxy;
+}
+
+test('the greeting is the upstream greeting, byte for byte', () => {
+  assert.is(proxied.lines()[0], direct.lines()[0]);
+  assert.ok(proxied.bytes().toString('latin1').startsWith(`${direct.lines()[0]}\r\n`));
+});
+
+const BEFORE_NEGOTIATION = [
+  '{"execute":"query-status"}',
+  '{"execute":"query-status","id":1}',
+  '{"execute":"no-such-command","id":"x"}',
+  '{"execute":"qmp_capabilities","arguments":{"enable":"oob"},"id":1}',
+  '{"execute":"qmp_capabilities","arguments":{"enable":[1]}}',
+  '{"execute":"qmp_capabilities","arguments":{"enable":["foo"]}}',
+  '{"execute":"qmp_capabilities","arguments":{"x":1}}',
+  '{"execute":"qmp_capabilities","arguments":{"enable":null}}',
+  '{"exec-oob":"qmp_capabilities","id":2}',
+  '{"execute":"qmp_capabilities","arguments":[]}',
+  '[1,2,3]',
+  '42 ',
+  '"hello"',
+  'true ',
+  '{"execute":"query-status",,}',
+  '{"execute" query-status}',
+  '{"id":5}',
+];
+
+test('before negotiation everything is answered as QEMU answers it', async () => {
+  for (const input of BEFORE_NEGOTIATION) await same(input);
+});
+
+test('events are not delivered before negotiation, and negotiation answers like QEMU', async () => {
+  const lines = await same('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":"neg"}');
+  assert.equal(lines, ['{"return": {}, "id": "neg"}']);
+});
+
+const AFTER_NEGOTIATION: Array<string | Buffer> = [
+  '{"execute":"query-status",,}',
+  '{"execute" query-status}',
+  '[1,2,3]',
+  '42 ',
+  '"hello"',
+  'true ',
+  'null ',
+  '{"id":5}',
+  '{"execute":"query-status","id":8,"foo":1}',
+  '{"zzz":1,"aaa":2,"execute":"query-status","id":1}',
+  '{"execute":"query-status","execute":"query-status"}',
+  '{"execute":"query-status","id":"a","id":"b"}',
+  Buffer.from('{"execute":"query-status","id":"\xc3\x28"}', 'latin1'),
+  Buffer.from('{"execute":"query-status","id":"\xe9t\xe9"}', 'latin1'),
+  Buffer.from('{"execute":"query-status","id":"caf\xc3\xa9"}', 'latin1'),
+  Buffer.from('{"execute":"query-status","id":"\xfe"}', 'latin1'),
+  Buffer.from('\xff{"execute":"query-status","id":1}', 'latin1'),
+  Buffer.from('{"execute":"query-status","id":\x01}', 'latin1'),
+  '{"execute":"no-such-cmd","id":1}',
+  '{"execute":"query-status","arguments":{"foo":1}}',
+  '{"execute":"human-monitor-command","arguments":{"command-line":42}}',
+  '{"arguments":{}}',
+  '{"execute":"query-status","arguments":null}',
+  '{"execute":"query-status","arguments":[]}',
+  '{"execute":42}',
+  '{"execute":"query-status","exec-oob":"query-status"}',
+  '{"exec-oob":"query-status","execute":"query-status","id":3}',
+  '{"execute":"query-status","control":{}}',
+  '{"exec-oob":"query-status","id":3}',
+  '{"exec-oob":"query-yank","id":4}',
+  '{"exec-oob":"query-yank"}',
+  '{"execute":"qmp_capabilities","id":"again"}',
+  '{"execute":"qmp_capabilities","arguments":{"enable":"x"},"id":"again"}',
+  "{'execute':'query-status','id':'single'}",
+  "{'execute':'query-status','id':'it\\'s'}",
+  '{"execute":"query-status","id":"a\\u00e9\\ud83d\\ude00\\n\\"/\\u0000\\u007f"}',
+  '{"execute":"query-status","id":"\\x"}',
+  '{"execute":"query-status","id":"\\ud800"}',
+  '{"execute":"query-status","id":"\\ud800\\u0041"}',
+  '{"execute":"query-status","id":"\\uZZZZ"}',
+  '{"execute":"query-status","id":"\\ufdd0"}',
+  '{"execute":"query-status"%}',
+  '{"execute":"query-status"}}',
+  '}',
+  ']',
+  '[}',
+  '{"a":1]',
+  '{"execute":"query-status","id":nul}',
+  '{"execute":"query-status","id":tru}',
+  '{"a" % {"execute":"query-status","id":"inner"}}',
+  '{"execute":"query-status","id":1}{"execute":"query-status","id":2}',
+  '{"execute":"query-status","id":01}',
+  '{"execute":"query-status","id":-}',
+  '{"execute":"query-status","id":1.}',
+  '{"execute":"query-status","id":1e}',
+  '{"execute":"query-status","id":1e+}',
+  '{"execute":"query-status","id":-0}',
+  '{"execute":"query-status","id":-0.0}',
+  '{"execute":"query-status","id":1e3}',
+  '{"execute":"query-status","id":1.0}',
+  '{"execute":"query-status","id":0.1}',
+  '{"execute":"query-status","id":1E-7}',
+  '{"execute":"query-status","id":123456.789e3}',
+  '{"execute":"query-status","id":1e999}',
+  '{"execute":"query-status","id":-1e999}',
+  '{"execute":"query-status","id":9007199254740993}',
+  '{"execute":"query-status","id":18446744073709551615}',
+  '{"execute":"query-status","id":18446744073709551616}',
+  '{"execute":"query-status","id":-9223372036854775808}',
+  '{"execute":"query-status","id":-9223372036854775809}',
+  '{"execute":"query-status","id":123456789012345678901234567890}',
+  '{"execute":"query-status","id":{"a":[1]}}',
+  '{"execute":"query-status","id":{"b":1,"a":2,"id":3,"execute":4,"zz":[{}],"":null}}',
+  '{"execute":"query-status","id":[]}',
+  '{"execute":"query-status","id":{}}',
+  '{"execute":"query-status","id":null}',
+  '{"execute":"query-status","id":false}',
+  '{"execute":"human-monitor-command","arguments":{"command-line":"info version"},"id":"h"}',
+  '{"execute":"qom-get","arguments":{"path":"/machine","property":"type"},"id":[1,"x"]}',
+  '{"execute":"query-status"}\n{"execute":"query-status","id":"two"}\n',
+  `${'['.repeat(1100)}${']'.repeat(1100)}`,
+  `{"execute":"query-status","id":${'['.repeat(1023)}${']'.repeat(1023)}}`,
+  `{"execute":"query-status","id":${'['.repeat(1024)}${']'.repeat(1024)}}`,
+];
+
+test('after negotiation: forwarded commands, local answers and ids are byte-identical to QEMU', async () => {
+  for (const input of AFTER_NEGOTIATION) await same(input);
+});
+
+test('the same input split byte by byte gives the same replies', async () => {
+  // exec-oob left out: an OOB reply may overtake in-band ones, and when depends on timing (QEMU stops reading after 8 queued).
+  const input = AFTER_NEGOTIATION.slice(0, 60)
+    .map((item) => (typeof item === 'string' ? Buffer.from(item) : item))
+    .filter((item) => !item.includes('exec-oob'));
+  const whole = Buffer.concat(input.flatMap((item) => [item, Buffer.from('\n')]));
+  const marker = `m${++markers}`;
+  const fromQemu = await exchange(direct, whole, marker);
+  const from = proxied.lines().length;
+  for (const byte of whole) await proxied.send(Buffer.from([byte]));
+  await proxied.send(`\n{"execute":"query-status","id":"${marker}"}\n`);
+  await proxied.waitForLine((line) => line.includes(`"id": "${marker}"`));
+  const fromProxy = proxied.lines().slice(from, -1);
+  assert.equal(fromProxy, fromQemu);
+});
+
+test('nothing was left pending upstream', () => {
+  assert.is(served.proxy.pendingCount, 0);
+});
+
+test.run();
