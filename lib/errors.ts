@@ -56,7 +56,7 @@ export class HmpError extends QmpxError {
 
 /** The peer sent something the protocol does not allow; `evidence` is what it sent. */
 export class ProtocolError extends QmpxError {
-  override readonly code = 'PROTOCOL_ERROR';
+  override readonly code: string = 'PROTOCOL_ERROR';
 
   constructor(
     message: string,

@@ -18,14 +18,14 @@
  * filling so OOB commands can always overtake.
  */
 import type { Duplex } from 'node:stream';
-import { Subject, map, share, type Observable } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
 import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { JsonObjectFramer } from './framer.js';
-import { parseJsonLossless, stringifyJson } from './json.js';
+import { losslessFromParsed, parseJsonLossless, stringifyJson } from './json.js';
 import { classify, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
@@ -61,13 +61,11 @@ export class QmpMonitor implements Monitor {
   greetingText: string | null = null;
   capabilities: readonly string[] = [];
 
+  private readonly eventsSubject = new Subject<QmpEvent>();
+  readonly events$: Observable<QmpEvent> = this.eventsSubject.asObservable();
   private readonly eventFramesSubject = new Subject<QmpEventFrame>();
-  /** Events with their wire text, in wire order. */
+  /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
   readonly eventFrames$: Observable<QmpEventFrame> = this.eventFramesSubject.asObservable();
-  readonly events$: Observable<QmpEvent> = this.eventFrames$.pipe(
-    map((frame) => frame.event),
-    share(),
-  );
   private readonly protocolErrorsSubject = new Subject<ProtocolError>();
   readonly protocolErrors$ = this.protocolErrorsSubject.asObservable();
   private readonly stateMachine: MonitorStateMachine;
@@ -89,6 +87,13 @@ export class QmpMonitor implements Monitor {
   private closedByCaller = false;
   private resolveClosed!: (info: CloseInfo) => void;
   private onGreeting: ((greeting: QmpGreeting) => void) | undefined;
+  /**
+   * Events are held from connect until the caller has had the turn in which
+   * connect() resolves: otherwise an event arriving in the same chunk as the
+   * negotiation reply would be emitted before anyone could subscribe.
+   */
+  private heldEvents: QmpEventFrame[] | undefined = [];
+  private releaseScheduled = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -106,7 +111,7 @@ export class QmpMonitor implements Monitor {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.framer = new JsonObjectFramer(
       {
-        message: (text) => this.onMessage(text),
+        message: (text, parsed) => this.onMessage(text, parsed),
         garbage: (text) => this.reportProtocolError(`bytes outside any JSON object`, text),
         oversize: (bytes, limit) => {
           const error = new ProtocolError(`message of ${bytes}+ bytes exceeds maxMessageBytes (${limit}); connection closed`);
@@ -145,6 +150,19 @@ export class QmpMonitor implements Monitor {
     }
     this.capabilities = enable;
     this.stateMachine.transition('ready', 'capabilities negotiated');
+    this.releaseHeldEventsAfterCallerTurn();
+  }
+
+  private releaseHeldEventsAfterCallerTurn(): void {
+    this.socket.pause();
+    this.releaseScheduled = true;
+    setImmediate(() => {
+      const held = this.heldEvents ?? [];
+      this.heldEvents = undefined;
+      for (const frame of held) this.emitEvent(frame.event, frame.text);
+      if (this.stateMachine.current === 'closed') this.completeEvents();
+      else this.socket.resume();
+    });
   }
 
   async execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
@@ -236,10 +254,10 @@ export class QmpMonitor implements Monitor {
     if (corkable) this.socket.uncork();
   }
 
-  private onMessage(text: string): void {
+  private onMessage(text: string, parsed: object | undefined): void {
     let value: unknown;
     try {
-      value = parseJsonLossless(text);
+      value = parsed === undefined ? parseJsonLossless(text) : losslessFromParsed(text, parsed);
     } catch (error) {
       this.reportProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, text);
       return;
@@ -248,7 +266,8 @@ export class QmpMonitor implements Monitor {
     switch (message.kind) {
       case 'event':
         if (message.message.event === 'SHUTDOWN') this.closeExpected = true;
-        this.eventFramesSubject.next({ event: message.message, text });
+        if (this.heldEvents) this.heldEvents.push({ event: message.message, text });
+        else this.emitEvent(message.message, text);
         return;
       case 'return':
       case 'error':
@@ -268,6 +287,16 @@ export class QmpMonitor implements Monitor {
         this.reportProtocolError(message.reason, text);
         return;
     }
+  }
+
+  private emitEvent(event: QmpEvent, text: string): void {
+    this.eventsSubject.next(event);
+    if (this.eventFramesSubject.observed) this.eventFramesSubject.next({ event, text });
+  }
+
+  private completeEvents(): void {
+    this.eventsSubject.complete();
+    this.eventFramesSubject.complete();
   }
 
   private onReply(reply: QmpReply): void {
@@ -344,7 +373,8 @@ export class QmpMonitor implements Monitor {
         request.reject(error);
       }
     }
-    this.eventFramesSubject.complete();
+    // Held events still go out on the caller's turn; the stream completes after them.
+    if (!this.releaseScheduled || this.heldEvents === undefined) this.completeEvents();
     this.protocolErrorsSubject.complete();
     this.socket.destroy();
     this.resolveClosed(info.cause && !expected ? { expected, cause: info.cause } : { expected });

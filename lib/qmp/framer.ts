@@ -19,6 +19,8 @@
  *      └── '}' at depth 1┘  └────── '"' ────┘  └── any char ─────┘
  */
 
+import { isAscii } from 'node:buffer';
+
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
@@ -33,8 +35,12 @@ const MAX_GARBAGE_REPORT = 4096;
 const NON_ASCII = /[\x80-\xff]/;
 
 export interface FramerSink {
-  /** A complete top-level JSON object, exactly as sent (not validated). */
-  message(text: string): void;
+  /**
+   * A complete top-level JSON object, exactly as sent. `parsed` is its
+   * JSON.parse value when the fast path already parsed it (lossy for
+   * integers beyond 2^53: check before trusting it), else undefined.
+   */
+  message(text: string, parsed?: object): void;
   /** Bytes outside any object that are neither whitespace nor 0xFF. */
   garbage(text: string): void;
   /** A 0xFF byte outside any object (guest-agent resync marker). */
@@ -74,9 +80,11 @@ export class JsonObjectFramer {
   }
 
   /** Feeds a chunk; emits everything it completes. Ignored once closed. */
-  push(chunk: Buffer | string): void {
+  push(chunk: Buffer): void {
     if (this.closed) return;
-    const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const text = chunk.toString('latin1');
+    // Whole lines of pure ASCII (everything QEMU sends in compact mode) skip the scan.
+    const lineFastPath = isAscii(chunk);
     let objectStart = this.depth > 0 ? 0 : -1;
     let i = 0;
     const length = text.length;
@@ -87,6 +95,13 @@ export class JsonObjectFramer {
         const code = text.charCodeAt(i);
         if (code === OPEN_BRACE) {
           this.flushGarbage();
+          if (lineFastPath) {
+            const next = this.tryWholeLine(text, i);
+            if (next !== -1) {
+              i = next;
+              continue;
+            }
+          }
           objectStart = i;
           this.depth = 1;
           i++;
@@ -162,6 +177,30 @@ export class JsonObjectFramer {
   /** True while part of an object is buffered. */
   get midObject(): boolean {
     return this.depth > 0;
+  }
+
+  /**
+   * Fast path: if the object starting at `start` is alone on its line, parse
+   * the line and emit it. JSON.parse accepting the line proves it is one
+   * complete object, so the per-character scan is skipped. Returns the
+   * index after the line, or -1 to fall back to the scan.
+   */
+  private tryWholeLine(text: string, start: number): number {
+    const lineEnd = text.indexOf('\n', start);
+    if (lineEnd === -1) return -1;
+    let end = lineEnd;
+    while (end > start && isWhitespace(text.charCodeAt(end - 1))) end--;
+    if (text.charCodeAt(end - 1) !== CLOSE_BRACE || end - start > this.maxMessageBytes) return -1;
+    const line = text.slice(start, end);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return -1;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return -1;
+    this.sink.message(line, parsed);
+    return lineEnd + 1;
   }
 
   private overLimit(extraBytes: number): boolean {

@@ -2,15 +2,26 @@
  * Lossless JSON for the monitor wire (DESIGN.md invariant 5).
  *
  * QEMU emits uint64 values (guest-get-time nanoseconds, block sizes, ids the
- * caller chose) that JSON.parse would round. The fast path is plain
- * JSON.parse, taken whenever the text has no run of 16 or more digits: every
- * integer of 15 digits or fewer is exact in a double. Only texts that might
- * hold a wider integer go through lossless-json, where integers outside
- * ±2^53 become `bigint`.
+ * caller chose) that JSON.parse would round. Everything is parsed with plain
+ * JSON.parse first; only when the result holds a number of magnitude 2^53 or
+ * more (so possibly rounded) is the text parsed again with lossless-json,
+ * where integers outside ±2^53 become `bigint`.
  */
 import { isInteger, isSafeNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 
-const MAYBE_UNSAFE_INTEGER = /\d{16}/;
+const TWO_POW_53 = 2 ** 53;
+
+/** True if a JSON.parse result holds a number that may have been rounded. */
+function mayHaveRounded(value: unknown): boolean {
+  if (typeof value === 'number') return value >= TWO_POW_53 || value <= -TWO_POW_53;
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (mayHaveRounded(item)) return true;
+    return false;
+  }
+  for (const key in value) if (mayHaveRounded((value as Record<string, unknown>)[key])) return true;
+  return false;
+}
 
 function parseNumberToken(token: string): number | bigint {
   if (isInteger(token) && !isSafeNumber(token)) return BigInt(token);
@@ -22,8 +33,15 @@ function parseNumberToken(token: string): number | bigint {
  * Throws SyntaxError on invalid JSON.
  */
 export function parseJsonLossless(text: string): unknown {
-  if (!MAYBE_UNSAFE_INTEGER.test(text)) return JSON.parse(text);
-  return parseLossless(text, null, parseNumberToken);
+  return losslessFromParsed(text, JSON.parse(text));
+}
+
+/**
+ * Given `text` and its JSON.parse value, returns that value, or a lossless
+ * re-parse when some number in it reached ±2^53 and may have been rounded.
+ */
+export function losslessFromParsed(text: string, parsed: unknown): unknown {
+  return mayHaveRounded(parsed) ? parseLossless(text, null, parseNumberToken) : parsed;
 }
 
 /**

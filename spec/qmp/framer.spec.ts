@@ -12,7 +12,7 @@ interface Collected {
 }
 
 /** Feeds `chunks` to a fresh framer and collects everything it reports. */
-function frame(chunks: Array<Buffer | string>, maxMessageBytes?: number): Collected {
+function frame(chunks: Buffer[], maxMessageBytes?: number): Collected {
   const out: Collected = { messages: [], garbage: [], sentinels: 0, oversize: [], partial: '' };
   const framer = new JsonObjectFramer(
     {
