@@ -1,0 +1,67 @@
+/**
+ * Shared measuring tools for the benchmarks: results in one shape, medians,
+ * and interleaved rounds (FACTS §7: sequential figures vary up to 2× between
+ * rounds here, so qmpx and the raw client alternate within one run).
+ */
+
+/** One comparison: qmpx and the raw-socket reference measured in the same run. */
+export interface BenchResult {
+  name: string;
+  qmpx: number;
+  raw: number;
+  unit: string;
+  /** qmpx / raw for rates, raw / qmpx never: read `note` for which way is better. */
+  ratio: number;
+  note?: string;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export function percentile(values: readonly number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
+}
+
+/**
+ * Runs `rounds` rounds of each measurement, alternating which goes first, and
+ * returns the median of each.
+ */
+export async function interleaved(
+  rounds: number,
+  measureQmpx: () => Promise<number>,
+  measureRaw: () => Promise<number>,
+): Promise<{ qmpx: number; raw: number; qmpxRounds: number[]; rawRounds: number[] }> {
+  const qmpxRounds: number[] = [];
+  const rawRounds: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (round % 2 === 0) {
+      qmpxRounds.push(await measureQmpx());
+      rawRounds.push(await measureRaw());
+    } else {
+      rawRounds.push(await measureRaw());
+      qmpxRounds.push(await measureQmpx());
+    }
+  }
+  return { qmpx: median(qmpxRounds), raw: median(rawRounds), qmpxRounds, rawRounds };
+}
+
+export function rssMiB(): number {
+  return Math.round((process.memoryUsage().rss / 1048576) * 10) / 10;
+}
+
+export function printResults(title: string, results: readonly BenchResult[]): void {
+  console.log(`\n${title}`);
+  for (const result of results) {
+    console.log(
+      `  ${result.name.padEnd(48)} qmpx ${format(result.qmpx).padStart(12)} ${result.unit.padEnd(8)} raw ${format(result.raw).padStart(12)}  ratio ${result.ratio.toFixed(3)}${result.note ? `  (${result.note})` : ''}`,
+    );
+  }
+}
+
+function format(value: number): string {
+  return value >= 1000 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1);
+}

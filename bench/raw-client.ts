@@ -1,0 +1,84 @@
+/**
+ * The reference: a plain raw-socket QMP client, about what anyone would write
+ * in an afternoon. It reads the greeting, negotiates, writes commands and
+ * counts reply lines. qmpx is measured against it on the same QEMU, same run.
+ */
+import net from 'node:net';
+
+export class RawQmpClient {
+  private buffered = '';
+  private waiters: Array<{ lines: number; resolve: (lines: string[]) => void }> = [];
+  private received: string[] = [];
+  /** While set, lines are only counted, not kept (floods). */
+  private counter: { remaining: number; resolve: () => void } | undefined;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+  }
+
+  /** Connects, reads the greeting and negotiates (with oob when asked). */
+  static async open(path: string, oob: boolean): Promise<RawQmpClient> {
+    const socket = net.createConnection(path);
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const client = new RawQmpClient(socket);
+    await client.next(1);
+    socket.write(oob ? '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}\n' : '{"execute":"qmp_capabilities"}\n');
+    await client.next(1);
+    return client;
+  }
+
+  /** Writes text as is. */
+  write(text: string): void {
+    this.socket.write(text);
+  }
+
+  /** Resolves with the next `count` complete lines. */
+  next(count: number): Promise<string[]> {
+    return new Promise((resolve) => {
+      this.waiters.push({ lines: count, resolve });
+      this.deliver();
+    });
+  }
+
+  /** Resolves once `count` more lines have arrived, keeping none of them. */
+  countLines(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.counter = { remaining: count, resolve };
+      this.onData('');
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: string): void {
+    if (this.counter) {
+      let newline = -1;
+      while ((newline = chunk.indexOf('\n', newline + 1)) !== -1) {
+        if (--this.counter.remaining === 0) {
+          const { resolve } = this.counter;
+          this.counter = undefined;
+          resolve();
+          return;
+        }
+      }
+      return;
+    }
+    this.buffered += chunk;
+    let newline: number;
+    while ((newline = this.buffered.indexOf('\n')) !== -1) {
+      this.received.push(this.buffered.slice(0, newline));
+      this.buffered = this.buffered.slice(newline + 1);
+    }
+    this.deliver();
+  }
+
+  private deliver(): void {
+    while (this.waiters.length > 0 && this.received.length >= this.waiters[0]!.lines) {
+      const waiter = this.waiters.shift()!;
+      waiter.resolve(this.received.splice(0, waiter.lines));
+    }
+  }
+}
