@@ -1,0 +1,119 @@
+/**
+ * `monitorCommand`: libvirt's `virDomainQemuMonitorCommand` on a qmpx
+ * monitor, sharing its one ordered queue with the library's own commands.
+ *
+ *   cmd (QMP text) ──scan──▶ not JSON?          reject InvalidArgumentError `cannot parse JSON: … at position N`
+ *                     │      QEMU would refuse? resolve QEMU's error text, computed here, nothing sent
+ *                     ▼
+ *              re-serialised (lossless-json: number tokens as written), id removed
+ *                     ▼
+ *              mon's queue (origin: passthrough) ──▶ QEMU's reply text, caller's id restored
+ *
+ * Only JSON qmpx serialised itself is ever written (DESIGN.md invariant 3):
+ * input QEMU would answer with zero or several replies (nesting, token
+ * limits) or refuse outright is answered locally with the first reply QEMU
+ * would have given, so no caller can desynchronise the shared connection.
+ */
+import { parse as parseLossless, stringify as stringifyLossless, LosslessNumber } from 'lossless-json';
+import { QmpError, UnsupportedError } from '../errors.js';
+import type { Monitor } from '../monitor.js';
+import type { RequestOrigin } from '../request.js';
+import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
+import { parseJsonLossless } from '../qmp/json.js';
+import { InvalidArgumentError } from './errors.js';
+import { checkFlags, MonitorCommandFlags } from './flags.js';
+import { scanJson, type TopLevelMember } from './json-scan.js';
+import { judgeInput } from './qemu-input.js';
+import { errorReplyText, formatLikeQemu, returnReplyText, withCallerId } from './reply.js';
+import { markTainted } from './taint.js';
+
+/** Per-call options: a qmpx extension to libvirt's signature. */
+export interface MonitorCommandOptions {
+  /** Settle with TimeoutError after this many ms (default: the monitor's commandTimeoutMs). */
+  timeoutMs?: number;
+  /** Settle with AbortError when this fires; other requests are unaffected. */
+  signal?: AbortSignal;
+}
+
+const PASSTHROUGH_ORIGIN: RequestOrigin = { kind: 'passthrough' };
+
+/** A monitor that can send pre-serialised arguments and hand back QEMU's reply text (QMP, guest agent). */
+interface RawSender {
+  send(command: string, argumentsJson: string | undefined, opts?: RawRequestOptions): Promise<QmpReply>;
+}
+
+/**
+ * Sends `cmd` to the monitor and resolves with the monitor's reply text.
+ *
+ * Without flags `cmd` is a QMP command (any whitespace and key order), e.g.
+ * `{"execute":"query-status","id":"a1"}`:
+ * - resolves with QEMU's reply text as QEMU sent it (no trailing CRLF),
+ *   success or QMP error alike, with the caller's `id` restored byte for
+ *   byte where QEMU puts ids (`{"return": …, "id": ID}`,
+ *   `{"id": ID, "error": …}`), and no id if the caller gave none;
+ * - resolves with QEMU's exact error text, computed locally, for JSON that
+ *   QEMU would refuse before running anything (`[1,2]`, `{}`, `exec-oob`
+ *   without OOB, a duplicate key, an unexpected member, …);
+ * - rejects with InvalidArgumentError `cannot parse JSON: <reason> at
+ *   position N` when `cmd` is not JSON.
+ * With `MonitorCommandFlags.HMP`, `cmd` is a human-monitor command line:
+ * resolves with its output as QEMU returns it (CRLF line ends), on a QMP
+ * monitor through `human-monitor-command`, on an HMP monitor as typed.
+ * A QMP command on an HMP monitor runs only if it is one HMP can answer
+ * (see lib/hmp/commands.ts); otherwise UnsupportedError.
+ *
+ * Every call but one with unsupported flags taints the monitor (isTainted).
+ * Rejects with UnsupportedError (`unsupported flags (0x…)`, a command the
+ * monitor cannot run), TimeoutError, AbortError or ConnectionClosedError.
+ */
+export async function monitorCommand(mon: Monitor, cmd: string, flags = 0, options: MonitorCommandOptions = {}): Promise<string> {
+  checkFlags(flags, MonitorCommandFlags.HMP);
+  if (typeof cmd !== 'string') throw new InvalidArgumentError(`the command must be a string, got ${typeof cmd}`);
+  markTainted(mon);
+  const requestOptions: RawRequestOptions = { ...options, origin: PASSTHROUGH_ORIGIN };
+  if ((flags & MonitorCommandFlags.HMP) !== 0) return humanMonitorCommand(mon, cmd, requestOptions);
+
+  const scanned = scanJson(cmd);
+  if (!scanned.ok) {
+    throw new InvalidArgumentError(`cannot parse JSON: ${scanned.reason} at position ${scanned.position}`, scanned.position);
+  }
+  const verdict = judgeInput(scanned, mon.capabilities.includes('oob'));
+  const idText = textOf(cmd, verdict.idMember);
+  if (verdict.kind === 'refused') return errorReplyText('GenericError', verdict.desc, idText);
+
+  const argumentsText = textOf(cmd, verdict.argumentsMember);
+  if (isRawSender(mon)) {
+    const argumentsJson = argumentsText === undefined ? undefined : reserialise(argumentsText);
+    const reply = await mon.send(verdict.name, argumentsJson, { ...requestOptions, oob: verdict.oob });
+    return withCallerId(reply.text, reply.message.id !== undefined, idText);
+  }
+  // No raw channel (the human monitor): the command runs through execute()
+  // and its value or QmpError is written as QEMU would have.
+  const args = argumentsText === undefined ? undefined : (parseJsonLossless(argumentsText) as object);
+  try {
+    const value = await mon.execute(verdict.name, args, verdict.oob ? { ...requestOptions, oob: true } : requestOptions);
+    return returnReplyText(formatLikeQemu(value), idText);
+  } catch (error) {
+    if (error instanceof QmpError) return errorReplyText(error.errorClass, error.desc, idText);
+    throw error;
+  }
+}
+
+async function humanMonitorCommand(mon: Monitor, commandLine: string, options: RawRequestOptions): Promise<string> {
+  if (mon.protocol === 'qga') throw new UnsupportedError(`${commandLine}: the guest agent has no human monitor`);
+  // execute(), not hmp(): hmp() turns CRLF into LF, pass-through hands back QEMU's text.
+  return mon.execute<string>('human-monitor-command', { 'command-line': commandLine }, options);
+}
+
+/** Compact JSON with every number token exactly as the caller wrote it. */
+function reserialise(jsonText: string): string {
+  return stringifyLossless(parseLossless(jsonText, null, (token) => new LosslessNumber(token))) as string;
+}
+
+function textOf(text: string, member: TopLevelMember | undefined): string | undefined {
+  return member === undefined ? undefined : text.slice(member.start, member.end);
+}
+
+function isRawSender(mon: Monitor): mon is Monitor & RawSender {
+  return mon.protocol !== 'hmp' && typeof (mon as Partial<RawSender>).send === 'function';
+}
