@@ -108,6 +108,8 @@ export const MonitorEventFlag = { REGEX: 1, NOCASE: 2 } as const;
 export const ErrorCode = {
   INTERNAL_ERROR: 1,
   NO_SUPPORT: 3,
+  /** Read-only connections asking for a write (virReportRestrictedError). */
+  OPERATION_DENIED: 6,
   INVALID_ARG: 8,
   OPERATION_FAILED: 9,
   RPC: 39,
@@ -122,6 +124,8 @@ export const ErrorDomain = {
   NONE: 0,
   RPC: 7,
   QEMU: 10,
+  /** libvirt-domain.c / libvirt-qemu.c: the public API entry points' own checks (read-only). */
+  DOM: 20,
 } as const;
 
 /** virErrorLevel values (remote_error.level). */
@@ -143,6 +147,7 @@ export const ErrorLevel = {
 export const ERROR_TEMPLATES: Readonly<Record<ErrorCodeValue, string>> = {
   [ErrorCode.INTERNAL_ERROR]: 'internal error: %s',
   [ErrorCode.NO_SUPPORT]: 'this function is not supported by the connection driver: %s',
+  [ErrorCode.OPERATION_DENIED]: 'operation forbidden: %s',
   [ErrorCode.INVALID_ARG]: 'invalid argument: %s',
   [ErrorCode.OPERATION_FAILED]: 'operation failed: %s',
   [ErrorCode.RPC]: '%s',

@@ -1,0 +1,214 @@
+/**
+ * The QEMU program table (qemu_protocol.x): libvirt-qemu's pass-through
+ * calls, served through qmpx's pass-through API ('qmpx/passthrough') so the
+ * RPC endpoint and library callers get the same semantics.
+ *
+ * - 1 DOMAIN_MONITOR_COMMAND / 7 ..._WITH_FILES: `monitorCommand`, its reply
+ *   reshaped as libvirt's (libvirt-result.ts). Node cannot receive SCM_RIGHTS
+ *   fds, so FD_PASSING is answered 0 and a call announcing fds is refused
+ *   with NO_SUPPORT; proc 7 without fds is proc 1.
+ * - 3 DOMAIN_AGENT_COMMAND: through the domain's guest-agent socket, one
+ *   connection per call (lib/qga resynchronises each time), else libvirt's
+ *   code 74 `QEMU guest agent is not configured`.
+ * - 4 / 5 register and deregister: `registerMonitorEvent` does the REGEX /
+ *   NOCASE filtering server-side; each delivery goes out as proc 6, type
+ *   MESSAGE, serial 1 (as libvirtd sends it, mitm-ev).
+ */
+import { connect } from '../monitor.js';
+import { InvalidArgumentError, deregisterMonitorEvent, monitorCommand, registerMonitorEvent } from '../passthrough/index.js';
+import type { QgaMonitor } from '../qga/client.js';
+import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
+import { qemuProcedures } from './catalog.js';
+import { ProgramTable, procedure } from './dispatch.js';
+import { wireDomain, type LibvirtDomain } from './domains.js';
+import { RpcError } from './errors.js';
+import { carriesLibvirtId, hasMember, libvirtResult } from './libvirt-result.js';
+import { monitorCommandError, unsupportedFlags } from './qemu-errors.js';
+import { monitorEventMessage, type MonitorCommandArgs } from './messages.js';
+import { ErrorCode, ErrorDomain, MessageStatus, MessageType, MonitorCommandFlag, MonitorEventFlag, QemuProc, RPC_PROTOCOL_VERSION, RpcProgram } from './protocol.js';
+import { openDomain, type ProgramContext } from './remote-program.js';
+import { encodeXdr } from './xdr.js';
+
+/** libvirt's default agent wait (QEMU_AGENT_WAIT_TIME) when the caller passes -1. */
+const AGENT_DEFAULT_TIMEOUT_MS = 5000;
+/** VIR_DOMAIN_QEMU_AGENT_COMMAND_BLOCK: wait for ever. */
+const AGENT_TIMEOUT_BLOCK = -2;
+
+/** Per-domain counters for libvirt's `libvirt-N` ids, by domain name. */
+class CommandIds {
+  private readonly next = new Map<string, number>();
+  take(domain: LibvirtDomain): number {
+    const id = this.next.get(domain.name) ?? 1;
+    this.next.set(domain.name, id + 1);
+    return id;
+  }
+}
+
+/**
+ * Proc 1 / 7 on `domain`: the pass-through's semantics, libvirt's checks first
+ * (flags, and a caller's own id, which libvirt refuses when it adds its own).
+ */
+async function runMonitorCommand(
+  domain: LibvirtDomain,
+  args: MonitorCommandArgs,
+  ids: CommandIds,
+  functionName: string,
+  signal: AbortSignal,
+): Promise<{ result: string }> {
+  if (args.flags & ~MonitorCommandFlag.HMP) throw unsupportedFlags(args.flags & ~MonitorCommandFlag.HMP, functionName, ErrorDomain.QEMU);
+  const isQmp = (args.flags & MonitorCommandFlag.HMP) === 0;
+  if (isQmp && carriesLibvirtId(args.cmd) && hasMember(args.cmd, 'id')) {
+    throw RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU, "Unable to append command 'id' string");
+  }
+  let output: string;
+  try {
+    output = await monitorCommand(domain.monitor, args.cmd, args.flags, { signal });
+  } catch (error) {
+    throw monitorCommandError(error, args.cmd);
+  }
+  if (args.flags & MonitorCommandFlag.HMP) return { result: output };
+  return { result: libvirtResult(output, args.cmd, ids.take(domain)) };
+}
+
+/** Runs `cmd` on the domain's guest agent; the reply compact, as libvirt's qemuAgentArbitraryCommand returns it. */
+async function runAgentCommand(domain: LibvirtDomain, cmd: string, timeoutSeconds: number, signal: AbortSignal): Promise<string> {
+  if (domain.agentPath === undefined) {
+    throw RpcError.report(ErrorCode.ARGUMENT_UNSUPPORTED, ErrorDomain.QEMU, 'QEMU guest agent is not configured');
+  }
+  let request: { execute?: unknown; arguments?: unknown };
+  try {
+    request = parseJsonLossless(cmd) as typeof request;
+  } catch (error) {
+    throw RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, `cannot parse json ${cmd}: ${(error as Error).message}`);
+  }
+  if (typeof request !== 'object' || request === null || typeof request.execute !== 'string') {
+    throw RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU, `unable to execute QEMU agent command: no 'execute' in ${cmd}`);
+  }
+  const timeoutMs = timeoutSeconds === AGENT_TIMEOUT_BLOCK ? undefined : timeoutSeconds > 0 ? timeoutSeconds * 1000 : AGENT_DEFAULT_TIMEOUT_MS;
+  let agent: QgaMonitor | undefined;
+  try {
+    agent = (await connect(domain.agentPath, { protocol: 'qga', greetingTimeoutMs: timeoutMs ?? AGENT_DEFAULT_TIMEOUT_MS })) as QgaMonitor;
+    const argumentsJson = request.arguments === undefined ? undefined : stringifyJson(request.arguments);
+    const reply = await agent.send(request.execute, argumentsJson, { timeoutMs, signal, origin: { kind: 'passthrough' } });
+    if (reply.kind === 'error') {
+      throw RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU, `unable to execute QEMU agent command '${request.execute}': ${reply.message.error.desc}`);
+    }
+    return stringifyJson(parseJsonLossless(reply.text));
+  } catch (error) {
+    if (error instanceof RpcError) throw error;
+    throw RpcError.report(ErrorCode.ARGUMENT_UNSUPPORTED, ErrorDomain.QEMU, `QEMU guest agent is not connected: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await agent?.close();
+  }
+}
+
+/** Builds the QEMU program table over `context`. */
+export function qemuProgram(context: ProgramContext): ProgramTable {
+  const { domains, sessions } = context;
+  const ids = new CommandIds();
+  let nextCallbackId = 1;
+  const table = new ProgramTable(RpcProgram.QEMU);
+
+  table.define(
+    QemuProc.DOMAIN_MONITOR_COMMAND,
+    procedure(qemuProcedures.domainMonitorCommand, (args, call) =>
+      runMonitorCommand(
+        openDomain(context, call, args.dom, 'virDomainQemuMonitorCommand'),
+        args,
+        ids,
+        'qemuDomainQemuMonitorCommandWithFiles',
+        call.signal,
+      ),
+    ),
+  );
+  table.define(
+    QemuProc.DOMAIN_MONITOR_COMMAND_WITH_FILES,
+    procedure(qemuProcedures.domainMonitorCommandWithFiles, (args, call) => {
+      const domain = openDomain(context, call, args.dom, 'virDomainQemuMonitorCommandWithFiles');
+      if (call.fdCount > 0) {
+        throw RpcError.report(ErrorCode.NO_SUPPORT, ErrorDomain.QEMU, 'qmpx cannot receive file descriptors (SCM_RIGHTS) from libvirt clients');
+      }
+      return runMonitorCommand(domain, args, ids, 'qemuDomainQemuMonitorCommandWithFiles', call.signal);
+    }),
+  );
+  table.define(
+    QemuProc.DOMAIN_AGENT_COMMAND,
+    procedure(qemuProcedures.domainAgentCommand, async (args, call) => {
+      const domain = openDomain(context, call, args.dom, 'virDomainQemuAgentCommand');
+      if (args.flags !== 0) throw unsupportedFlags(args.flags, 'qemuDomainQemuAgentCommand', ErrorDomain.QEMU);
+      return { result: await runAgentCommand(domain, args.cmd, args.timeout, call.signal) };
+    }),
+  );
+  table.define(
+    QemuProc.CONNECT_DOMAIN_MONITOR_EVENT_REGISTER,
+    procedure(qemuProcedures.connectDomainMonitorEventRegister, ({ dom, event, flags }, call) => {
+      const session = sessions.of(call.connection);
+      session.requireOpen();
+      const known = MonitorEventFlag.REGEX | MonitorEventFlag.NOCASE;
+      if (flags & ~known) throw unsupportedFlags(flags & ~known, 'virDomainQemuMonitorEventStateRegisterID', ErrorDomain.NONE);
+      const targets = dom === null ? domains.all() : [domains.resolve(dom)];
+      const callbackID = nextCallbackId++;
+      const attached: Array<{ domain: LibvirtDomain; id: number }> = [];
+      const release = (): void => {
+        for (const { domain, id } of attached.splice(0)) {
+          try {
+            deregisterMonitorEvent(domain.monitor, id);
+          } catch {
+            // Already ended with its monitor's close: nothing left to undo.
+          }
+        }
+      };
+      try {
+        for (const domain of targets) {
+          const wire = wireDomain(domain);
+          const id = registerMonitorEvent(
+            domain.monitor,
+            event,
+            (name, seconds, micros, details) => {
+              const body = encodeXdr(monitorEventMessage, { callbackID, dom: wire, event: name, seconds: BigInt(seconds), micros, details });
+              call.connection.send(eventHeader(), body);
+            },
+            flags,
+          );
+          attached.push({ domain, id });
+        }
+      } catch (error) {
+        release();
+        throw registrationError(error);
+      }
+      session.registrations.set(callbackID, { callbackId: callbackID, release });
+      context.logger.debug({ connection: call.connection.id, callbackID, event, flags, domains: targets.length }, 'monitor event callback registered');
+      return { callbackID };
+    }),
+  );
+  table.define(
+    QemuProc.CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER,
+    procedure(qemuProcedures.connectDomainMonitorEventDeregister, ({ callbackID }, call) => {
+      const session = sessions.of(call.connection);
+      session.requireOpen();
+      const registration = session.registrations.get(callbackID);
+      if (!registration) throw RpcError.report(ErrorCode.RPC, ErrorDomain.RPC, `qemu monitor event callback ${callbackID} not registered`);
+      session.registrations.delete(callbackID);
+      registration.release();
+      context.logger.debug({ connection: call.connection.id, callbackID }, 'monitor event callback deregistered');
+    }),
+  );
+  return table;
+}
+
+/** libvirtd sends every DOMAIN_MONITOR_EVENT with serial 1 (mitm-ev). */
+function eventHeader(): { prog: number; vers: number; proc: number; type: number; serial: number; status: number } {
+  return { prog: RpcProgram.QEMU, vers: RPC_PROTOCOL_VERSION, proc: QemuProc.DOMAIN_MONITOR_EVENT, type: MessageType.MESSAGE, serial: 1, status: MessageStatus.OK };
+}
+
+/**
+ * A refused registration: the pass-through's InvalidArgumentError (a bad
+ * regex: `failed to compile regex '(': ...`) is libvirt's code 8, domain 0
+ * (python-libvirt-qemu.txt); anything else (a closed monitor) is an internal error.
+ */
+function registrationError(error: unknown): RpcError {
+  if (error instanceof RpcError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof InvalidArgumentError) return RpcError.report(ErrorCode.INVALID_ARG, ErrorDomain.NONE, message, { cause: error });
+  return RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU, message, { cause: error });
+}

@@ -1,0 +1,122 @@
+/**
+ * The libvirt RPC endpoint on a UNIX socket: what `qmpx serve --libvirt PATH`
+ * listens with, so virsh and libvirt-python reach the served monitors.
+ *
+ *   socket ─▶ RpcConnection (framing, keepalive filter, ≤5 calls at once)
+ *               ─▶ Dispatcher ─▶ REMOTE / QEMU program tables ─▶ Monitor
+ *   socket ◀─ bounded outbound buffer ◀─ replies, events, PINGs
+ *
+ * Access is AUTH_NONE, guarded by the socket's permission bits: the socket
+ * is created with `socketMode` (default 0600) without a window where it is
+ * more open (lib/proxy/listen.ts binds it in a private directory and renames
+ * it into place). With `readOnly`, every connection is read-only, as on
+ * libvirtd's `libvirt-sock-ro`: monitor and agent commands and suspend /
+ * resume are refused with libvirt's `operation forbidden: read only access
+ * prevents virDomainQemuMonitorCommand`; lookups and events still work.
+ *
+ * A client that does not read what it is sent is disconnected with a log
+ * line once more than `maxOutboundBytes` wait in its socket buffer.
+ */
+import net from 'node:net';
+import { defaultLogger, type Logger } from '../log.js';
+import { listenPrivately } from '../proxy/listen.js';
+import { SessionStore } from './client-session.js';
+import { RpcConnection } from './connection.js';
+import { Dispatcher } from './dispatch.js';
+import { DomainRegistry, type LibvirtDomain } from './domains.js';
+import { Keepalive, type KeepaliveOptions } from './keepalive.js';
+import { RpcLimit } from './protocol.js';
+import { qemuProgram } from './qemu-program.js';
+import { remoteProgram } from './remote-program.js';
+
+export type { LibvirtDomain } from './domains.js';
+
+/** Default bytes that may wait unsent for one client: two largest messages. */
+export const DEFAULT_MAX_OUTBOUND_BYTES = 2 * RpcLimit.MESSAGE_BYTES;
+
+export interface LibvirtEndpointOptions {
+  /** Where to listen. An existing live socket there is an error; a stale one is replaced. */
+  path: string;
+  /** The served domains, read on every lookup (a reconnecting upstream hands out its current Monitor). */
+  domains: () => readonly LibvirtDomain[];
+  /** Refuse monitor / agent commands and suspend / resume on every connection. Default false. */
+  readOnly?: boolean;
+  /** Where connection-level problems are logged. Default: warnings and errors to stderr. */
+  logger?: Logger;
+  /** Permission bits of the socket. Default 0o600. */
+  socketMode?: number;
+  /** Unsent bytes one client may have waiting before it is disconnected. Default 64 MiB. */
+  maxOutboundBytes?: number;
+  /** Server-side keepalive timing (libvirtd's 5 s / 5 by default). */
+  keepalive?: KeepaliveOptions;
+}
+
+/** A listening endpoint. */
+export interface LibvirtEndpoint {
+  readonly path: string;
+  /** Stops listening, disconnects every client, removes the socket file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on `options.path` and serves libvirt's REMOTE, QEMU and KEEPALIVE
+ * programs. Rejects with QmpxError when the socket cannot be created (a live
+ * server owns the path, it is not a socket, or bind fails).
+ */
+export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Promise<LibvirtEndpoint> {
+  const logger = options.logger ?? defaultLogger;
+  const maxOutboundBytes = options.maxOutboundBytes ?? DEFAULT_MAX_OUTBOUND_BYTES;
+  const sessions = new SessionStore(options.readOnly ?? false);
+  const context = { domains: new DomainRegistry(options.domains), sessions, logger };
+  const dispatcher = new Dispatcher([remoteProgram(context), qemuProgram(context)], {
+    onUnexpectedError: (error, header) => logger.error({ err: error, proc: header.proc, prog: header.prog }, 'libvirt call failed unexpectedly'),
+  });
+  const sockets = new Set<net.Socket>();
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    const connection: RpcConnection = new RpcConnection(dispatcher, {
+      write(bytes) {
+        if (socket.destroyed) return;
+        if (socket.writableLength + bytes.length > maxOutboundBytes) {
+          logger.warn(
+            { connection: connection.id, waitingBytes: socket.writableLength, maxOutboundBytes },
+            'libvirt client is not reading its replies and events; disconnecting it',
+          );
+          connection.close();
+          return;
+        }
+        socket.write(bytes);
+        // libvirtd closes the client once CONNECT_CLOSE's reply is out (virNetServerClientDelayedClose).
+        if (session.state === 'closed') socket.end();
+      },
+      close(error) {
+        if (error) logger.warn({ connection: connection.id, reason: error.reason, err: error }, 'libvirt client sent unframeable data; disconnecting it');
+        sessions.end(connection);
+        socket.destroy();
+      },
+      setReading(reading) {
+        if (reading) socket.resume();
+        else socket.pause();
+      },
+    });
+    const session = sessions.of(connection);
+    session.keepalive = new Keepalive(connection, logger, options.keepalive);
+    socket.on('data', (chunk) => connection.receive(chunk));
+    socket.on('error', (error) => logger.debug({ connection: connection.id, err: error }, 'libvirt client socket error'));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      connection.close();
+    });
+  });
+
+  const bound = await listenPrivately(server, options.path, options.socketMode ?? 0o600, logger);
+  return {
+    path: bound.path,
+    async close(): Promise<void> {
+      const closing = bound.close();
+      for (const socket of sockets) socket.destroy();
+      await closing;
+    },
+  };
+}
