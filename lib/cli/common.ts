@@ -45,13 +45,16 @@ export function isConnectionProblem(error: unknown): boolean {
 /**
  * Warnings from the library (protocol violations by the peer) as plain
  * `qmpx: warning: ...` lines on stderr; set QMPX_DEBUG=1 to see debug and
- * info messages with their fields.
+ * info messages with their fields. The pass-through taint notice is left
+ * out: every command the CLI sends is a pass-through command, so it would
+ * say nothing but appear on every run.
  */
 export function cliLogger(): Logger {
   const debug = process.env.QMPX_DEBUG !== undefined && process.env.QMPX_DEBUG !== '' && process.env.QMPX_DEBUG !== '0';
   const line =
     (level: string, withFields: boolean): LogFn =>
     (fields, message) => {
+      if (!debug && 'taint' in fields) return;
       const detail = withFields ? ` ${JSON.stringify(fields, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value))}` : '';
       process.stderr.write(`qmpx: ${level}: ${message}${detail}\n`);
     };

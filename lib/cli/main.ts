@@ -11,7 +11,10 @@
  */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { eventsCommand } from './events.js';
+import { execCommand } from './exec.js';
 import { launchCommand } from './launch.js';
+import { shellCommand } from './shell.js';
 
 /** The package version, read from package.json two levels above dist/lib/cli (or lib/cli). */
 function packageVersion(): string {
@@ -26,6 +29,9 @@ function program(): Command {
     .version(packageVersion(), '-V, --version', 'print the qmpx version')
     .helpOption('-h, --help', 'show help (qmpx help COMMAND for one command)')
     .showHelpAfterError('(add --help for usage)')
+    .addCommand(execCommand())
+    .addCommand(eventsCommand())
+    .addCommand(shellCommand())
     .addCommand(launchCommand());
 }
 

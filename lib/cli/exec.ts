@@ -1,0 +1,100 @@
+/**
+ * `qmpx exec`: one monitor command, the way `virsh qemu-monitor-command`
+ * runs it (FACTS §5, captures/libvirt-9.0/virsh-qemu-monitor-command.txt),
+ * against any monitor socket.
+ *
+ *   qmpx exec SOCKET [--hmp] [--pretty] [--return-value] [--timeout S] CMD...
+ *
+ * The words become a command as lib/cli/command-line.ts describes (virsh's
+ * wrapping plus qmp-shell's key=value) and go through the pass-through API,
+ * which restores a caller's own id and adds none of its own. Output:
+ *   - the reply compact (`{"return":{...}}`), or indented by two with
+ *     --pretty, or only the `return` value with --return-value; one newline
+ *     after it (virsh prints an extra blank line after compact output);
+ *   - --hmp: the monitor's text with CRLF made LF.
+ * Unlike virsh, which exits 0 whatever QEMU answers, a QMP error reply is
+ * printed on stdout and exits 1, as does HMP text that reads as an error.
+ * Connection problems print one line on stderr and exit 2 (lib/cli/common.ts).
+ */
+import { Command } from 'commander';
+import { hmpErrorText } from '../hmp/error-text.js';
+import { MonitorCommandFlags, monitorCommand } from '../passthrough/index.js';
+import { buildQmpCommand, CommandLineError } from './command-line.js';
+import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, parseSeconds, runCli } from './common.js';
+import { compactJson, memberText, prettyJson } from './json-text.js';
+
+/** The options commander hands to the action. */
+export interface ExecCliOptions {
+  hmp?: boolean;
+  pretty?: boolean;
+  returnValue?: boolean;
+  timeout?: number;
+}
+
+/** The `exec` subcommand, ready for `program.addCommand()`. */
+export function execCommand(): Command {
+  return new Command('exec')
+    .description('run one QMP (or HMP) command and print the reply, like virsh qemu-monitor-command')
+    .argument('<socket>', 'the monitor: PATH, unix:PATH or tcp:HOST:PORT')
+    .argument('<cmd...>', 'the command: JSON, NAME, NAME JSON-ARGS, NAME key=value... (or an HMP line with --hmp)')
+    .option('--hmp', 'the command is a human monitor (HMP) command line')
+    .option('--pretty', 'indent JSON output by two spaces')
+    .option('--return-value', "print only the value of the reply's 'return' member")
+    .option('--timeout <seconds>', 'give up (exit 2) if connecting and the reply take longer', parseSeconds)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 success; 1 QEMU answered with an error (printed on stdout) or the
+command could not be built; 2 the monitor could not be reached or did not answer.
+
+Examples:
+  qmpx exec /tmp/vm.qmp query-status
+  qmpx exec /tmp/vm.qmp '{"execute":"query-status"}' --pretty
+  qmpx exec /tmp/vm.qmp query-name --return-value
+  qmpx exec /tmp/vm.qmp human-monitor-command command-line='info version'
+  qmpx exec /tmp/vm.qmp qom-get '{"path":"/machine","property":"type"}'
+  qmpx exec /tmp/vm.qmp --hmp info status`,
+    )
+    .action((socket: string, words: string[], options: ExecCliOptions, command: Command) => {
+      if (options.hmp && (options.pretty || options.returnValue)) {
+        command.error(`error: --hmp cannot be combined with ${options.pretty ? '--pretty' : '--return-value'} (HMP output is text)`);
+      }
+      return runCli('exec', () => runExec(socket, words, options));
+    });
+}
+
+async function runExec(socket: string, words: string[], options: ExecCliOptions): Promise<number> {
+  let commandText: string;
+  try {
+    commandText = options.hmp ? words.join(' ') : buildQmpCommand(words);
+  } catch (error) {
+    if (error instanceof CommandLineError) throw new CliError(error.message, EXIT_FAILED);
+    throw error;
+  }
+  const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
+  const monitor = await connectForCli(socket, deadline);
+  try {
+    const reply = await monitorCommand(monitor, commandText, options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE);
+    if (options.hmp) {
+      const text = reply.replaceAll('\r\n', '\n');
+      process.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);
+      return hmpErrorText(text) === null ? EXIT_OK : EXIT_FAILED;
+    }
+    return printReply(reply, options);
+  } finally {
+    await monitor.close();
+  }
+}
+
+/** Prints a QMP reply text in the requested shape; returns the exit code it implies. */
+function printReply(reply: string, options: ExecCliOptions): number {
+  const format = (text: string): string => (options.pretty ? prettyJson(text) : compactJson(text));
+  const returned = memberText(reply, 'return');
+  if (returned === undefined) {
+    // An error reply is shown whole, whatever --return-value says: it is the evidence.
+    process.stdout.write(`${format(reply)}\n`);
+    return EXIT_FAILED;
+  }
+  process.stdout.write(`${format(options.returnValue ? returned : reply)}\n`);
+  return EXIT_OK;
+}
