@@ -24,7 +24,7 @@ function packageVersion(): string {
 
 /** The whole program, with every subcommand registered. */
 function program(): Command {
-  return new Command('qmpx')
+  const qmpx = new Command('qmpx')
     .description('QEMU monitor client and multiplexing proxy')
     .version(packageVersion(), '-V, --version', 'print the qmpx version')
     .helpOption('-h, --help', 'show help (qmpx help COMMAND for one command)')
@@ -33,6 +33,16 @@ function program(): Command {
     .addCommand(eventsCommand())
     .addCommand(shellCommand())
     .addCommand(launchCommand());
+  // addCommand() does not pass settings down; every command should point at its help after an error.
+  for (const command of qmpx.commands) command.showHelpAfterError('(add --help for usage)');
+  return qmpx;
 }
+
+// A reader that goes away (`qmpx events --loop | head -1`) ends the program quietly, as it
+// ends any Unix filter; Node ignores SIGPIPE and would otherwise die on an unhandled EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
 
 await program().parseAsync(process.argv);

@@ -197,6 +197,28 @@ test('colour on a terminal: coloured prompt, red errors', async () => {
   assert.match(screen, /\x1b\[1m\x1b\[32m\(QEMU\)|\x1b\[1;32m\(QEMU\)/);
 });
 
+test('quit in the shell: QEMU leaves, the shell says so and exits 0; a lost connection exits 2', async () => {
+  const own = await startQemu();
+  try {
+    const terminal = await shell({ socket: own.qmpPath });
+    await terminal.type('quit');
+    await terminal.keys('Enter');
+    await terminal.waitFor(/^the monitor closed the connection$/m);
+    assert.is(await terminal.waitForExit(), 0);
+  } finally {
+    await own.stop();
+  }
+  const killed = await startQemu();
+  try {
+    const terminal = await shell({ socket: killed.qmpPath });
+    await killed.kill();
+    await terminal.waitFor(/^the monitor closed the connection/m);
+    assert.is(await terminal.waitForExit(), 2);
+  } finally {
+    await killed.stop();
+  }
+});
+
 test('through a pipe: no prompt, no colour, one reply per line', async () => {
   const result = await runQmpx(['shell', qemu.qmpPath, '--history', join(dir, 'piped-history')], {
     input: 'query-name\n/hmp\ninfo name\n/qmp\n{"execute":"query-status"}\n',
