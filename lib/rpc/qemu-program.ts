@@ -93,7 +93,8 @@ async function runAgentCommand(domain: LibvirtDomain, cmd: string, timeoutSecond
     if (reply.kind === 'error') {
       throw RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU, `unable to execute QEMU agent command '${request.execute}': ${reply.message.error.desc}`);
     }
-    return stringifyJson(parseJsonLossless(reply.text));
+    // The agent echoes qmpx's own request id; libvirt's result is the bare `{"return":...}`.
+    return stringifyJson({ return: reply.message.return });
   } catch (error) {
     if (error instanceof RpcError) throw error;
     throw RpcError.report(ErrorCode.ARGUMENT_UNSUPPORTED, ErrorDomain.QEMU, `QEMU guest agent is not connected: ${(error as Error).message}`, { cause: error });

@@ -1,0 +1,77 @@
+/**
+ * Read-only access, as on libvirtd's libvirt-sock-ro: a read-only endpoint
+ * (and, on a read-write one, a connection opened with VIR_CONNECT_RO, as
+ * `virsh --readonly` does) refuses monitor commands, agent commands and
+ * suspend / resume with libvirt's wording, and still serves lookups and
+ * events.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { qemuProcedures, remoteProcedures } from '../../lib/rpc/catalog.js';
+import { emptyBody, monitorCommandArgs, type Domain } from '../../lib/rpc/messages.js';
+import { QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
+import { DOMAIN_ID, DOMAIN_NAME, DOMAIN_UUID, run, startEndpoint, type Endpoint } from './endpoint-harness.js';
+import { RpcTestClient } from './rpc-client.js';
+
+const { REMOTE, QEMU } = RpcProgram;
+const DENIED = 'operation forbidden: read only access prevents virDomainQemuMonitorCommand';
+const dom: Domain = { name: DOMAIN_NAME, uuid: Buffer.from(DOMAIN_UUID.replace(/-/g, ''), 'hex'), id: DOMAIN_ID };
+let readOnly: Endpoint;
+let readWrite: Endpoint;
+
+test.before(async () => {
+  [readOnly, readWrite] = await Promise.all([startEndpoint({ readOnly: true }), startEndpoint()]);
+});
+test.after(async () => {
+  await Promise.all([readOnly.close(), readWrite.close()]);
+});
+
+test('virsh on a read-only endpoint: qemu-monitor-command refused with libvirt\'s words, exit 1', async () => {
+  const result = await run('virsh', ['-c', readOnly.uri, 'qemu-monitor-command', DOMAIN_NAME, '{"execute":"query-status"}']);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, `error: ${DENIED}`);
+});
+
+test('virsh --readonly on a read-write endpoint is refused the same way', async () => {
+  const result = await run('virsh', ['--readonly', '-c', readWrite.uri, 'qemu-monitor-command', DOMAIN_NAME, '--hmp', 'info', 'status']);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, `error: ${DENIED}`);
+});
+
+test('read-only: error code 6 (OPERATION_DENIED); suspend, resume and agent refused; lookups and events served', async () => {
+  const client = await RpcTestClient.connect(readOnly.socketPath);
+  try {
+    await client.call(REMOTE, RemoteProc.CONNECT_OPEN, remoteProcedures.connectOpen.args, { name: null, flags: 0 }, emptyBody);
+    const denied = await client.callFails(QEMU, QemuProc.DOMAIN_MONITOR_COMMAND, monitorCommandArgs, { dom, cmd: '{"execute":"stop"}', flags: 0 });
+    assert.equal([denied.code, denied.message], [6, DENIED]);
+    const suspend = await client.callFails(REMOTE, RemoteProc.DOMAIN_SUSPEND, remoteProcedures.domainSuspend.args, { dom });
+    assert.is(suspend.message, 'operation forbidden: read only access prevents virDomainSuspend');
+    const resume = await client.callFails(REMOTE, RemoteProc.DOMAIN_RESUME, remoteProcedures.domainResume.args, { dom });
+    assert.is(resume.message, 'operation forbidden: read only access prevents virDomainResume');
+    const agent = await client.callFails(QEMU, QemuProc.DOMAIN_AGENT_COMMAND, qemuProcedures.domainAgentCommand.args, { dom, cmd: '{"execute":"guest-ping"}', timeout: -1, flags: 0 });
+    assert.is(agent.message, 'operation forbidden: read only access prevents virDomainQemuAgentCommand');
+    const found = await client.call(REMOTE, RemoteProc.DOMAIN_LOOKUP_BY_NAME, remoteProcedures.domainLookupByName.args, { name: DOMAIN_NAME }, remoteProcedures.domainLookupByName.reply);
+    assert.equal(found, { dom });
+    const registered = await client.call(QEMU, QemuProc.CONNECT_DOMAIN_MONITOR_EVENT_REGISTER, qemuProcedures.connectDomainMonitorEventRegister.args, { dom: null, event: null, flags: 0 }, qemuProcedures.connectDomainMonitorEventRegister.reply);
+    assert.ok(registered.callbackID > 0);
+    const status = await readOnly.other.execute<{ status: string }>('query-status');
+    assert.is(status.status, 'prelaunch', 'nothing the read-only client sent reached QEMU');
+  } finally {
+    client.close();
+  }
+});
+
+test('read-write: DOMAIN_SUSPEND and DOMAIN_RESUME run stop and cont', async () => {
+  const client = await RpcTestClient.connect(readWrite.socketPath);
+  try {
+    await client.call(REMOTE, RemoteProc.CONNECT_OPEN, remoteProcedures.connectOpen.args, { name: null, flags: 0 }, emptyBody);
+    await client.call(REMOTE, RemoteProc.DOMAIN_RESUME, remoteProcedures.domainResume.args, { dom }, emptyBody);
+    assert.is((await readWrite.other.execute<{ status: string }>('query-status')).status, 'running');
+    await client.call(REMOTE, RemoteProc.DOMAIN_SUSPEND, remoteProcedures.domainSuspend.args, { dom }, emptyBody);
+    assert.is((await readWrite.other.execute<{ status: string }>('query-status')).status, 'paused');
+  } finally {
+    client.close();
+  }
+});
+
+test.run();
