@@ -73,16 +73,17 @@ export interface Endpoint {
 
 /** Starts QEMU (two QMP sockets), connects, and serves one domain on a fresh socket. */
 export async function startEndpoint(
-  options: Partial<Omit<LibvirtEndpointOptions, 'path' | 'domains'>> & { agentPath?: string; logger?: Logger } = {},
+  options: Partial<Omit<LibvirtEndpointOptions, 'path' | 'domains'>> & { agentPath?: string; logger?: Logger; qemuArgs?: string[] } = {},
 ): Promise<Endpoint> {
-  const qemu = await startQemu({ extraQmpSockets: 1 });
+  const { qemuArgs, ...endpointOptions } = options;
+  const qemu = await startQemu({ extraQmpSockets: 1, args: qemuArgs ?? [] });
   const dir = createTempDir('libvirt-endpoint');
   const monitor = await connect(qemu.qmpPath, { logger: silentLogger });
   const other = await connect(qemu.extraQmpPaths[0]!, { logger: silentLogger });
   const domain: LibvirtDomain = { name: DOMAIN_NAME, uuid: DOMAIN_UUID, id: DOMAIN_ID, monitor, agentPath: options.agentPath };
   const socketPath = socketPathIn(dir, 'libvirt.sock');
   const log = new LogWatch();
-  const endpoint = await startLibvirtEndpoint({ ...options, logger: options.logger ?? log, path: socketPath, domains: () => [domain] });
+  const endpoint = await startLibvirtEndpoint({ ...endpointOptions, logger: options.logger ?? log, path: socketPath, domains: () => [domain] });
   return {
     log,
     qemu,
