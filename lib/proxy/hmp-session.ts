@@ -19,7 +19,7 @@ import { HmpMonitor } from '../hmp/client.js';
 import { HMP_MAX_LINE_BYTES } from '../hmp/command-line.js';
 import { HMP_PROMPT } from '../hmp/reader.js';
 import { Outbound } from './outbound.js';
-import { allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
+import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
 export type HmpSessionState = 'queued' | 'ready' | 'closed';
@@ -38,7 +38,7 @@ export class HmpSession implements DownstreamSession {
   private readingStopped = false;
   private outputBackpressure = false;
   private reading = false;
-  private readonly abort = new AbortController();
+  private readonly abort = abortControllerForMany();
   readonly closed: Promise<void>;
 
   constructor(
@@ -55,7 +55,8 @@ export class HmpSession implements DownstreamSession {
         ),
       onBackpressure: (paused) => {
         this.outputBackpressure = paused;
-        this.updateReading();
+        if (paused) this.updateReading();
+        else this.runLines();
       },
     });
     socket.on('data', (chunk: Buffer) => this.onInput(chunk.toString('latin1')));
@@ -123,7 +124,7 @@ export class HmpSession implements DownstreamSession {
   }
 
   private runLines(): void {
-    while (this.state === 'ready' && this.lines.length > 0 && this.running < this.context.maxPendingCommands) {
+    while (this.state === 'ready' && !this.outputBackpressure && this.lines.length > 0 && this.running < this.context.maxPendingCommands) {
       const line = this.lines.shift()!;
       const slot: { text: string | undefined } = { text: undefined };
       this.slots.push(slot);

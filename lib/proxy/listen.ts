@@ -32,7 +32,8 @@ export interface BoundSocket {
   readonly server: net.Server;
   /**
    * Stops accepting and removes the socket file if it is still ours (a
-   * later server may have replaced it). Open connections are not touched.
+   * later server may have replaced it). Open connections are not touched;
+   * resolves without waiting for them.
    */
   close(): Promise<void>;
 }
@@ -77,7 +78,8 @@ export async function listenPrivately(
     path,
     server,
     async close(): Promise<void> {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // server.close() calls back only once every connection has ended: not waited for here.
+      server.close();
       // libuv unlinks the path it bound (long gone); the renamed file is ours to remove, if it still is ours.
       const current = await stat(path).catch(() => undefined);
       if (current && current.ino === identity.ino && current.dev === identity.dev) await unlink(path).catch(() => undefined);

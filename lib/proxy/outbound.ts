@@ -14,6 +14,9 @@
  */
 import type { Socket } from 'node:net';
 
+/** How long an ended connection may stay half-open waiting for the client to close its side. */
+export const END_LINGER_MS = 10_000;
+
 export type OutboundState = 'open' | 'overflowed' | 'ended';
 
 export interface OutboundOptions {
@@ -78,12 +81,21 @@ export class Outbound {
     return this.check();
   }
 
-  /** Ends the stream after what is queued (as QEMU's exit would). */
-  end(): void {
+  /**
+   * Ends the stream after what is queued (as QEMU's exit would). Input is
+   * read and discarded from now on, so the client's own end is seen and the
+   * connection closes; a client that never ends is cut off after
+   * `lingerMs`.
+   */
+  end(lingerMs = END_LINGER_MS): void {
     if (this.state !== 'open') return;
     this.state = 'ended';
     if (this.corked) this.uncork();
     this.socket.end();
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', () => undefined);
+    this.socket.resume();
+    setTimeout(() => this.socket.destroy(), lingerMs).unref();
   }
 
   private check(): boolean {

@@ -43,7 +43,7 @@ import {
   type ClientCommand,
   type LocalError,
 } from './qmp-request.js';
-import { allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
+import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
 export type QmpSessionState = 'queued' | 'greeted' | 'capabilities-sent' | 'negotiated' | 'closed';
@@ -83,7 +83,7 @@ export class QmpSession implements DownstreamSession {
   private reading = false;
   private readingStopped = false;
   private outputBackpressure = false;
-  private readonly abort = new AbortController();
+  private readonly abort = abortControllerForMany();
   readonly closed: Promise<void>;
 
   constructor(
@@ -101,7 +101,8 @@ export class QmpSession implements DownstreamSession {
       },
       onBackpressure: (paused) => {
         this.outputBackpressure = paused;
-        this.updateReading();
+        if (paused) this.updateReading();
+        else this.drainInbox();
       },
     });
     this.streamer = new QemuJsonStreamer(
@@ -209,7 +210,8 @@ export class QmpSession implements DownstreamSession {
 
   /** Acts on parsed input while fewer than maxPendingCommands are upstream. */
   private drainInbox(): void {
-    while (this.state !== 'closed' && this.upstreamPending < this.context.maxPendingCommands) {
+    // A client not reading its replies gets no more of its commands run until it catches up.
+    while (this.state !== 'closed' && !this.outputBackpressure && this.upstreamPending < this.context.maxPendingCommands) {
       const item = this.nextItem();
       if (item === undefined) break;
       this.handle(item);

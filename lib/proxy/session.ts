@@ -2,6 +2,7 @@
  * What every downstream session has: an id, the socket it came on, its
  * policy, logs and audit, and a life that ends exactly once.
  */
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import type { RequestOrigin } from '../request.js';
@@ -59,4 +60,15 @@ export function allocateSessionId(): number {
 /** The request origin recorded for a downstream session's commands (DESIGN.md invariant 1). */
 export function downstreamOrigin(session: number, endpoint: string): RequestOrigin {
   return { kind: 'downstream', session, endpoint };
+}
+
+/**
+ * An AbortController whose signal every request of one session listens to
+ * (up to maxPendingCommands at once): Node's leak warning at 10 listeners
+ * does not apply.
+ */
+export function abortControllerForMany(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
