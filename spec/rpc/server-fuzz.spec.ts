@@ -69,7 +69,10 @@ const mutated = fc
 
 const input = fc.array(fc.oneof(mutated, fc.uint8Array({ maxLength: 256 }).map((bytes) => Buffer.from(bytes))), { minLength: 1, maxLength: 4 });
 
+let casesRun = 0;
+
 async function runCase(parts: Buffer[]): Promise<void> {
+  casesRun++;
   const client = await RpcTestClient.connect(endpoint.socketPath);
   try {
     client.writeRaw(openPrefix);
@@ -88,6 +91,7 @@ async function runCase(parts: Buffer[]): Promise<void> {
 
 test('random and mutated frames: libvirt errors or a closed connection, never a crash or a hang', async () => {
   await fc.assert(fc.asyncProperty(input, runCase), { numRuns: FUZZ_RUNS, verbose: true });
+  assert.ok(casesRun >= FUZZ_RUNS, `${casesRun} cases run`);
   assert.is(endpoint.log.count('libvirt call failed unexpectedly'), 0, JSON.stringify(endpoint.log.lines.filter((l) => l.level === 'error')));
 });
 
