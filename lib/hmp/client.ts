@@ -46,6 +46,10 @@ class HmpRequest extends PendingRequest<string> {
   closes = false;
 }
 
+/**
+ * The Monitor for a raw HMP socket. Built by connect() when the peer greets
+ * with QEMU's banner; `start()` must finish before commands are accepted.
+ */
 export class HmpMonitor implements Monitor {
   readonly protocol = 'hmp' as const;
   readonly greeting = null;

@@ -25,6 +25,7 @@ export interface HmpContext {
   readonly version: string | null;
 }
 
+/** How one QMP command is carried out on HMP. */
 export interface HmpMappedCommand {
   /** The HMP command line for these QMP arguments. Throws QmpError as QEMU would for bad arguments. */
   commandLine(command: string, args: Record<string, unknown>): string;

@@ -17,9 +17,12 @@
  *                       ▲                                             │
  *                       └──────────────────── prompt ─────────────────┘
  *
- * Known limit: an output line that itself begins with `(qemu) ` would end
- * the output early (no HMP command in QEMU 7.2 prints one); the rest is then
- * reported as unexpected.
+ * Known limits, both deliberate so that the result never depends on how
+ * the bytes were chunked: an output line that itself begins with `(qemu) `
+ * would end the output early (no HMP command in QEMU 7.2 prints one; the
+ * rest is then reported as unexpected), and an output whose last line lacks
+ * a newline would not be seen to end until a deadline (every `info`
+ * subcommand of QEMU 7.2 ends its output with one).
  *
  * Bytes are decoded as latin1 while scanning so one byte is one character
  * and a UTF-8 sequence split across chunks stays intact; a finished output
@@ -39,6 +42,7 @@ export const MAX_BANNER_BYTES = 4096;
 
 const NON_ASCII = /[\x80-\xff]/;
 
+/** Where the reader delivers what it recognises; called synchronously from push(). */
 export interface HmpReaderSink {
   /** The text before the first prompt, CRLF kept: QEMU's banner. */
   banner(text: string): void;
@@ -52,6 +56,7 @@ export interface HmpReaderSink {
   oversize(bytes: number, limit: number): void;
 }
 
+/** Limits for HmpReader. */
 export interface HmpReaderOptions {
   /** Largest command output accepted, in bytes. The echo is not counted: it is never kept. */
   maxOutputBytes: number;
@@ -59,6 +64,7 @@ export interface HmpReaderOptions {
 
 type Phase = 'banner' | 'idle' | 'echo' | 'output' | 'closed';
 
+/** The push-driven parser drawn above; it never throws on input. */
 export class HmpReader {
   private phase: Phase = 'banner';
   /** Banner or output collected so far; in the echo phase, the unmatched tail of the echo. */

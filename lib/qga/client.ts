@@ -66,6 +66,10 @@ type Step =
   | { kind: 'sync'; request: QgaRequest | undefined }
   | { kind: 'command'; request: QgaRequest; wireId: number; probeWireId: number | undefined };
 
+/**
+ * The Monitor for a guest agent. Built by connect() with `protocol: 'qga'`;
+ * `start()` must finish (the first resync) before commands are accepted.
+ */
 export class QgaMonitor implements Monitor {
   readonly protocol = 'qga' as const;
   readonly greeting = null;

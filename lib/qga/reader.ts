@@ -23,6 +23,7 @@ import { parseJsonLossless } from '../qmp/json.js';
 
 const SENTINEL = 0xff;
 
+/** Where the reader delivers what it recognises; called synchronously from push(). */
 export interface QgaReaderSink {
   /** A complete JSON object, outside a resync. */
   message(text: string): void;
@@ -36,11 +37,13 @@ export interface QgaReaderSink {
   oversize(bytes: number, limit: number): void;
 }
 
+/** Limits for QgaReader. */
 export interface QgaReaderOptions {
   /** Largest message accepted, in bytes. */
   maxMessageBytes?: number;
 }
 
+/** The push-driven reader drawn above; it never throws on input. */
 export class QgaReader {
   private framer: JsonObjectFramer;
   /** The id of the awaited sync reply; undefined outside a resync. */
