@@ -15,6 +15,8 @@
  * Strings are decoded from QEMU's modified UTF-8 and validated as its parser
  * does, single-quoted strings and `\'` included.
  */
+import { qdictOrder } from '../passthrough/qemu-input.js';
+import { quoteLikeQemu } from '../passthrough/reply.js';
 import { TokenType, type TokenGroup } from './qemu-lexer.js';
 
 export type QValue =
@@ -245,8 +247,8 @@ export function toWireJson(value: QValue): string {
 export function toQemuJson(value: QValue): string {
   switch (value.kind) {
     case 'object': {
-      const keys = qdictOrder([...value.members.keys()]);
-      return `{${keys.map((key) => `${quoteLikeQemu(key)}: ${toQemuJson(value.members.get(key)!)}`).join(', ')}}`;
+      const members = qdictOrder([...value.members].map(([key, member]) => ({ key, member })));
+      return `{${members.map(({ key, member }) => `${quoteLikeQemu(key)}: ${toQemuJson(member)}`).join(', ')}}`;
     }
     case 'array':
       return `[${value.items.map(toQemuJson).join(', ')}]`;
@@ -290,21 +292,6 @@ export function formatDouble(x: number): string {
   return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed;
 }
 
-const QUOTE_ESCAPES: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t' };
-
-/** A JS string as QEMU quotes it: ASCII only, `\uXXXX` upper-case, surrogate pairs beyond the BMP. */
-export function quoteLikeQemu(text: string): string {
-  let out = '"';
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    const escape = QUOTE_ESCAPES[code];
-    if (escape !== undefined) out += escape;
-    else if (code < 0x20 || code >= 0x7f) out += `\\u${code.toString(16).toUpperCase().padStart(4, '0')}`;
-    else out += text[i];
-  }
-  return `${out}"`;
-}
-
 /**
  * A C string of raw bytes (latin1) as QEMU's output formatter reads it:
  * decoded with mod_utf8_codepoint(), invalid sequences as U+FFFD, cut at
@@ -320,46 +307,4 @@ export function decodeBytesLikeQemu(bytes: string): string {
     i = next;
   }
   return text;
-}
-
-/** QDICT_BUCKET_MAX in qobject/qdict.c. */
-const QDICT_BUCKETS = 512;
-
-/** tdb_hash() from qobject/qdict.c, over the key's modified UTF-8 bytes. */
-function qdictBucket(key: string): number {
-  const bytes = Buffer.from(key, 'utf8');
-  const modified: number[] = [];
-  for (const byte of bytes) {
-    if (byte === 0) modified.push(0xc0, 0x80);
-    else modified.push(byte);
-  }
-  let value = Math.imul(0x238f13af, modified.length) >>> 0;
-  modified.forEach((byte, i) => {
-    value = (value + ((byte << ((i * 5) % 24)) >>> 0)) >>> 0;
-  });
-  return ((Math.imul(1103515243, value) + 12345) >>> 0) % QDICT_BUCKETS;
-}
-
-const bucketCache = new Map<string, number>();
-
-function bucketOf(key: string): number {
-  let bucket = bucketCache.get(key);
-  if (bucket === undefined) {
-    bucket = qdictBucket(key);
-    if (bucketCache.size < 4096) bucketCache.set(key, bucket);
-  }
-  return bucket;
-}
-
-/**
- * The order in which QEMU iterates a QDict built by inserting `keys` in
- * order: by hash bucket, and within a bucket the latest insertion first
- * (QLIST_INSERT_HEAD). It decides member order in QEMU's output and which
- * bad member qmp_dispatch() reports first.
- */
-export function qdictOrder(keys: readonly string[]): string[] {
-  return keys
-    .map((key, index) => ({ key, index, bucket: bucketOf(key) }))
-    .sort((a, b) => a.bucket - b.bucket || b.index - a.index)
-    .map((entry) => entry.key);
 }

@@ -9,7 +9,10 @@
  * `qmp_capabilities` gets CommandNotFound `Expecting capabilities
  * negotiation with 'qmp_capabilities'`.
  */
-import { qdictOrder, quoteLikeQemu, toQemuJson, toWireJson, type QValue } from './qemu-value.js';
+import type { TopLevelMember } from '../passthrough/json-scan.js';
+import { judgeInput, qdictOrder } from '../passthrough/qemu-input.js';
+import { quoteLikeQemu } from '../passthrough/reply.js';
+import { toQemuJson, toWireJson, type QValue } from './qemu-value.js';
 
 /** A well-formed command, ready to forward. */
 export interface ClientCommand {
@@ -33,37 +36,36 @@ export interface LocalError {
 export type CheckedRequest = { ok: true; command: ClientCommand } | ({ ok: false } & LocalError);
 
 /**
- * qmp_dispatch_check_obj() and the lookup of the command name. `allowOob`
- * is whether this client enabled OOB: without it `exec-oob` is an
+ * qmp_dispatch_check_obj() and the lookup of the command name, by the
+ * pass-through's judge (the same rules for callers and downstream clients).
+ * `allowOob` is whether this client enabled OOB: without it `exec-oob` is an
  * unexpected member.
  */
 export function checkRequest(value: QValue, allowOob: boolean): CheckedRequest {
-  if (value.kind !== 'object') return { ok: false, errorClass: 'GenericError', desc: 'QMP input must be a JSON object', idJson: undefined };
-  const members = value.members;
-  const id = members.get('id');
+  const members: TopLevelMember[] =
+    value.kind === 'object'
+      ? [...value.members].map(([key, member]) => ({
+          key,
+          keyStart: 0,
+          start: 0,
+          end: 0,
+          kind: member.kind === 'boolean' || member.kind === 'null' ? 'literal' : member.kind,
+          stringValue: member.kind === 'string' ? member.value : undefined,
+        }))
+      : [];
+  const kind = value.kind === 'boolean' || value.kind === 'null' ? 'literal' : value.kind;
+  const verdict = judgeInput({ ok: true, kind, members, qemuError: null, tokenCount: 0, tokenBytes: 0 }, allowOob);
+  const memberValue = (member: TopLevelMember | undefined): QValue | undefined =>
+    member === undefined || value.kind !== 'object' ? undefined : value.members.get(member.key);
+  const id = memberValue(verdict.idMember);
   const idJson = id === undefined ? undefined : toQemuJson(id);
-  const fail = (desc: string): CheckedRequest => ({ ok: false, errorClass: 'GenericError', desc, idJson });
-  let execKey: string | undefined;
-  for (const name of members.size === 1 ? members.keys() : qdictOrder([...members.keys()])) {
-    const member = members.get(name)!;
-    if (name === 'execute' || (name === 'exec-oob' && allowOob)) {
-      if (member.kind !== 'string') return fail(`QMP input member '${name}' must be a string`);
-      if (execKey !== undefined) return fail(`QMP input member '${name}' clashes with '${execKey}'`);
-      execKey = name;
-    } else if (name === 'arguments') {
-      if (member.kind !== 'object') return fail("QMP input member 'arguments' must be an object");
-    } else if (name !== 'id') {
-      return fail(`QMP input member '${name}' is unexpected`);
-    }
-  }
-  if (execKey === undefined) return fail("QMP input lacks member 'execute'");
-  const name = members.get(execKey) as { kind: 'string'; value: string };
-  const args = members.get('arguments');
+  if (verdict.kind === 'refused') return { ok: false, errorClass: 'GenericError', desc: verdict.desc, idJson };
+  const args = memberValue(verdict.argumentsMember);
   return {
     ok: true,
     command: {
-      command: name.value,
-      oob: execKey === 'exec-oob',
+      command: verdict.name,
+      oob: verdict.oob,
       arguments: args,
       argumentsJson: args === undefined ? undefined : toWireJson(args),
       idJson,
@@ -97,8 +99,8 @@ export function negotiate(command: ClientCommand, offered: readonly string[]): {
         if (!enabled.includes(item.value)) enabled.push(item.value);
       }
     }
-    const unexpected = qdictOrder([...args.members.keys()]).find((key) => key !== 'enable');
-    if (unexpected !== undefined) return fail(`Parameter '${unexpected}' is unexpected`);
+    const unexpected = qdictOrder([...args.members.keys()].map((key) => ({ key }))).find(({ key }) => key !== 'enable');
+    if (unexpected !== undefined) return fail(`Parameter '${unexpected.key}' is unexpected`);
   }
   const unavailable = enabled.filter((capability) => !offered.includes(capability));
   if (unavailable.length > 0) return fail(`Capability ${unavailable.join(', ')} not available`);
