@@ -88,7 +88,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         }
         socket.write(bytes);
         // libvirtd closes the client once CONNECT_CLOSE's reply is out (virNetServerClientDelayedClose).
-        if (session.state === 'closed') socket.end();
+        if (sessions.of(connection).state === 'closed') socket.end();
       },
       close(error) {
         if (error) logger.warn({ connection: connection.id, reason: error.reason, err: error }, 'libvirt client sent unframeable data; disconnecting it');
@@ -100,8 +100,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         else socket.pause();
       },
     });
-    const session = sessions.of(connection);
-    session.keepalive = new Keepalive(connection, logger, options.keepalive);
+    sessions.of(connection).keepalive = new Keepalive(connection, logger, options.keepalive);
     socket.on('data', (chunk) => connection.receive(chunk));
     socket.on('error', (error) => logger.debug({ connection: connection.id, err: error }, 'libvirt client socket error'));
     socket.on('close', () => {

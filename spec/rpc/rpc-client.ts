@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from '../../lib/rpc/framing.js';
-import { MessageStatus, MessageType, RPC_PROTOCOL_VERSION, RpcProgram } from '../../lib/rpc/protocol.js';
+import { MessageStatus, MessageType, RPC_PROTOCOL_VERSION } from '../../lib/rpc/protocol.js';
 import { decodeXdr, encodeXdr, type XdrCodec } from '../../lib/rpc/xdr.js';
 import { remoteError, type RemoteError } from '../../lib/rpc/messages.js';
 
@@ -119,5 +119,3 @@ export class RpcTestClient {
     this.socket.destroy();
   }
 }
-
-export { RpcProgram };
