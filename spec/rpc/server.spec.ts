@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { qemuProcedures, remoteProcedures } from '../../lib/rpc/catalog.js';
 import { encodeMessage } from '../../lib/rpc/framing.js';
-import { emptyBody, monitorCommandArgs, monitorEventMessage, type Domain } from '../../lib/rpc/messages.js';
+import { emptyBody, monitorCommandArgs, monitorEventMessage, remoteError, type Domain } from '../../lib/rpc/messages.js';
 import { Feature, KeepaliveProc, MessageStatus, MessageType, QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
 import { decodeXdr, encodeXdr } from '../../lib/rpc/xdr.js';
 import { startQga, type QgaInstance } from '../helpers/qemu.js';
@@ -110,10 +110,25 @@ test('unknown procedure and unknown program keep the connection', async () => {
     assert.equal([unknown.code, unknown.domain, unknown.message], [39, 7, 'unknown procedure: 9999']);
     const program = await client.callFails(0x12345678, 1, emptyBody, undefined);
     assert.is(program.message, `Cannot find program ${0x12345678} version 1`);
+    // LOOKUP_BY_NAME whose string runs past the end of the message.
+    const truncated = encodeMessage({ prog: REMOTE, vers: 1, proc: RemoteProc.DOMAIN_LOOKUP_BY_NAME, type: MessageType.CALL, serial: 77, status: 0 }, Buffer.from([0, 0, 0, 9, 0x6c]));
+    client.writeRaw(truncated);
+    const undecodable = await client.waitFor((m) => m.header.serial === 77, 'reply to the truncated call');
+    assert.is(decodeXdr(remoteError, undecodable.body).message, 'Unable to decode message payload');
     assert.equal(await client.call(REMOTE, RemoteProc.CONNECT_GET_TYPE, emptyBody, undefined, remoteProcedures.connectGetType.reply), { type: 'QEMU' });
   } finally {
     client.close();
   }
+});
+
+test('a length word over the 32 MiB limit closes the connection, with a log line', async () => {
+  const client = await openClient();
+  const header = Buffer.alloc(28);
+  header.writeUInt32BE(32 * 1024 * 1024 + 5, 0);
+  header.writeUInt32BE(REMOTE, 4);
+  client.writeRaw(header);
+  await client.waitForEnd();
+  assert.ok(endpoint.log.count('libvirt client sent unframeable data; disconnecting it') >= 1);
 });
 
 test('proc 7 without fds is proc 1; with fds it is refused (Node cannot receive them)', async () => {
