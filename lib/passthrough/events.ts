@@ -29,8 +29,10 @@ import { labelOf, loggerOf } from './taint.js';
 /**
  * Called for each matching event with its name, QEMU's timestamp (seconds
  * and microseconds, wall clock) and `details`: the event's `data` as compact
- * JSON text, or null when the event has none. Integers beyond ±2^53 keep
- * every digit.
+ * JSON text (`{"guest":false,"reason":"host-qmp-system-reset"}`, as libvirt
+ * gives it), or null when the event has none. It is re-serialised from the
+ * parsed event: integers beyond ±2^53 keep every digit, other numbers are
+ * written as JavaScript writes them (`1.0` becomes `1`).
  */
 export type MonitorEventCallback = (event: string, seconds: number, micros: number, details: string | null) => void;
 

@@ -22,11 +22,14 @@
  *   document order with the raw text span of each value.
  */
 
-/** QEMU's json-streamer limits (qobject/json-streamer.c, 7.2). */
+/** QEMU's json-streamer limit on `{` and `[` open at once (qobject/json-streamer.c, 7.2). */
 export const QEMU_MAX_NESTING = 1024;
+/** QEMU's json-streamer limit: a message's token bytes (whitespace excluded) must stay below this. */
 export const QEMU_MAX_TOKEN_BYTES = 64 * 1024 * 1024;
+/** QEMU's json-streamer limit on tokens in one message. */
 export const QEMU_MAX_TOKEN_COUNT = 2 * 1024 * 1024;
 
+/** What a JSON value is; `literal` is true, false or null. */
 export type JsonValueKind = 'object' | 'array' | 'string' | 'number' | 'literal';
 
 /** A member of the top-level object. */
@@ -43,6 +46,7 @@ export interface TopLevelMember {
   readonly stringValue?: string;
 }
 
+/** Valid JSON, and what QEMU would make of it. */
 export interface ScannedJson {
   readonly ok: true;
   readonly kind: JsonValueKind;
@@ -55,6 +59,7 @@ export interface ScannedJson {
   readonly tokenBytes: number;
 }
 
+/** Not JSON: why, and where. */
 export interface JsonSyntaxFailure {
   readonly ok: false;
   readonly reason: string;
@@ -62,6 +67,7 @@ export interface JsonSyntaxFailure {
   readonly position: number;
 }
 
+/** The outcome of `scanJson`, told apart by `ok`. */
 export type ScanResult = ScannedJson | JsonSyntaxFailure;
 
 class SyntaxFailure {
@@ -170,11 +176,7 @@ class Scanner {
             continue;
           }
           if (char !== '"') this.fail('Quoted object key expected');
-          {
-            const frame = this.stack[this.stack.length - 1] as ObjectFrame;
-            frame.keyStart = this.position;
-            frame.key = this.decode(this.string());
-          }
+          this.key();
           expect = Expect.Colon;
           continue;
         case Expect.Colon:
@@ -193,6 +195,13 @@ class Scanner {
           continue;
       }
     }
+  }
+
+  /** Reads a member's key into the innermost object's frame. */
+  private key(): void {
+    const frame = this.stack[this.stack.length - 1] as ObjectFrame;
+    frame.keyStart = this.position;
+    frame.key = this.decode(this.string());
   }
 
   /** Reads one value, or opens a container; returns what comes next. */
