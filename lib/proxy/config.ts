@@ -120,7 +120,6 @@ const isConfigFile = compileSchema<ConfigFile>({
       items: {
         type: 'object',
         additionalProperties: false,
-        oneOf: [{ required: ['upstream'] }, { required: ['launch'] }],
         properties: {
           name: { type: 'string', minLength: 1 },
           upstream: pathSchema,
