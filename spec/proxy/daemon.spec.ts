@@ -1,0 +1,238 @@
+/**
+ * `qmpx serve` as a process: --launch on a fresh QEMU, SIGTERM/SIGINT with
+ * commands in flight, QEMU's exit ending serve with its status, --restart,
+ * --config with several monitors, naming. Logs are pino JSON lines on
+ * stderr; the spec waits for them instead of sleeping.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rawQmp, startQemu } from '../helpers/qemu.js';
+import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
+
+const SERVE_MODULE = fileURLToPath(new URL('../../lib/cli/serve.js', import.meta.url));
+const BOOTSTRAP = `const { serveCommand } = await import(process.argv[1]); await serveCommand().parseAsync(process.argv.slice(2), { from: 'user' });`;
+const STATUS = '{"status": "prelaunch", "singlestep": false, "running": false}';
+
+interface LogLine {
+  msg: string;
+  [field: string]: unknown;
+}
+
+interface ServeProcess {
+  readonly child: ChildProcess;
+  readonly logs: LogLine[];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLog(predicate: (line: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+}
+
+function spawnServe(args: string[]): ServeProcess {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', BOOTSTRAP, SERVE_MODULE, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const logs: LogLine[] = [];
+  const waiters = new Set<() => boolean>();
+  let partial = '';
+  let other = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => {
+    const lines = (partial + text).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        other += `${line}\n`; // QEMU's own stderr, or a usage error
+      }
+    }
+    for (const waiter of waiters) if (waiter()) waiters.delete(waiter);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      for (const waiter of waiters) waiter();
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    child,
+    logs,
+    exited,
+    waitForLog(predicate, what, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => fail('timed out'), timeoutMs);
+        function fail(why: string): void {
+          clearTimeout(timer);
+          reject(new Error(`serve: ${why} waiting for ${what}; logs: ${logs.map((line) => line.msg).join(' | ')}; other: ${other}`));
+        }
+        const check = (): boolean => {
+          const found = logs.find(predicate);
+          if (found) {
+            clearTimeout(timer);
+            resolve(found);
+            return true;
+          }
+          if (child.exitCode !== null || child.signalCode !== null) {
+            fail('exited');
+            return true;
+          }
+          return false;
+        };
+        if (!check()) waiters.add(check);
+      });
+    },
+  };
+}
+
+const message = (text: string) => (line: LogLine) => line.msg === text;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function queryStatus(path: string, id: string): Promise<string> {
+  const client = await rawQmp(path);
+  await client.waitForLines(1);
+  await client.send(`{"execute":"qmp_capabilities"}\n{"execute":"query-status","id":"${id}"}\n`);
+  const [, , reply] = await client.waitForLines(3);
+  await client.close();
+  return reply!;
+}
+
+test('--launch: a fresh QEMU served at once; SIGTERM ends serve (0), QEMU and the sockets', async () => {
+  const dir = createTempDir('serve');
+  const qmpPath = socketPathIn(dir, 'vm.qmp');
+  const hmpPath = socketPathIn(dir, 'vm.hmp');
+  const serve = spawnServe(['--launch', '--qmp', qmpPath, '--hmp', hmpPath, '--name', 'lab1']);
+  try {
+    const launched = await serve.waitForLog(message('QEMU launched'), 'QEMU launched');
+    await serve.waitForLog((line) => line.msg === 'upstream monitor connected' && line.monitor === 'lab1', 'the upstream');
+    assert.is(await queryStatus(qmpPath, 'a'), `{"return": ${STATUS}, "id": "a"}`);
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, { code: 0, signal: null });
+    assert.not.ok(isAlive(launched.pid as number), 'QEMU was stopped');
+    assert.not.ok(existsSync(qmpPath) || existsSync(hmpPath), 'sockets removed');
+    assert.ok(serve.logs.some((line) => line.msg === 'shutting down' && line.reason === 'SIGTERM'));
+  } finally {
+    serve.child.kill('SIGKILL');
+    await removeTempDir(dir);
+  }
+});
+
+test('SIGINT with commands in flight: what was read is answered, then the client is closed', async () => {
+  const qemu = await startQemu();
+  const dir = createTempDir('serve');
+  const qmpPath = socketPathIn(dir, 'vm.qmp');
+  const serve = spawnServe(['--upstream', qemu.qmpPath, '--qmp', qmpPath]);
+  try {
+    await serve.waitForLog(message('upstream monitor connected'), 'the upstream');
+    const client = await rawQmp(qmpPath);
+    await client.waitForLines(1);
+    let batch = '{"execute":"qmp_capabilities"}\n';
+    for (let i = 0; i < 2000; i++) batch += `{"execute":"query-status","id":${i}}\n`;
+    await client.send(batch);
+    await client.waitForLines(10);
+    serve.child.kill('SIGINT');
+    await client.waitForClose();
+    const replies = client.lines().slice(2);
+    assert.ok(replies.length >= 8);
+    replies.forEach((line, index) => assert.is(line, `{"return": ${STATUS}, "id": ${index}}`));
+    assert.equal(await serve.exited, { code: 0, signal: null });
+    assert.ok(isAlive(qemu.pid), 'an upstream QEMU that serve did not start is left running');
+  } finally {
+    serve.child.kill('SIGKILL');
+    await qemu.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('a launched QEMU that exits ends serve with its status', async () => {
+  const dir = createTempDir('serve');
+  const qmpPath = socketPathIn(dir, 'vm.qmp');
+  const serve = spawnServe(['--launch', '--qmp', qmpPath]);
+  try {
+    const launched = await serve.waitForLog(message('QEMU launched'), 'QEMU launched');
+    await serve.waitForLog(message('upstream monitor connected'), 'the upstream');
+    process.kill(launched.pid as number, 'SIGKILL');
+    assert.equal(await serve.exited, { code: 137, signal: null });
+  } finally {
+    serve.child.kill('SIGKILL');
+    await removeTempDir(dir);
+  }
+});
+
+test('--restart: quit starts a new QEMU, new clients are served by it; named by query-name', async () => {
+  const dir = createTempDir('serve');
+  const qmpPath = socketPathIn(dir, 'vm.qmp');
+  const serve = spawnServe(['--launch', '--restart', '--qmp', qmpPath, '--', '-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-name', 'guestname']);
+  try {
+    const first = await serve.waitForLog(message('QEMU launched'), 'QEMU launched');
+    await serve.waitForLog(message('named by query-name'), 'the name from query-name');
+    const client = await rawQmp(qmpPath);
+    await client.waitForLines(1);
+    await client.send('{"execute":"qmp_capabilities"}\n{"execute":"quit","id":"bye"}\n');
+    await client.waitForClose();
+    assert.ok(client.lines().includes('{"return": {}, "id": "bye"}'));
+    const second = await serve.waitForLog((line) => line.msg === 'QEMU launched' && line.pid !== first.pid, 'a second QEMU');
+    await serve.waitForLog((line) => line.msg === 'upstream monitor connected' && (line.link as number) === 2, 'the new link');
+    assert.is(await queryStatus(qmpPath, 'b'), `{"return": ${STATUS}, "id": "b"}`);
+    assert.ok(serve.logs.some((line) => line.monitor === 'guestname'));
+    assert.ok(isAlive(second.pid as number));
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, { code: 0, signal: null });
+    assert.not.ok(isAlive(second.pid as number));
+  } finally {
+    serve.child.kill('SIGKILL');
+    await removeTempDir(dir);
+  }
+});
+
+test('--config: several monitors in one process', async () => {
+  const qemu = await startQemu();
+  const dir = createTempDir('serve');
+  const configPath = join(dir, 'serve.json');
+  const paths = { a: socketPathIn(dir, 'a.qmp'), b: socketPathIn(dir, 'b.qmp'), bro: socketPathIn(dir, 'b.ro') };
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      logLevel: 'info',
+      monitors: [
+        { name: 'existing', upstream: qemu.qmpPath, qmp: paths.a },
+        { name: 'launched', launch: { args: ['-machine', 'none', '-nodefaults', '-display', 'none', '-S'] }, qmp: paths.b, readOnly: paths.bro },
+      ],
+    }),
+  );
+  const serve = spawnServe(['--config', configPath]);
+  try {
+    await serve.waitForLog((line) => line.msg === 'upstream monitor connected' && line.monitor === 'existing', 'the first upstream');
+    await serve.waitForLog((line) => line.msg === 'upstream monitor connected' && line.monitor === 'launched', 'the second upstream');
+    assert.is(await queryStatus(paths.a, 'a'), `{"return": ${STATUS}, "id": "a"}`);
+    assert.is(await queryStatus(paths.b, 'b'), `{"return": ${STATUS}, "id": "b"}`);
+    assert.is(await queryStatus(paths.bro, 'c'), `{"return": ${STATUS}, "id": "c"}`);
+    serve.child.kill('SIGTERM');
+    assert.equal(await serve.exited, { code: 0, signal: null });
+  } finally {
+    serve.child.kill('SIGKILL');
+    await qemu.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('a live socket in the way: serve refuses to start, status 1', async () => {
+  const qemu = await startQemu();
+  try {
+    const serve = spawnServe(['--upstream', qemu.qmpPath, '--qmp', qemu.hmpPath]);
+    assert.equal(await serve.exited, { code: 1, signal: null });
+    assert.ok(await queryStatus(qemu.qmpPath, 'x').then((line) => line.endsWith('"id": "x"}')));
+  } finally {
+    await qemu.stop();
+  }
+});
+
+test.run();
