@@ -62,9 +62,12 @@ interface RawSender {
  * A QMP command on an HMP monitor runs only if it is one HMP can answer
  * (see lib/hmp/commands.ts); otherwise UnsupportedError.
  *
- * Every call but one with unsupported flags taints the monitor (isTainted).
- * Rejects with UnsupportedError (`unsupported flags (0x…)`, a command the
- * monitor cannot run), TimeoutError, AbortError or ConnectionClosedError.
+ * Every call with supported flags and a string taints the monitor, even if
+ * it then fails (isTainted), as libvirt taints before looking at the text.
+ * `options` (a qmpx extension) give this call its own deadline or abort
+ * signal. Rejects with UnsupportedError (`unsupported flags (0x…)`, a
+ * command the monitor cannot run), TimeoutError, AbortError or
+ * ConnectionClosedError.
  */
 export async function monitorCommand(mon: Monitor, cmd: string, flags = 0, options: MonitorCommandOptions = {}): Promise<string> {
   checkFlags(flags, MonitorCommandFlags.HMP);
