@@ -22,7 +22,7 @@ import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
 import { parseJsonLossless } from '../qmp/json.js';
 import { InvalidArgumentError } from './errors.js';
 import { checkFlags, MonitorCommandFlags } from './flags.js';
-import { scanJson, type TopLevelMember } from './json-scan.js';
+import { QEMU_MAX_TOKEN_BYTES, QEMU_MAX_TOKEN_COUNT, scanJson, type ScannedJson, type TopLevelMember } from './json-scan.js';
 import { judgeInput } from './qemu-input.js';
 import { errorReplyText, formatLikeQemu, returnReplyText, withCallerId } from './reply.js';
 import { markTainted } from './taint.js';
@@ -36,6 +36,10 @@ export interface MonitorCommandOptions {
 }
 
 const PASSTHROUGH_ORIGIN: RequestOrigin = { kind: 'passthrough' };
+
+/** `,` `"id"` `:` N, and their bytes with the largest id qmpx uses (16 digits). */
+const WIRE_ID_TOKENS = 4;
+const WIRE_ID_BYTES = 6 + 16;
 
 /** A monitor that can send pre-serialised arguments and hand back QEMU's reply text (QMP, guest agent). */
 interface RawSender {
@@ -83,6 +87,8 @@ export async function monitorCommand(mon: Monitor, cmd: string, flags = 0, optio
   const verdict = judgeInput(scanned, mon.capabilities.includes('oob'));
   const idText = textOf(cmd, verdict.idMember);
   if (verdict.kind === 'refused') return errorReplyText('GenericError', verdict.desc, idText);
+  const overLimit = wireLimitError(scanned);
+  if (overLimit !== null) return errorReplyText('GenericError', overLimit);
 
   const argumentsText = textOf(cmd, verdict.argumentsMember);
   if (isRawSender(mon)) {
@@ -106,6 +112,20 @@ async function humanMonitorCommand(mon: Monitor, commandLine: string, options: R
   if (mon.protocol === 'qga') throw new UnsupportedError(`${commandLine}: the guest agent has no human monitor`);
   // execute(), not hmp(): hmp() turns CRLF into LF, pass-through hands back QEMU's text.
   return mon.execute<string>('human-monitor-command', { 'command-line': commandLine }, options);
+}
+
+/**
+ * What qmpx writes is never longer than the caller's text without its
+ * whitespace (ids dropped, escapes decoded), except for the `,"id":N` qmpx
+ * adds to exec-oob commands (and to all with `wireIds`): at most 4 tokens
+ * and 22 bytes. A command that close to QEMU's stream limits is refused as
+ * QEMU would refuse the longer text, since QEMU answers an over-limit
+ * message with many id-less errors that would desynchronise the connection.
+ */
+function wireLimitError(scanned: ScannedJson): string | null {
+  if (scanned.tokenBytes + WIRE_ID_BYTES + 1 > QEMU_MAX_TOKEN_BYTES) return 'JSON token size limit exceeded';
+  if (scanned.tokenCount + WIRE_ID_TOKENS > QEMU_MAX_TOKEN_COUNT) return 'JSON token count limit exceeded';
+  return null;
 }
 
 /** Compact JSON with every number token exactly as the caller wrote it. */

@@ -107,6 +107,23 @@ test('input QEMU would refuse is answered locally and never written upstream', a
   }
 });
 
+test("within the room qmpx's own id needs of QEMU's token limit: refused locally; below it: sent", async () => {
+  const peer = await startFakePeer();
+  peer.expect('qmp_capabilities').reply({ return: {} }).expect('x-test').reply({ return: {} });
+  const monitor = await connect(peer.path, { logger: silentLogger });
+  try {
+    // 2n + 13 tokens. QEMU itself would take up to 2^21; qmpx keeps 4 for `,"id":N`.
+    const withItems = (n: number): string => `{"execute":"x-test","arguments":{"a":[${Array(n).fill('0').join(',')}]}}`;
+    assert.is(await monitorCommand(monitor, withItems(1048569)), '{"error": {"class": "GenericError", "desc": "JSON token count limit exceeded"}}');
+    assert.is(await monitorCommand(monitor, withItems(1048567)), '{"return": {}}');
+    assert.equal(peer.commands(), ['qmp_capabilities', 'x-test']);
+    await peer.done();
+  } finally {
+    await monitor.close();
+    await peer.close();
+  }
+});
+
 test('text that is not JSON rejects with InvalidArgumentError, reason and position; nothing is sent', async ({ monitor }) => {
   const cases: [string, string, number][] = [
     ['query-status', "cannot parse JSON: JSON value expected but got 'q' at position 0", 0],
