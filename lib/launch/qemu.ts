@@ -77,6 +77,8 @@ export const LAUNCH_READY_TIMEOUT_MS = 30_000;
 /** How long stop() waits after its signal before SIGKILL. */
 export const STOP_GRACE_MS = 10_000;
 const READY_POLL_INTERVAL_MS = 10;
+/** How long one readiness probe waits for its answer before the next attempt. */
+const PROBE_TIMEOUT_MS = 5000;
 const STDERR_TAIL_BYTES = 64 * 1024;
 
 const liveChildren = new Set<ChildProcess>();
@@ -96,9 +98,12 @@ export function qemuArguments(options: Pick<LaunchOptions, 'qmpPath' | 'hmpPath'
 }
 
 /**
- * Starts QEMU and resolves once every monitor socket has accepted a probe
- * connection and greeted it (QMP greeting, HMP banner): QEMU's main loop is
- * then running. Rejects with LaunchError when the binary is missing, a socket
+ * Starts QEMU and resolves once its main loop runs and every monitor socket
+ * serves: the QMP socket has answered a probe's `qmp_capabilities` (the
+ * greeting alone proves less: QEMU's monitor I/O thread greets while the
+ * main thread may still be setting up, signal handlers included, so an
+ * early SIGTERM would kill QEMU outright) and the HMP socket has sent its
+ * banner. Rejects with LaunchError when the binary is missing, a socket
  * path is already served by someone else, QEMU exits first (the error holds
  * its stderr), or LAUNCH_READY_TIMEOUT_MS passes (QEMU is then stopped).
  *
@@ -117,7 +122,7 @@ export async function launchQemu(options: LaunchOptions): Promise<LaunchedQemu> 
   const socketPaths = [options.qmpPath, ...(options.hmpPath === undefined ? [] : [options.hmpPath])];
   for (const path of socketPaths) {
     // QEMU would unlink the path and bind its own socket there, silently cutting off whoever serves it now.
-    if (await acceptsConnections(path)) throw new LaunchError(`${path} is already served by another process`, argv);
+    if (await probe(path, 'connect')) throw new LaunchError(`${path} is already served by another process`, argv);
   }
 
   const setpriv = process.platform === 'linux' ? findExecutable('setpriv') : undefined;
@@ -199,8 +204,9 @@ class RunningQemu implements LaunchedQemu {
     }
   }
 
+  /** Resolves once the QMP socket answers a command and the HMP socket (if any) greets; see launchQemu. */
   async waitUntilServing(socketPaths: readonly string[], deadline: number): Promise<void> {
-    for (const path of socketPaths) {
+    for (const [index, path] of socketPaths.entries()) {
       for (;;) {
         if (!this.running) {
           const { code, signal } = await this.exited;
@@ -214,7 +220,7 @@ class RunningQemu implements LaunchedQemu {
         if (remainingMs <= 0) {
           throw new LaunchError(`QEMU did not serve ${path} within ${LAUNCH_READY_TIMEOUT_MS} ms`, this.argv, this.stderrTail);
         }
-        if (await acceptsConnections(path, true, Math.min(remainingMs, 1000))) break;
+        if (await probe(path, index === 0 ? 'command' : 'greeting', Math.min(remainingMs, PROBE_TIMEOUT_MS))) break;
         await delay(READY_POLL_INTERVAL_MS);
       }
     }
@@ -222,23 +228,38 @@ class RunningQemu implements LaunchedQemu {
 }
 
 /**
- * One probe connection; true when it connected and, with `needGreeting`, the
- * peer sent something. The probe is closed at once: QEMU serves one client
- * per monitor and greets the next one anew (FACTS §2).
+ * One probe connection; true when it reached `level`: `connect`ed,
+ * received a `greeting` (QMP greeting, HMP banner), or had a QMP `command`
+ * answered (qmp_capabilities, which QEMU's main thread runs). The probe is
+ * closed at once: QEMU serves one client per monitor and greets the next
+ * one anew (FACTS §2).
  */
-function acceptsConnections(path: string, needGreeting = false, timeoutMs = 1000): Promise<boolean> {
+function probe(path: string, level: 'connect' | 'greeting' | 'command', timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connectSocket(path);
+    let received = '';
     const finish = (ok: boolean): void => {
       clearTimeout(timer);
-      socket.destroy();
+      // A polite end, not a reset: QEMU 7.2 can trip a GLib assertion when a client vanishes mid-exchange.
+      if (ok) socket.end();
+      else socket.destroy();
       resolve(ok);
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.once('error', () => finish(false));
     socket.once('close', () => finish(false));
-    if (needGreeting) socket.once('data', () => finish(true));
-    else socket.once('connect', () => finish(true));
+    if (level === 'connect') {
+      socket.once('connect', () => finish(true));
+      return;
+    }
+    socket.setEncoding('latin1');
+    socket.on('data', (text: string) => {
+      if (level === 'greeting') return finish(true);
+      const greeted = received.includes('\n');
+      received += text;
+      if (!greeted && received.includes('\n')) socket.write('{"execute":"qmp_capabilities"}\n');
+      if (/\n[^\n]*"return"/.test(received)) finish(true);
+    });
   });
 }
 

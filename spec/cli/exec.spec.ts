@@ -110,7 +110,7 @@ test.after(async () => {
 for (const [index, testCase] of CASES.entries()) {
   test(`capture #${index + 1}: virsh qemu-monitor-command lab1 ${testCase.virsh}`, async () => {
     const result = await runQmpx(['exec', qemu.qmpPath, ...testCase.argv]);
-    assert.is(result.stdout, testCase.stdout ?? withoutLibvirtId(virshStdout(testCase.virsh)));
+    assert.is(result.stdout, testCase.stdout ?? withoutLibvirtId(virshStdout(testCase.virsh)), `exit ${result.code}, stderr: ${result.stderr}`);
     assert.is(result.code, testCase.exit, result.stderr);
     if (testCase.stderr) assert.match(result.stderr, testCase.stderr);
     else assert.is(result.stderr, '');

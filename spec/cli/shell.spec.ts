@@ -67,8 +67,8 @@ test('TAB completes a command name; the reply is printed compact', async () => {
 
 test('TAB twice lists the candidates when several commands share the prefix', async () => {
   const terminal = await shell();
-  await terminal.type('query-stat');
-  // Two separate key presses, as a person types them (readline ignores a second TAB in the same read).
+  // The first TAB extends query-sta to the common prefix; seeing that is what makes the second a separate key press.
+  await terminal.type('query-sta');
   await terminal.keys('Tab');
   await terminal.waitFor(/^\(QEMU\) query-stat$/m);
   await terminal.keys('Tab');
