@@ -38,6 +38,8 @@ export class HmpSession implements DownstreamSession {
   private readingStopped = false;
   private outputBackpressure = false;
   private reading = false;
+  /** The client shut down its side: answer the lines it sent, then close. */
+  private inputEnded = false;
   private readonly abort = abortControllerForMany();
   readonly closed: Promise<void>;
 
@@ -61,6 +63,10 @@ export class HmpSession implements DownstreamSession {
     });
     socket.on('data', (chunk: Buffer) => this.onInput(chunk.toString('latin1')));
     socket.on('error', () => undefined);
+    socket.on('end', () => {
+      this.inputEnded = true;
+      this.runLines();
+    });
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
         this.state = 'closed';
@@ -84,7 +90,7 @@ export class HmpSession implements DownstreamSession {
     this.linkValue = link;
     this.state = 'ready';
     this.outbound.write(`${bannerFor(link)}${HMP_PROMPT}`);
-    this.updateReading();
+    this.runLines();
   }
 
   /** HMP prints no asynchronous output (FACTS §3). */
@@ -143,6 +149,9 @@ export class HmpSession implements DownstreamSession {
     }
     this.flush();
     this.updateReading();
+    if (this.inputEnded && this.state === 'ready' && this.lines.length === 0 && this.running === 0 && this.slots.length === 0) {
+      this.outbound.end();
+    }
   }
 
   /** Runs one line upstream; resolves with its output, CRLF line ends as QEMU prints them. */

@@ -114,7 +114,8 @@ export class MonitorProxy {
   }
 
   private async listen(kind: EndpointKind, path: string): Promise<void> {
-    const server = net.createServer((socket) => this.accept(kind, path, socket));
+    // Half-open: a client that sends its commands and shuts down its side still gets the answers.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(kind, path, socket));
     this.bound.push(await listenPrivately(server, path, this.options.config.socketMode, this.options.logger));
     this.options.logger.info({ monitor: this.name, socket: path, kind }, 'listening');
   }

@@ -83,6 +83,8 @@ export class QmpSession implements DownstreamSession {
   private reading = false;
   private readingStopped = false;
   private outputBackpressure = false;
+  /** The client shut down its side: answer what it sent, then close. */
+  private inputEnded = false;
   private readonly abort = abortControllerForMany();
   readonly closed: Promise<void>;
 
@@ -124,6 +126,10 @@ export class QmpSession implements DownstreamSession {
       this.drainInbox();
     });
     socket.on('error', () => undefined); // a vanished client is handled by 'close'
+    socket.on('end', () => {
+      this.inputEnded = true;
+      this.finishIfDone();
+    });
     this.closed = new Promise((resolve) => socket.once('close', () => {
       this.onClose();
       resolve();
@@ -149,6 +155,7 @@ export class QmpSession implements DownstreamSession {
     this.transition('greeted');
     this.outbound.write(`${greetingFor(link)}\r\n`);
     this.updateReading();
+    this.drainInbox();
   }
 
   deliverEvent(line: string): void {
@@ -217,6 +224,14 @@ export class QmpSession implements DownstreamSession {
       this.handle(item);
     }
     this.updateReading();
+    this.finishIfDone();
+  }
+
+  /** After the client's end of input: once every answer is out, end the connection. */
+  private finishIfDone(): void {
+    if (!this.inputEnded || this.state === 'queued' || this.state === 'closed') return;
+    if (this.pendingCount > 0 || this.slotsHead < this.slots.length) return;
+    this.outbound.end();
   }
 
   /** What QEMU would do with one message, before anything is sent. */

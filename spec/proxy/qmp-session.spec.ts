@@ -175,6 +175,24 @@ test('the same input split byte by byte gives the same replies', async () => {
   assert.equal(fromProxy, fromQemu);
 });
 
+test('a client that sends and then shuts down its side gets every reply, then EOF, as from QEMU', async () => {
+  const script = '{"execute":"qmp_capabilities"}\n{"execute":"query-status","id":1}\n[]\n{"execute":"query-name","id":2}\n';
+  const results: string[][] = [];
+  // QEMU serves one client per socket: the first clients must go before these two connect.
+  await direct.close();
+  for (const path of [served.qemu.extraQmpPaths[0]!, served.qmpPath]) {
+    const client = await rawQmp(path);
+    await client.waitForLines(1);
+    await client.send(script);
+    client.socket.end();
+    await client.waitForClose();
+    results.push([...client.lines()]);
+  }
+  assert.is(results[1]!.length, 5);
+  assert.equal(results[1], results[0]);
+  direct = await rawQmp(served.qemu.extraQmpPaths[0]!);
+});
+
 test('nothing was left pending upstream', () => {
   assert.is(served.proxy.pendingCount, 0);
 });
