@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { eventsCommand } from './events.js';
 import { execCommand } from './exec.js';
 import { launchCommand } from './launch.js';
+import { serveCommand } from './serve.js';
 import { shellCommand } from './shell.js';
 
 /** The package version, read from package.json two levels above dist/lib/cli (or lib/cli). */
@@ -32,6 +33,7 @@ function program(): Command {
     .addCommand(execCommand())
     .addCommand(eventsCommand())
     .addCommand(shellCommand())
+    .addCommand(serveCommand())
     .addCommand(launchCommand());
   // addCommand() does not pass settings down; every command should point at its help after an error.
   for (const command of qmpx.commands) command.showHelpAfterError('(add --help for usage)');

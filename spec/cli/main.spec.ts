@@ -23,7 +23,7 @@ test('--version and -V print the package version', async () => {
 test('--help lists every command', async () => {
   const result = await runQmpx(['--help']);
   assert.is(result.code, 0);
-  for (const command of ['exec', 'events', 'shell', 'launch']) assert.match(result.stdout, new RegExp(`^  ${command} `, 'm'));
+  for (const command of ['exec', 'events', 'shell', 'serve', 'launch']) assert.match(result.stdout, new RegExp(`^  ${command} `, 'm'));
 });
 
 const OPTIONS: Record<string, string[]> = {
