@@ -68,7 +68,7 @@ Examples:
     });
 }
 
-/** How the event loop ended, in virsh's words (null: the first event ended a one-shot run). */
+/** How the event loop ended: the first event of a one-shot run (done), Ctrl-C, --timeout, or the connection. */
 type LoopEnd = { kind: 'done' } | { kind: 'interrupted' } | { kind: 'timed-out' } | { kind: 'closed'; expected: boolean };
 
 async function runEvents(socket: string, options: EventsCliOptions): Promise<number> {

@@ -120,8 +120,11 @@ async function runShell(socket: string, options: ShellCliOptions): Promise<numbe
   rl.on('history', (history: string[]) => writeHistory(historyFile, history));
   rl.on('SIGINT', () => {
     if (rl.line !== '') {
-      output.write('^C\n');
-      rl.write(null, { ctrl: true, name: 'u' });
+      // Like a shell: the abandoned line stays on screen marked ^C, and a fresh prompt follows.
+      // clearLine() is readline's own (what Node's REPL calls): cursor to the end, newline, empty buffer.
+      rl.write(null, { ctrl: true, name: 'e' });
+      output.write('^C');
+      (rl as unknown as { clearLine(): void }).clearLine();
       prompt();
     } else {
       print(paint('2', '(Ctrl-D or /quit to leave)') + '\n');

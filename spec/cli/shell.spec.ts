@@ -171,6 +171,20 @@ test('an event arriving while a line is typed is printed above it; the typed lin
   await terminal.waitFor(/^event RESUME at \d+\.\d{6}: <null>$/m);
 });
 
+test('Ctrl-C abandons the typed line (marked ^C) and gives a fresh prompt; on an empty line it says how to leave', async () => {
+  const terminal = await shell();
+  await terminal.type('query-name abc');
+  await terminal.keys('Left', 'Left', 'Left');
+  await terminal.waitFor(/^\(QEMU\) query-name abc$/m);
+  await terminal.keys('C-c');
+  await terminal.waitFor(/^\(QEMU\) query-name abc\^C\n\(QEMU\) $/m);
+  await terminal.keys('C-c');
+  await terminal.waitFor(/^\(Ctrl-D or \/quit to leave\)\n\(QEMU\) $/m);
+  await terminal.type('query-name');
+  await terminal.keys('Enter');
+  await terminal.waitFor(/^\(QEMU\) query-name\n\{"return":\{"name":"lab1"\}\}$/m);
+});
+
 test('raw JSON, virsh forms and errors in the shell', async () => {
   const terminal = await shell();
   await terminal.type('{"execute": "query-status"}');
