@@ -18,6 +18,7 @@ import { AbortError, QmpxError } from '../errors.js';
 import { HmpMonitor } from '../hmp/client.js';
 import { HMP_MAX_LINE_BYTES } from '../hmp/command-line.js';
 import { HMP_PROMPT } from '../hmp/reader.js';
+import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
 import type { UpstreamLink } from './upstream.js';
@@ -158,21 +159,38 @@ export class HmpSession implements DownstreamSession {
   private async run(line: string): Promise<string> {
     const link = this.linkValue!;
     const options = { origin: downstreamOrigin(this.id, this.context.endpoint), signal: this.abort.signal };
-    this.context.audit.record({
+    try {
+      let output: string;
+      if (link.qmp !== null) {
+        const reply = await link.qmp.send('human-monitor-command', JSON.stringify({ 'command-line': line }), options);
+        if (reply.kind === 'error') {
+          this.audit(line, 'error', reply.message.error.class);
+          return `Error: ${reply.message.error.desc}\r\n`;
+        }
+        output = typeof reply.message.return === 'string' ? reply.message.return : '';
+      } else {
+        const text = await (link.monitor as HmpMonitor).hmp(line, options);
+        output = text === '' ? '' : `${text.replace(/\r?\n/g, '\r\n')}${text.endsWith('\n') ? '' : '\r\n'}`;
+      }
+      this.audit(line, 'ok');
+      return output;
+    } catch (error) {
+      this.audit(line, error instanceof AbortError ? 'dropped' : 'lost');
+      throw error;
+    }
+  }
+
+  private audit(line: string, outcome: AuditOutcome, errorClass?: string): void {
+    const { audit } = this.context;
+    audit.record({
       monitor: this.context.monitorName(),
       socket: this.context.endpoint,
       client: this.id,
       command: 'human-monitor-command',
-      outcome: 'ok',
-      argumentsJson: this.context.audit.recordsArguments ? JSON.stringify({ 'command-line': line }) : undefined,
+      outcome,
+      errorClass,
+      argumentsJson: audit.recordsArguments ? JSON.stringify({ 'command-line': line }) : undefined,
     });
-    if (link.qmp !== null) {
-      const reply = await link.qmp.send('human-monitor-command', JSON.stringify({ 'command-line': line }), options);
-      if (reply.kind === 'error') return `Error: ${reply.message.error.desc}\r\n`;
-      return typeof reply.message.return === 'string' ? reply.message.return : '';
-    }
-    const output = await (link.monitor as HmpMonitor).hmp(line, options);
-    return output === '' ? '' : `${output.replace(/\r?\n/g, '\r\n')}${output.endsWith('\n') ? '' : '\r\n'}`;
   }
 
   private settle(slot: { text: string | undefined }, text: string): void {

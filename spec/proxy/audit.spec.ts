@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { openAuditLog } from '../../lib/proxy/audit.js';
 import { silentLogger } from '../../lib/log.js';
 import { createTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { rawQmp } from '../helpers/qemu.js';
 import { eventually, serveQemu, RecordingLogger } from './harness.js';
 
 async function records(path: string): Promise<Array<Record<string, unknown>>> {
@@ -28,7 +29,12 @@ test('records commands with their outcome, without arguments by default', async 
     await client.send('{"execute":"query-status","id":1}\n{"execute":"no-such","id":2}\n{"execute":"qom-get","arguments":{"path":"/machine","property":"type"},"id":3}\n');
     await client.waitForLines(5);
     await client.close();
-    await eventually(() => served.proxy.sessionCount === 0, 'the client gone');
+    const hmp = await rawQmp(served.hmpPath);
+    await hmp.waitForText('(qemu) ');
+    await hmp.send('info status\n');
+    await hmp.waitForText(/\(qemu\) [^]*\(qemu\) $/);
+    await hmp.close();
+    await eventually(() => served.proxy.sessionCount === 0, 'the clients gone');
   } finally {
     await served.stop();
   }
@@ -40,11 +46,12 @@ test('records commands with their outcome, without arguments by default', async 
       ['query-status', 'ok', undefined],
       ['no-such', 'error', 'CommandNotFound'],
       ['qom-get', 'ok', undefined],
+      ['human-monitor-command', 'ok', undefined],
     ],
   );
   for (const record of lines) {
     assert.is(record.monitor, 'lab');
-    assert.is(record.socket, served.qmpPath);
+    assert.is(record.socket, record.command === 'human-monitor-command' ? served.hmpPath : served.qmpPath);
     assert.type(record.client, 'number');
     assert.ok(!Number.isNaN(Date.parse(record.time as string)));
     assert.not.ok('arguments' in record);
