@@ -15,7 +15,7 @@
  *
  *   START ─ " ' ─▶ STRING ─ \ ─▶ ESCAPE         any bad byte: emit `stray 'TOKEN'`,
  *     │    0-9 - ─▶ NUMBER states (lookahead)   then RECOVERY: skip to a control
- *     │    a-z ─▶ KEYWORD (lookahead)           char, 0xFE/0xFF or [ ] { }
+ *     │    a-z ─▶ KEYWORD (lookahead)           char, 0xFE/0xFF or [ ] { } : ,
  *     └─ { } [ ] : , ─▶ token
  *
  * Bytes are handled as latin1 characters (one char per byte): the lexer
@@ -164,8 +164,8 @@ export class QemuJsonStreamer {
         return true;
       }
       case State.Recovery:
-        // QEMU resynchronises on structural characters, control characters other than TAB, and 0xFE/0xFF.
-        if (c === 0x7b || c === 0x7d || c === 0x5b || c === 0x5d || (c < 0x20 && c !== 0x09) || c >= 0xfe) {
+        // QEMU resynchronises on structural characters ({ } [ ] : ,), control characters other than TAB, and 0xFE/0xFF.
+        if (PUNCTUATION[c] !== undefined || (c < 0x20 && c !== 0x09) || c >= 0xfe) {
           this.state = State.Start;
           return false;
         }
