@@ -125,7 +125,7 @@ export class QemuJsonStreamer {
         }
         if (end > i) {
           this.token += text.slice(i, end);
-          if (this.token.length > this.maxMessageBytes) return this.overflow(this.token.length);
+          if (this.tokenBytes + this.token.length > this.maxMessageBytes) return this.overflow(this.tokenBytes + this.token.length);
           i = end;
           continue;
         }
@@ -234,7 +234,7 @@ export class QemuJsonStreamer {
   private extend(state: State, char: string): true {
     this.state = state;
     this.token += char;
-    if (this.token.length > this.maxMessageBytes) this.overflow(this.token.length);
+    if (this.tokenBytes + this.token.length > this.maxMessageBytes) this.overflow(this.tokenBytes + this.token.length);
     return true;
   }
 
