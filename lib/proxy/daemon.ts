@@ -76,7 +76,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         upstreamTarget = await supervisor.start();
       }
       const proxy = new MonitorProxy({ config: monitor, upstreamTarget: upstreamTarget!, logger, audit, ...options.proxy });
-      supervisor?.onRestart(() => proxy.upstream.retryNow());
+      supervisor?.onRestart({ starting: () => proxy.upstream.hold(), started: () => proxy.upstream.release() });
       proxies.push(proxy);
       await proxy.start();
       logger.info(describeMonitor(monitor, proxy), 'serving');
@@ -129,7 +129,7 @@ class QemuSupervisor {
   private dir: string | undefined;
   private qemu: LaunchedQemu | undefined;
   private stopping = false;
-  private restartListener: (() => void) | undefined;
+  private restartListener: { starting(): void; started(): void } | undefined;
 
   constructor(
     private readonly launch: LaunchConfig,
@@ -137,7 +137,8 @@ class QemuSupervisor {
     private readonly onFinalExit: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void,
   ) {}
 
-  onRestart(listener: () => void): void {
+  /** Told before QEMU is started again and once it serves (or failed to start). */
+  onRestart(listener: { starting(): void; started(): void }): void {
     this.restartListener = listener;
   }
 
@@ -174,12 +175,14 @@ class QemuSupervisor {
       this.onFinalExit(exit);
       return;
     }
+    this.restartListener?.starting();
     try {
       await this.spawn(qmpPath);
-      this.restartListener?.();
     } catch (error) {
       this.logger.error({ err: (error as Error).message }, 'QEMU could not be started again');
       this.onFinalExit({ code: 1, signal: null });
+    } finally {
+      this.restartListener?.started();
     }
   }
 }

@@ -58,6 +58,7 @@ export class Upstream {
   private readonly linkListeners = new Set<(link: UpstreamLink) => void>();
   private readonly waiters: Array<(link: UpstreamLink | null) => void> = [];
   private wake: (() => void) | undefined;
+  private held = false;
   private loop: Promise<void> | undefined;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -99,6 +100,21 @@ export class Upstream {
     this.wake?.();
   }
 
+  /**
+   * Makes no connection attempt until release(). For a QEMU being started
+   * again: it serves one client at a time, so a reconnect racing the
+   * launcher's readiness probe would leave the probe ungreeted.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Ends hold() and connects at once. */
+  release(): void {
+    this.held = false;
+    this.retryNow();
+  }
+
   /** Closes the link and stops reconnecting; pending requests reject with ConnectionClosedError. */
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped') return;
@@ -114,6 +130,8 @@ export class Upstream {
     let backoffMs = this.initialBackoffMs;
     let failures = 0;
     while (this.stateValue !== 'stopped') {
+      while (this.held && !this.isStopped()) await this.pause(this.maxBackoffMs);
+      if (this.isStopped()) break;
       let monitor: Monitor;
       try {
         monitor = await connect(target, {
