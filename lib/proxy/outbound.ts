@@ -2,15 +2,18 @@
  * One downstream client's outbound side: batched writes, a bounded buffer,
  * and explicit overflow (DESIGN.md invariant 4).
  *
- * Writes made in one tick are corked into one syscall. Bytes the client has
- * not read yet count against `maxBufferedBytes`; past it the client is
- * disconnected and `onOverflow` is told once (the caller logs it). Nothing
- * ever waits for a client: the upstream reader is never slowed.
+ * Text written in one tick is joined and handed to the socket in one
+ * write() at the end of the tick (a plain write, not cork()/writev(),
+ * which costs more for the usual single reply). Bytes the client has not
+ * read yet, batched or in the socket, count against `maxBufferedBytes`;
+ * past it the client is disconnected and `onOverflow` is told once (the
+ * caller logs it). Nothing ever waits for a client: the upstream reader is
+ * never slowed.
  *
  * Above half the limit the client's input is paused (`onBackpressure(true)`)
- * until its backlog is written: a client that pipelines commands without reading the
- * replies is slowed down, not disconnected. Only what cannot be paused,
- * events, can overflow the buffer.
+ * until its backlog is written: a client that pipelines commands without
+ * reading the replies is slowed down, not disconnected. Only what cannot be
+ * paused, events, can overflow the buffer.
  */
 import type { Socket } from 'node:net';
 
@@ -29,11 +32,16 @@ export interface OutboundOptions {
 
 export class Outbound {
   private state: OutboundState = 'open';
-  private corked = false;
+  /** Text written this tick, not yet handed to the socket. */
+  private batch = '';
+  private flushScheduled = false;
   private paused = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    if (!this.socket.destroyed) this.socket.uncork();
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.batch === '' || this.socket.destroyed) return;
+    const text = this.batch;
+    this.batch = '';
+    this.socket.write(text);
   };
 
   constructor(
@@ -46,35 +54,31 @@ export class Outbound {
     return this.state === 'open' && !this.socket.destroyed && this.socket.writable;
   }
 
-  /** Bytes accepted but not yet taken by the client's socket. */
+  /** Bytes accepted but not yet taken by the client's socket (QEMU's output is ASCII: one char, one byte). */
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.batch.length;
   }
 
   /** Queues `text`; returns false if the client is gone or was just dropped for overflow. */
   write(text: string): boolean {
     if (!this.open) return false;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
+    this.batch += text;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
     }
-    this.socket.write(text);
     return this.check();
   }
 
   /**
-   * Writes `text` in a write of its own, flushing what was batched before,
-   * and calls `written` once the kernel has it. go-qemu drops whatever
-   * arrives in the same read as the qmp_capabilities reply, so that reply
-   * must not share a write with what follows.
+   * Writes `text` in a write of its own, after what was batched before, and
+   * calls `written` once the kernel has it. go-qemu drops whatever arrives
+   * in the same read as the qmp_capabilities reply, so that reply must not
+   * share a write with what follows.
    */
   writeAlone(text: string, written: () => void): boolean {
     if (!this.open) return false;
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
+    this.flush();
     this.socket.write(text, (error) => {
       if (!error) written();
     });
@@ -90,7 +94,7 @@ export class Outbound {
   end(lingerMs = END_LINGER_MS): void {
     if (this.state !== 'open') return;
     this.state = 'ended';
-    if (this.corked) this.uncork();
+    this.flush();
     this.socket.end();
     this.socket.removeAllListeners('data');
     this.socket.on('data', () => undefined);
@@ -99,17 +103,18 @@ export class Outbound {
   }
 
   private check(): boolean {
-    const buffered = this.socket.writableLength;
+    const buffered = this.bufferedBytes;
     if (buffered > this.options.maxBufferedBytes) {
       this.state = 'overflowed';
+      this.batch = '';
       this.socket.destroy();
       this.options.onOverflow(buffered);
       return false;
     }
     if (buffered > this.options.maxBufferedBytes / 2 && !this.paused) {
       this.setPaused(true);
-      // An empty write completes once everything before it has reached the kernel: the backlog is gone.
-      this.socket.write('', () => this.setPaused(false));
+      // Once written, an empty write's callback runs: everything before it has reached the kernel.
+      process.nextTick(() => this.socket.write('', () => this.setPaused(false)));
     }
     return true;
   }

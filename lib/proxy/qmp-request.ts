@@ -42,6 +42,8 @@ export type CheckedRequest = { ok: true; command: ClientCommand } | ({ ok: false
  * unexpected member.
  */
 export function checkRequest(value: QValue, allowOob: boolean): CheckedRequest {
+  const plain = plainCommand(value);
+  if (plain !== undefined) return { ok: true, command: plain };
   const members: TopLevelMember[] =
     value.kind === 'object'
       ? [...value.members].map(([key, member]) => ({
@@ -70,6 +72,32 @@ export function checkRequest(value: QValue, allowOob: boolean): CheckedRequest {
       argumentsJson: args === undefined ? undefined : toWireJson(args),
       idJson,
     },
+  };
+}
+
+/**
+ * The usual input, `execute` (a string) with at most `arguments` (an
+ * object) and `id`, has no member QEMU could refuse in any order: it needs
+ * no judging. Undefined for anything else.
+ */
+function plainCommand(value: QValue): ClientCommand | undefined {
+  if (value.kind !== 'object') return undefined;
+  let name: string | undefined;
+  let args: QValue | undefined;
+  let id: QValue | undefined;
+  for (const [key, member] of value.members) {
+    if (key === 'execute' && member.kind === 'string') name = member.value;
+    else if (key === 'arguments' && member.kind === 'object') args = member;
+    else if (key === 'id') id = member;
+    else return undefined;
+  }
+  if (name === undefined) return undefined;
+  return {
+    command: name,
+    oob: false,
+    arguments: args,
+    argumentsJson: args === undefined ? undefined : toWireJson(args),
+    idJson: id === undefined ? undefined : toQemuJson(id),
   };
 }
 
