@@ -65,6 +65,7 @@ export class HmpSession implements DownstreamSession {
     socket.on('data', (chunk: Buffer) => this.onInput(chunk.toString('latin1')));
     socket.on('error', () => undefined);
     socket.on('end', () => {
+      if (this.state === 'queued') return this.destroy();
       this.inputEnded = true;
       this.runLines();
     });
@@ -76,6 +77,7 @@ export class HmpSession implements DownstreamSession {
         resolve();
       }),
     );
+    this.updateReading();
   }
 
   get link(): UpstreamLink | undefined {
@@ -205,7 +207,8 @@ export class HmpSession implements DownstreamSession {
   }
 
   private updateReading(): void {
-    const read = this.state === 'ready' && !this.readingStopped && !this.outputBackpressure && this.lines.length === 0;
+    // Read even while queued (typed lines wait), so that a client leaving is noticed.
+    const read = this.state !== 'closed' && !this.readingStopped && !this.outputBackpressure && this.lines.length === 0;
     if (read === this.reading) return;
     this.reading = read;
     if (read) this.socket.resume();

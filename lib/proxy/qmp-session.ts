@@ -92,7 +92,6 @@ export class QmpSession implements DownstreamSession {
     readonly socket: Socket,
     private readonly context: SessionContext,
   ) {
-    socket.pause();
     this.outbound = new Outbound(socket, {
       maxBufferedBytes: context.maxBufferedBytes,
       onOverflow: (bytes) => {
@@ -127,6 +126,8 @@ export class QmpSession implements DownstreamSession {
     });
     socket.on('error', () => undefined); // a vanished client is handled by 'close'
     socket.on('end', () => {
+      // A client that gives up before its greeting is let go at once, rather than held through an upstream outage.
+      if (this.state === 'queued') return this.destroy();
       this.inputEnded = true;
       this.finishIfDone();
     });
@@ -134,6 +135,8 @@ export class QmpSession implements DownstreamSession {
       this.onClose();
       resolve();
     }));
+    socket.pause();
+    this.updateReading();
   }
 
   get link(): UpstreamLink | undefined {
@@ -218,7 +221,12 @@ export class QmpSession implements DownstreamSession {
   /** Acts on parsed input while fewer than maxPendingCommands are upstream. */
   private drainInbox(): void {
     // A client not reading its replies gets no more of its commands run until it catches up.
-    while (this.state !== 'closed' && !this.outputBackpressure && this.upstreamPending < this.context.maxPendingCommands) {
+    while (
+      this.state !== 'closed' &&
+      this.state !== 'queued' &&
+      !this.outputBackpressure &&
+      this.upstreamPending < this.context.maxPendingCommands
+    ) {
       const item = this.nextItem();
       if (item === undefined) break;
       this.handle(item);
@@ -339,8 +347,8 @@ export class QmpSession implements DownstreamSession {
   }
 
   private updateReading(): void {
+    // Read even while queued (what arrives waits in the inbox), so that a client leaving is noticed.
     const read =
-      this.state !== 'queued' &&
       this.state !== 'closed' &&
       !this.readingStopped &&
       !this.outputBackpressure &&

@@ -64,6 +64,12 @@ test('upstream restart: the proxy reconnects; waiting and new clients are served
     assert.ok(old.lines().some((line) => line.includes('"event": "SHUTDOWN"')));
     await eventually(() => served.proxy.upstream.state === 'connecting', 'upstream down');
     const early = await rawQmp(served.qmpPath);
+    // One that gives up while waiting is let go at once, not held through the outage.
+    const leaver = await rawQmp(served.qmpPath);
+    await eventually(() => served.proxy.sessionCount === 2, 'both waiting clients');
+    leaver.socket.destroy();
+    await eventually(() => served.proxy.sessionCount === 1, 'the leaver gone while the upstream is still down');
+    assert.is(served.proxy.upstream.state, 'connecting');
     second = await startQemu();
     await symlink(second.qmpPath, join(dir, 'next.sock'));
     await rename(join(dir, 'next.sock'), upstream);
