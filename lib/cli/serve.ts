@@ -48,7 +48,7 @@ export function serveCommand(): Command {
     .description('share one QEMU monitor with many QMP, HMP and read-only clients')
     .usage('(--upstream SOCKET | --launch) --qmp PATH [options] [-- QEMU ARGS...]')
     .option('--upstream <socket>', 'the QEMU monitor to share: PATH, unix:PATH or tcp:HOST:PORT')
-    .option('--launch', 'start a guest-less QEMU and share its monitor (extra QEMU arguments after --)')
+    .option('--launch', 'start QEMU and share its monitor: guest-less by default, or with the QEMU arguments given after --')
     .option('--restart', 'with --launch: start QEMU again when it exits, instead of ending')
     .option('--qemu-binary <path>', 'with --launch: the QEMU binary (default qemu-system-x86_64)')
     .option('--qmp <path>', 'downstream QMP socket')
@@ -70,7 +70,7 @@ export function serveCommand(): Command {
     .option('--audit <file>', 'append an NDJSON audit record per command to FILE')
     .option('--audit-arguments', 'include command arguments in the audit log')
     .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stderr)').choices(LOG_LEVELS).default('info'))
-    .argument('[qemu-args...]', 'with --launch: extra QEMU arguments, after --')
+    .argument('[qemu-args...]', 'with --launch: QEMU arguments after --, replacing the guest-less defaults')
     .action(async (qemuArgs: string[], options: ServeCliOptions, command: Command) => {
       try {
         const config = await buildServeConfig(options, qemuArgs, command);

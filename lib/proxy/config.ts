@@ -27,7 +27,7 @@ export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fat
 
 /** How to start QEMU when the proxy owns it (`--launch`). */
 export interface LaunchConfig {
-  /** Extra QEMU argv (after the guest-less defaults). */
+  /** QEMU argv after qmpx's monitor option, verbatim; when empty, the guest-less defaults (`-machine none -nodefaults -display none -S`). */
   args: string[];
   /** QEMU binary; default `qemu-system-x86_64`. */
   binary?: string;
