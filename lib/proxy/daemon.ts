@@ -95,6 +95,7 @@ function describeMonitor(monitor: MonitorConfig, proxy: MonitorProxy): object {
     qmp: monitor.qmp,
     hmp: monitor.hmp,
     readOnly: monitor.readOnly,
+    libvirt: monitor.libvirt,
   };
 }
 
@@ -107,9 +108,6 @@ export async function runServe(config: ServeConfig): Promise<number> {
     { level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 2, sync: true }),
   );
-  if (config.monitors.some((monitor) => monitor.libvirt !== undefined)) {
-    logger.warn({}, 'the libvirt endpoint (--libvirt) is not part of this build yet; that socket is not created');
-  }
   const handle = await startServe(config, { logger });
   const onSignal = (signal: NodeJS.Signals): void => {
     void handle.stop(0, signal);

@@ -4,7 +4,8 @@
  *
  *                     ┌─▶ QMP socket ──────▶ QmpSession ×N ─┐
  *   Upstream (link) ──┼─▶ read-only socket ▶ QmpSession ×N ─┼── events fanned out in wire order
- *                     └─▶ HMP socket ──────▶ HmpSession ×N ─┘
+ *                     ├─▶ HMP socket ──────▶ HmpSession ×N ─┘
+ *                     └─▶ libvirt socket ──▶ lib/rpc endpoint (one domain: this VM, on the current link)
  *
  * Events are parsed once by the link and delivered to every negotiated
  * client one microtask later: in that turn every reply that preceded the
@@ -13,9 +14,11 @@
  * client sees events and its replies in QEMU's order. Nothing waits for a
  * client: a slow one overflows its own bounded buffer and is disconnected.
  */
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { basename, extname } from 'node:path';
 import type { Logger } from '../log.js';
+import { startLibvirtEndpoint, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
 import type { AuditSink } from './audit.js';
 import type { MonitorConfig } from './config.js';
 import { HmpSession } from './hmp-session.js';
@@ -48,6 +51,9 @@ export class MonitorProxy {
   private readonly bound: BoundSocket[] = [];
   private nameValue: string | undefined;
   private readonly fallbackName: string;
+  private libvirt: LibvirtEndpoint | undefined;
+  /** QEMU's -uuid, when it has one (query-uuid answers all zeros otherwise). */
+  private uuid: string | undefined;
   private stopping = false;
 
   constructor(private readonly options: MonitorProxyOptions) {
@@ -91,12 +97,32 @@ export class MonitorProxy {
     ];
     try {
       for (const [kind, path] of endpoints) if (path !== undefined) await this.listen(kind, path);
+      if (config.libvirt !== undefined) {
+        this.libvirt = await startLibvirtEndpoint({
+          path: config.libvirt,
+          domains: () => this.libvirtDomains(),
+          logger: this.options.logger,
+          socketMode: config.socketMode,
+        });
+        this.options.logger.info({ monitor: this.name, socket: config.libvirt, kind: 'libvirt' }, 'listening');
+      }
     } catch (error) {
       await Promise.all(this.bound.map((socket) => socket.close()));
       this.bound.length = 0;
       throw error;
     }
     this.upstream.start();
+  }
+
+  /**
+   * What the libvirt endpoint serves: this VM while its upstream is up, by
+   * its name, QEMU's uuid (or one derived from the name when QEMU has
+   * none), id 1, on the current link's monitor.
+   */
+  private libvirtDomains(): LibvirtDomain[] {
+    const link = this.upstream.current;
+    if (link === undefined) return [];
+    return [{ name: this.name, uuid: this.uuid ?? uuidFromName(this.name), id: 1, monitor: link.monitor }];
   }
 
   /**
@@ -107,6 +133,7 @@ export class MonitorProxy {
     if (this.stopping) return;
     this.stopping = true;
     await Promise.all(this.bound.map((socket) => socket.close()));
+    await this.libvirt?.close();
     for (const session of this.sessions) session.stopReading();
     await this.settled(graceMs);
     for (const session of this.sessions) session.destroy();
@@ -175,6 +202,7 @@ export class MonitorProxy {
         for (const session of this.sessions) if (session.link === link) session.upstreamLost();
       });
       if (this.nameValue === undefined) void this.lookUpName(link);
+      if (this.options.config.libvirt !== undefined) void this.lookUpUuid(link);
     } else {
       void link.closed.then(() => {
         for (const session of this.sessions) if (session.link === link) session.upstreamLost();
@@ -196,6 +224,15 @@ export class MonitorProxy {
     }
   }
 
+  private async lookUpUuid(link: UpstreamLink): Promise<void> {
+    try {
+      const reply = await link.monitor.execute<{ UUID?: string }>('query-uuid');
+      if (typeof reply.UUID === 'string' && !/^[0-]*$/.test(reply.UUID)) this.uuid = reply.UUID;
+    } catch {
+      // Without query-uuid the name-derived uuid stays.
+    }
+  }
+
   /** Resolves once no session has a request pending, or after `graceMs`. */
   private async settled(graceMs: number): Promise<void> {
     const deadline = Date.now() + graceMs;
@@ -207,4 +244,13 @@ export class MonitorProxy {
       ]);
     }
   }
+}
+
+/** A stable uuid for a VM QEMU gave none (`-uuid`): the name's SHA-1, shaped as an RFC 4122 name-based uuid. */
+function uuidFromName(name: string): string {
+  const bytes = createHash('sha1').update(`qmpx:${name}`).digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -1,0 +1,110 @@
+/**
+ * `serve --libvirt PATH`: virsh (libvirt-clients 9.0) reaches the served VM
+ * through the proxy's libvirt endpoint, by the name serve knows it by,
+ * beside QMP clients on the same upstream; after an upstream restart it
+ * reaches the new link.
+ */
+import { execFile } from 'node:child_process';
+import { rename, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { MonitorConfig } from '../../lib/proxy/config.js';
+import { startServe, type ServeHandle } from '../../lib/proxy/daemon.js';
+import { rawQmp, startQemu } from '../helpers/qemu.js';
+import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
+import { RecordingLogger } from './harness.js';
+
+const run = promisify(execFile);
+
+async function virsh(socket: string, ...args: string[]): Promise<{ stdout: string; code: number }> {
+  try {
+    const { stdout } = await run('virsh', ['-q', '-c', `qemu+unix:///system?socket=${socket}`, ...args], { timeout: 30_000 });
+    return { stdout, code: 0 };
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string; code?: number };
+    return { stdout: `${failed.stdout ?? ''}${failed.stderr ?? ''}`, code: failed.code ?? -1 };
+  }
+}
+
+function serveWithLibvirt(dir: string, name: string, upstream: string): Promise<ServeHandle> {
+  const monitor: MonitorConfig = {
+    name,
+    upstream,
+    qmp: socketPathIn(dir, 'qmp.sock'),
+    libvirt: socketPathIn(dir, 'libvirt.sock'),
+    socketMode: 0o600,
+    maxClientBufferBytes: 8 * 1024 * 1024,
+  };
+  return startServe(
+    { logLevel: 'debug', monitors: [monitor] },
+    { logger: new RecordingLogger(), proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 100 } } },
+  );
+}
+
+test('virsh qemu-monitor-command through the proxy, by the served name, beside a QMP client', async () => {
+  const dir = createTempDir('libvirt');
+  const qemu = await startQemu();
+  const handle = await serveWithLibvirt(dir, 'lab1', qemu.qmpPath);
+  const libvirtPath = socketPathIn(dir, 'libvirt.sock');
+  try {
+    await handle.proxies[0]!.upstream.whenUp();
+    const qmp = await rawQmp(socketPathIn(dir, 'qmp.sock'));
+    await qmp.waitForLines(1);
+    await qmp.send('{"execute":"qmp_capabilities"}\n');
+    await qmp.waitForLines(2);
+    const status = await virsh(libvirtPath, 'qemu-monitor-command', 'lab1', '{"execute":"query-status"}');
+    assert.is(status.code, 0, status.stdout);
+    assert.ok(status.stdout.startsWith('{"return":{"status":"prelaunch","singlestep":false,"running":false}'), status.stdout);
+    const hmp = await virsh(libvirtPath, 'qemu-monitor-command', 'lab1', '--hmp', 'info', 'status');
+    assert.is(hmp.stdout.trim(), 'VM status: paused (prelaunch)');
+    const byId = await virsh(libvirtPath, 'qemu-monitor-command', '1', '{"execute":"query-name"}');
+    assert.is(byId.code, 0, byId.stdout);
+    const missing = await virsh(libvirtPath, 'qemu-monitor-command', 'nosuch', '{"execute":"query-status"}');
+    assert.is(missing.code, 1);
+    assert.match(missing.stdout, /failed to get domain 'nosuch'/);
+    await qmp.send('{"execute":"query-status","id":"q"}\n');
+    await qmp.waitForLine((line) => line.endsWith('"id": "q"}'));
+    await qmp.close();
+  } finally {
+    await handle.stop();
+    await qemu.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('after an upstream restart virsh reaches the new QEMU', async () => {
+  const dir = createTempDir('libvirt');
+  const first = await startQemu();
+  const upstream = join(dir, 'upstream.sock');
+  await symlink(first.qmpPath, upstream);
+  const handle = await serveWithLibvirt(dir, 'lab2', upstream);
+  const libvirtPath = socketPathIn(dir, 'libvirt.sock');
+  let second: Awaited<ReturnType<typeof startQemu>> | undefined;
+  try {
+    const proxy = handle.proxies[0]!;
+    const firstLink = (await proxy.upstream.whenUp())!;
+    assert.is((await virsh(libvirtPath, 'qemu-monitor-command', 'lab2', '{"execute":"query-status"}')).code, 0);
+    await first.stop();
+    await firstLink.closed;
+    second = await startQemu();
+    await symlink(second.qmpPath, join(dir, 'next.sock'));
+    await rename(join(dir, 'next.sock'), upstream);
+    let link = (await proxy.upstream.whenUp())!;
+    while (link.generation < 2) {
+      await new Promise((resolve) => setImmediate(resolve));
+      link = (await proxy.upstream.whenUp())!;
+    }
+    assert.is(link.generation, 2);
+    const after = await virsh(libvirtPath, 'qemu-monitor-command', 'lab2', '--hmp', 'info', 'status');
+    assert.is(after.stdout.trim(), 'VM status: paused (prelaunch)', after.stdout);
+  } finally {
+    await handle.stop();
+    await first.stop();
+    await second?.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test.run();
