@@ -65,3 +65,8 @@ export function printResults(title: string, results: readonly BenchResult[]): vo
 function format(value: number): string {
   return value >= 1000 ? Math.round(value).toLocaleString('en-US') : value.toFixed(1);
 }
+
+/** One line on stderr per stage, so a stalled run shows where it stopped. */
+export function progress(stage: string): void {
+  process.stderr.write(`  … ${stage}\n`);
+}

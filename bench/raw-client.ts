@@ -9,8 +9,8 @@ export class RawQmpClient {
   private buffered = '';
   private waiters: Array<{ lines: number; resolve: (lines: string[]) => void }> = [];
   private received: string[] = [];
-  /** While set, lines are only counted, not kept (floods). */
-  private counter: { remaining: number; resolve: () => void } | undefined;
+  /** While set, lines are counted (and parsed when asked), not kept: floods. */
+  private counter: { remaining: number; parse: boolean; resolve: () => void } | undefined;
 
   private constructor(private readonly socket: net.Socket) {
     socket.setEncoding('latin1');
@@ -41,11 +41,23 @@ export class RawQmpClient {
     });
   }
 
-  /** Resolves once `count` more lines have arrived, keeping none of them. */
-  countLines(count: number): Promise<void> {
+  /**
+   * Resolves once `count` more lines have arrived, keeping none of them;
+   * `parse`: JSON.parse each, as a client that reads events must.
+   */
+  countLines(count: number, parse = false): Promise<void> {
     return new Promise((resolve) => {
-      this.counter = { remaining: count, resolve };
-      this.onData('');
+      // Lines that came in with the reply before this call count too.
+      const already = Math.min(count, this.received.length);
+      this.received.splice(0, already);
+      if (already === count) {
+        resolve();
+        return;
+      }
+      this.counter = { remaining: count - already, parse, resolve };
+      const partial = this.buffered;
+      this.buffered = '';
+      this.onData(partial);
     });
   }
 
@@ -54,13 +66,27 @@ export class RawQmpClient {
   }
 
   private onData(chunk: string): void {
+    if (this.counter?.parse) {
+      this.buffered += chunk;
+      let start = 0;
+      let newline: number;
+      while ((newline = this.buffered.indexOf('\n', start)) !== -1) {
+        JSON.parse(this.buffered.slice(start, newline));
+        start = newline + 1;
+        if (--this.counter.remaining === 0) {
+          this.buffered = '';
+          this.finishCounting();
+          return;
+        }
+      }
+      this.buffered = this.buffered.slice(start);
+      return;
+    }
     if (this.counter) {
       let newline = -1;
       while ((newline = chunk.indexOf('\n', newline + 1)) !== -1) {
         if (--this.counter.remaining === 0) {
-          const { resolve } = this.counter;
-          this.counter = undefined;
-          resolve();
+          this.finishCounting();
           return;
         }
       }
@@ -73,6 +99,12 @@ export class RawQmpClient {
       this.buffered = this.buffered.slice(newline + 1);
     }
     this.deliver();
+  }
+
+  private finishCounting(): void {
+    const { resolve } = this.counter!;
+    this.counter = undefined;
+    resolve();
   }
 
   private deliver(): void {

@@ -17,6 +17,12 @@
  *                       ▲                                             │
  *                       └──────────────────── prompt ─────────────────┘
  *
+ * A qmpx proxy's HMP socket prints the same banner, outputs and prompts but
+ * no echo and no escapes (a line editor is the client's business there), so
+ * the first non-empty command decides: an ESC before the first prompt means
+ * the peer echoes; a prompt with no ESC before it means the whole text was
+ * output. Until that is known the text is kept, not discarded.
+ *
  * Known limits, both deliberate so that the result never depends on how
  * the bytes were chunked: an output line that itself begins with `(qemu) `
  * would end the output early (no HMP command in QEMU 7.2 prints one; the
@@ -72,6 +78,9 @@ export class HmpReader {
   /** Up to where `collected` has been searched for a prompt (output phase). */
   private scanned = 0;
   private echoTerminator = ECHO_END;
+  private emptyLine = false;
+  /** Whether the peer echoes typed lines; learnt from the first non-empty command. */
+  private peerEchoes: boolean | undefined;
 
   constructor(
     private readonly sink: HmpReaderSink,
@@ -85,9 +94,11 @@ export class HmpReader {
    */
   expectReply(emptyLine: boolean): void {
     if (this.phase !== 'idle') throw new Error(`HMP reader: a command was written while ${this.phase}`);
-    this.phase = 'echo';
     this.collected = '';
+    this.scanned = 0;
+    this.emptyLine = emptyLine;
     this.echoTerminator = emptyLine ? EMPTY_ECHO_END : ECHO_END;
+    this.phase = this.peerEchoes === false ? 'output' : 'echo';
   }
 
   /** True while a command's echo or output is awaited. */
@@ -157,6 +168,21 @@ export class HmpReader {
   /** Discards echo; returns what follows it. */
   private skipEcho(text: string): string {
     const joined = this.collected + text;
+    if (this.peerEchoes === undefined && !this.emptyLine) {
+      if (joined.includes('\x1b')) {
+        this.peerEchoes = true;
+      } else if (joined.startsWith(HMP_PROMPT) || joined.includes(LINE_PROMPT)) {
+        this.peerEchoes = false;
+        this.collected = '';
+        this.scanned = 0;
+        this.phase = 'output';
+        return joined;
+      } else {
+        this.collected = joined;
+        if (joined.length > this.options.maxOutputBytes) this.overflow(joined.length);
+        return '';
+      }
+    }
     const end = joined.indexOf(this.echoTerminator);
     if (end === -1) {
       this.collected = joined.slice(-(this.echoTerminator.length - 1));

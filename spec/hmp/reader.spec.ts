@@ -79,6 +79,24 @@ test('a whitespace-only line is echoed with redraws like any other', () => {
   assert.equal(sameForEverySplit([['   ', `${qemuEcho('   ')}${PROMPT}`]]), [['banner', BANNER], ['reply', '']]);
 });
 
+test('a peer that does not echo (a qmpx proxy): the first command finds the prompt with no ESC before it; output kept whole', () => {
+  const events = sameForEverySplit([
+    ['info status', `VM status: paused (prelaunch)\r\n${PROMPT}`],
+    ['stop', PROMPT],
+    ['', PROMPT],
+    ['info mtree', `${MTREE_OUTPUT}${PROMPT}`],
+  ]);
+  assert.equal(events, [['banner', BANNER], ['reply', 'VM status: paused (prelaunch)\r\n'], ['reply', ''], ['reply', ''], ['reply', MTREE_OUTPUT]]);
+});
+
+test('a silent first command on a peer that does not echo is recognised too', () => {
+  assert.equal(sameForEverySplit([['stop', PROMPT], ['info status', `VM status: paused (prelaunch)\r\n${PROMPT}`]]), [
+    ['banner', BANNER],
+    ['reply', ''],
+    ['reply', 'VM status: paused (prelaunch)\r\n'],
+  ]);
+});
+
 test('"(qemu) " inside a line, or a prefix of it at a line start, does not end the output', () => {
   const output = 'look: (qemu) here\r\n(qemu)\r\n(qem\r\n';
   const events = sameForEverySplit([['x', `${qemuEcho('x')}${output}${PROMPT}`]]);

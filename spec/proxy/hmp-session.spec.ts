@@ -5,6 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { connect, silentLogger } from '../../lib/index.js';
 import { rawQmp, startQemu } from '../helpers/qemu.js';
 import { serveQemu, serveUpstream, type ServedQemu } from './harness.js';
 
@@ -93,6 +94,21 @@ test('over a text-only upstream: its banner, its output; QMP clients are refused
   } finally {
     await textOnly.stop();
     await qemu.stop();
+  }
+});
+
+test('the library drives the proxy’s text socket as it drives QEMU’s own: auto-detected HMP, same outputs', async () => {
+  const direct = await connect(served.qemu.hmpPath, { logger: silentLogger });
+  const proxied = await connect(served.hmpPath, { logger: silentLogger, commandTimeoutMs: 10_000 });
+  try {
+    assert.is(proxied.protocol, 'hmp');
+    for (const line of ['info status', 'info version', 'frobnicate', '', 'info name']) {
+      assert.is(await proxied.hmp(line), await direct.hmp(line), line);
+    }
+    assert.equal(await proxied.execute('query-status'), await direct.execute('query-status'));
+  } finally {
+    await proxied.close();
+    await direct.close();
   }
 });
 
