@@ -1,7 +1,7 @@
 /**
  * Proxy benchmarks (issue 5): `qmpx serve` in its own process, measured in
  * the same run against a direct connection to the same QEMU (a second QMP
- * monitor of it), interleaved rounds:
+ * monitor of it), in interleaved rounds or taking turns command by command:
  *
  * - pipelined throughput through the proxy vs direct (target ≥ 0.9×);
  * - sequential round trip, and what the proxy adds (target ≤ 60 µs);
@@ -112,17 +112,25 @@ async function pipelinedRate(path: string): Promise<number> {
   return PIPELINED / seconds;
 }
 
-async function sequentialMicros(path: string): Promise<number> {
-  const client = await RawQmpClient.open(path, true);
-  const samples: number[] = [];
+/**
+ * Median round trip on each path, one client per path, taking turns command
+ * by command (the first to go rotates): sequential figures drift up to 2x
+ * between rounds on a shared machine (FACTS §7), and turns cancel the drift.
+ */
+async function sequentialMicros(paths: readonly string[]): Promise<number[]> {
+  const clients = await Promise.all(paths.map((path) => RawQmpClient.open(path, true)));
+  const samples: number[][] = paths.map(() => []);
   for (let i = 0; i < SEQUENTIAL; i++) {
-    const started = performance.now();
-    client.write('{"execute":"query-status"}\n');
-    await client.next(1);
-    samples.push(performance.now() - started);
+    for (let turn = 0; turn < clients.length; turn++) {
+      const which = (i + turn) % clients.length;
+      const started = performance.now();
+      clients[which]!.write('{"execute":"query-status"}\n');
+      await clients[which]!.next(1);
+      samples[which]!.push(performance.now() - started);
+    }
   }
-  client.close();
-  return median(samples) * 1000;
+  for (const client of clients) client.close();
+  return samples.map((values) => median(values) * 1000);
 }
 
 /** A fake upstream: greets like QEMU, answers qmp_capabilities, then floods `count` events (or stays idle). */
@@ -256,16 +264,10 @@ export async function run(): Promise<BenchResult[]> {
         ratio: pipelined.qmpx / pipelined.raw,
         note: 'higher is better; target ≥ 0.9',
       });
-      const socatRounds: number[] = [];
-      const sequential = await interleaved(
-        ROUNDS,
-        () => sequentialMicros(proxied),
-        async () => {
-          socatRounds.push(await sequentialMicros(relayed));
-          return sequentialMicros(direct);
-        },
-      );
-      const socatAdds = median(socatRounds) - sequential.raw;
+      const rounds = [];
+      for (let round = 0; round < 3; round++) rounds.push(await sequentialMicros([proxied, direct, relayed]));
+      const sequential = { qmpx: median(rounds.map((r) => r[0]!)), raw: median(rounds.map((r) => r[1]!)) };
+      const socatAdds = median(rounds.map((r) => r[2]!)) - sequential.raw;
       results.push({
         name: `sequential ${SEQUENTIAL} query-status, median round trip`,
         qmpx: sequential.qmpx,

@@ -104,6 +104,7 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
     if (protocol === 'qga') return await startGuestAgent(socket, options, address);
     const firstBytes = await readFirstBytes(socket, remainingMs());
     const detected = protocol === 'auto' ? detectProtocol(firstBytes) : protocol;
+    if (detected === 'qmp') refuseHmpBanner(firstBytes);
     if (detected === 'hmp') return await startHumanMonitor(socket, options, firstBytes, remainingMs(), address);
     const monitor = new QmpMonitor(socket, options, describeTarget(address));
     await monitor.start(firstBytes, remainingMs());
@@ -124,6 +125,16 @@ export function detectProtocol(firstBytes: Buffer): 'qmp' | 'hmp' {
   if ('QEMU '.startsWith(text.slice(0, 5)) && text.length > 0) return 'hmp';
   throw new ProtocolError(
     `the peer does not speak a QEMU monitor protocol: expected "{" (QMP) or a "QEMU " banner (HMP), got ${JSON.stringify(text.slice(0, 80))}`,
+    text.slice(0, 200),
+  );
+}
+
+/** `protocol: 'qmp'` on a text monitor would otherwise wait out the greeting deadline. */
+function refuseHmpBanner(firstBytes: Buffer): void {
+  const text = firstBytes.toString('latin1').trimStart();
+  if (!text.startsWith('QEMU ')) return;
+  throw new ProtocolError(
+    `expected a QMP greeting, got the human monitor's banner ${JSON.stringify(text.slice(0, 80))}: connect with protocol 'hmp' or 'auto'`,
     text.slice(0, 200),
   );
 }

@@ -52,6 +52,19 @@ test("connect() with 'auto' to a peer that is not a monitor: ProtocolError quoti
   }
 });
 
+test("connect() with protocol 'qmp' to a text monitor fails at once with ProtocolError quoting its banner", async () => {
+  const peer = await startFakePeer({ greeting: GREETING });
+  try {
+    peer.expectClose();
+    const error = await rejectionOf(connect(peer.path, { protocol: 'qmp', greetingTimeoutMs: 3000, logger: silentLogger }));
+    assert.instance(error, ProtocolError);
+    assert.match(error.message, /human monitor's banner "QEMU 7\.2\.22 monitor/);
+    await peer.done();
+  } finally {
+    await peer.close();
+  }
+});
+
 test("connect() with 'auto' to a silent peer: GreetingTimeoutError", async () => {
   const peer = await startFakePeer({ greeting: null });
   try {
