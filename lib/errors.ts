@@ -101,11 +101,11 @@ export class GreetingTimeoutError extends TimeoutError {
     timeoutMs: number,
     /** The first bytes seen, if any (for protocol detection failures). */
     readonly seen = '',
+    /** What silence most likely means for this kind of peer. */
+    likelyCause = 'another client may be holding the monitor (QEMU queues a second client silently until the first disconnects)',
   ) {
     super(
-      `no greeting from the monitor within ${timeoutMs} ms: another client may be holding the monitor ` +
-        `(QEMU queues a second client silently until the first disconnects)` +
-        (seen ? `; received so far: ${JSON.stringify(seen)}` : ''),
+      `no greeting from the monitor within ${timeoutMs} ms: ${likelyCause}` + (seen ? `; received so far: ${JSON.stringify(seen)}` : ''),
       timeoutMs,
     );
   }

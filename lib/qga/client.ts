@@ -26,6 +26,9 @@ import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Subject, type Observable } from 'rxjs';
 import { ConnectionClosedError, GreetingTimeoutError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
+
+const AGENT_SILENT =
+  'no answer to guest-sync-delimited: the guest agent may not be running in the guest, or another client holds the channel';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, Monitor, MonitorOptions } from '../monitor.js';
 import { DRIVER_ORIGIN, PendingRequest } from '../request.js';
@@ -135,7 +138,7 @@ export class QgaMonitor implements Monitor {
     this.attach();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new GreetingTimeoutError(timeoutMs)), timeoutMs);
+      timer = setTimeout(() => reject(new GreetingTimeoutError(timeoutMs, '', AGENT_SILENT)), timeoutMs);
     });
     try {
       await Promise.race([this.enqueue(this.newRequest('guest-sync-delimited', {}, true)), deadline]);

@@ -86,6 +86,7 @@ test('without its sentinel the sync reply does not count: the connect times out'
     peer.expect(SYNC).reply((line) => ({ return: (line.arguments as { id: number }).id })).expectClose();
     const error = await rejectionOf(connect(peer.path, { protocol: 'qga', greetingTimeoutMs: 300, logger: silentLogger }));
     assert.instance(error, GreetingTimeoutError);
+    assert.match(error.message, /the guest agent may not be running in the guest/);
     await peer.done();
   } finally {
     await peer.close();
