@@ -209,6 +209,7 @@ export class MonitorProxy {
       });
     }
     for (const session of this.sessions) if (session.link === undefined) this.greet(session, link);
+    this.libvirt?.domainsChanged();
   }
 
   /** Without --name the VM is named by `query-name` (QEMU's -name), else by the socket. */

@@ -23,6 +23,8 @@ export interface EventRegistration {
   readonly callbackId: number;
   /** Detaches the callback from every monitor it was attached to. Idempotent. */
   release(): void;
+  /** Follows its domains onto their current monitors (after an upstream reconnect). */
+  reattach(): void;
 }
 
 /** Per-connection state of the libvirt endpoint. */
@@ -64,6 +66,8 @@ export class ClientSession {
 /** Sessions by connection; a connection's session is created on first use. */
 export class SessionStore {
   private readonly sessions = new WeakMap<RpcConnection, ClientSession>();
+  /** Sessions that may hold registrations, for reattach(). */
+  private readonly live = new Set<ClientSession>();
 
   constructor(private readonly readOnlyEndpoint: boolean) {}
 
@@ -73,6 +77,7 @@ export class SessionStore {
     if (!session) {
       session = new ClientSession(this.readOnlyEndpoint);
       this.sessions.set(connection, session);
+      this.live.add(session);
     }
     return session;
   }
@@ -81,5 +86,11 @@ export class SessionStore {
   end(connection: RpcConnection): void {
     const session = this.sessions.get(connection);
     if (session && session.state !== 'closed') session.transition('closed');
+    if (session) this.live.delete(session);
+  }
+
+  /** Every live registration follows its domains onto their current monitors. */
+  reattachAll(): void {
+    for (const session of this.live) for (const registration of session.registrations.values()) registration.reattach();
   }
 }

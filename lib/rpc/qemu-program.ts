@@ -14,7 +14,7 @@
  *   NOCASE filtering server-side; each delivery goes out as proc 6, type
  *   MESSAGE, serial 1 (as libvirtd sends it, mitm-ev).
  */
-import { connect } from '../monitor.js';
+import { connect, type Monitor } from '../monitor.js';
 import { InvalidArgumentError, deregisterMonitorEvent, monitorCommand, registerMonitorEvent } from '../passthrough/index.js';
 import type { QgaMonitor } from '../qga/client.js';
 import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
@@ -147,38 +147,56 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
       session.requireOpen();
       const known = MonitorEventFlag.REGEX | MonitorEventFlag.NOCASE;
       if (flags & ~known) throw unsupportedFlags(flags & ~known, 'virDomainQemuMonitorEventStateRegisterID', ErrorDomain.NONE);
-      const targets = dom === null ? domains.all() : [domains.resolve(dom)];
       const callbackID = nextCallbackId++;
-      const attached: Array<{ domain: LibvirtDomain; id: number }> = [];
-      const release = (): void => {
-        for (const { domain, id } of attached.splice(0)) {
-          try {
-            deregisterMonitorEvent(domain.monitor, id);
-          } catch {
-            // Already ended with its monitor's close: nothing left to undo.
-          }
+      // By domain id, so that a domain whose upstream reconnects keeps its callbacks, as libvirt keeps them across a restart.
+      const wantedIds = dom === null ? null : [domains.resolve(dom).id];
+      const attached = new Map<number, { monitor: Monitor; id: number }>();
+      const detach = (domainId: number): void => {
+        const attachment = attached.get(domainId);
+        if (attachment === undefined) return;
+        attached.delete(domainId);
+        try {
+          deregisterMonitorEvent(attachment.monitor, attachment.id);
+        } catch {
+          // Already ended with its monitor's close: nothing left to undo.
         }
       };
+      const release = (): void => {
+        for (const domainId of [...attached.keys()]) detach(domainId);
+      };
+      const attach = (domain: LibvirtDomain): void => {
+        if (attached.get(domain.id)?.monitor === domain.monitor) return;
+        detach(domain.id);
+        const wire = wireDomain(domain);
+        const id = registerMonitorEvent(
+          domain.monitor,
+          event,
+          (name, seconds, micros, details) => {
+            const body = encodeXdr(monitorEventMessage, { callbackID, dom: wire, event: name, seconds: BigInt(seconds), micros, details });
+            call.connection.send(eventHeader(), body);
+          },
+          flags,
+        );
+        attached.set(domain.id, { monitor: domain.monitor, id });
+      };
+      const targets = (): readonly LibvirtDomain[] => (wantedIds === null ? domains.all() : domains.all().filter((domain) => wantedIds.includes(domain.id)));
       try {
-        for (const domain of targets) {
-          const wire = wireDomain(domain);
-          const id = registerMonitorEvent(
-            domain.monitor,
-            event,
-            (name, seconds, micros, details) => {
-              const body = encodeXdr(monitorEventMessage, { callbackID, dom: wire, event: name, seconds: BigInt(seconds), micros, details });
-              call.connection.send(eventHeader(), body);
-            },
-            flags,
-          );
-          attached.push({ domain, id });
-        }
+        for (const domain of targets()) attach(domain);
       } catch (error) {
         release();
         throw registrationError(error);
       }
-      session.registrations.set(callbackID, { callbackId: callbackID, release });
-      context.logger.debug({ connection: call.connection.id, callbackID, event, flags, domains: targets.length }, 'monitor event callback registered');
+      const reattach = (): void => {
+        for (const domain of targets()) {
+          try {
+            attach(domain);
+          } catch (error) {
+            context.logger.warn({ connection: call.connection.id, callbackID, err: error }, 'monitor event callback could not follow its domain');
+          }
+        }
+      };
+      session.registrations.set(callbackID, { callbackId: callbackID, release, reattach });
+      context.logger.debug({ connection: call.connection.id, callbackID, event, flags, domains: attached.size }, 'monitor event callback registered');
       return { callbackID };
     }),
   );

@@ -54,6 +54,11 @@ export interface LibvirtEndpointOptions {
 /** A listening endpoint. */
 export interface LibvirtEndpoint {
   readonly path: string;
+  /**
+   * Tells the endpoint that a domain's monitor changed (an upstream
+   * reconnected): monitor-event callbacks move to the current monitors.
+   */
+  domainsChanged(): void;
   /** Stops listening, disconnects every client, removes the socket file. */
   close(): Promise<void>;
 }
@@ -112,6 +117,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
   const bound = await listenPrivately(server, options.path, options.socketMode ?? 0o600, logger);
   return {
     path: bound.path,
+    domainsChanged: () => sessions.reattachAll(),
     async close(): Promise<void> {
       const closing = bound.close();
       for (const socket of sockets) socket.destroy();

@@ -2,9 +2,10 @@
  * `serve --libvirt PATH`: virsh (libvirt-clients 9.0) reaches the served VM
  * through the proxy's libvirt endpoint, by the name serve knows it by,
  * beside QMP clients on the same upstream; after an upstream restart it
- * reaches the new link.
+ * reaches the new link, and a running `virsh qemu-monitor-event --loop`
+ * keeps receiving events from it.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { rename, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,7 +29,7 @@ async function virsh(socket: string, ...args: string[]): Promise<{ stdout: strin
   }
 }
 
-function serveWithLibvirt(dir: string, name: string, upstream: string): Promise<ServeHandle> {
+function serveWithLibvirt(dir: string, name: string, upstream: string, logger = new RecordingLogger()): Promise<ServeHandle> {
   const monitor: MonitorConfig = {
     name,
     upstream,
@@ -39,7 +40,7 @@ function serveWithLibvirt(dir: string, name: string, upstream: string): Promise<
   };
   return startServe(
     { logLevel: 'debug', monitors: [monitor] },
-    { logger: new RecordingLogger(), proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 100 } } },
+    { logger, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 100 } } },
   );
 }
 
@@ -100,6 +101,84 @@ test('after an upstream restart virsh reaches the new QEMU', async () => {
     const after = await virsh(libvirtPath, 'qemu-monitor-command', 'lab2', '--hmp', 'info', 'status');
     assert.is(after.stdout.trim(), 'VM status: paused (prelaunch)', after.stdout);
   } finally {
+    await handle.stop();
+    await first.stop();
+    await second?.stop();
+    await removeTempDir(dir);
+  }
+});
+
+/** Runs `command` on a fresh negotiated QMP client of the proxy and waits for its reply. */
+async function runThroughProxy(qmpPath: string, command: string): Promise<void> {
+  const client = await rawQmp(qmpPath);
+  await client.waitForLines(1);
+  await client.send('{"execute":"qmp_capabilities"}\n');
+  await client.waitForLines(2);
+  await client.send(`{"execute":"${command}","id":"x"}\n`);
+  await client.waitForLine((line) => line.includes('"id": "x"'));
+  await client.close();
+}
+
+test('virsh qemu-monitor-event --loop keeps receiving events across an upstream restart', async () => {
+  const dir = createTempDir('libvirt');
+  const first = await startQemu();
+  const upstream = join(dir, 'upstream.sock');
+  await symlink(first.qmpPath, upstream);
+  const logger = new RecordingLogger();
+  const handle = await serveWithLibvirt(dir, 'lab3', upstream, logger);
+  const libvirtPath = socketPathIn(dir, 'libvirt.sock');
+  const qmpPath = socketPathIn(dir, 'qmp.sock');
+  let second: Awaited<ReturnType<typeof startQemu>> | undefined;
+  // Line-buffered, so each event line can be waited for as it is printed.
+  const watcher = spawn('stdbuf', ['-oL', 'virsh', '-q', '-c', `qemu+unix:///system?socket=${libvirtPath}`, 'qemu-monitor-event', 'lab3', '--event', 'STOP', '--loop', '--timeout', '120'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let onOutput = (): void => undefined;
+  watcher.stdout.setEncoding('utf8').on('data', (text: string) => {
+    output += text;
+    onOutput();
+  });
+  const stopLine = /^event STOP at \d+\.\d{6} for domain 'lab3': <null>$/gm;
+  const untilStopLines = (count: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`expected ${count} STOP lines from virsh, got ${JSON.stringify(output)}`)), 20_000);
+      onOutput = () => {
+        if ((output.match(stopLine) ?? []).length < count) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      onOutput();
+    });
+  const exited = new Promise<number | null>((resolve) => watcher.once('exit', (code) => resolve(code)));
+  try {
+    const proxy = handle.proxies[0]!;
+    const firstLink = (await proxy.upstream.whenUp())!;
+    await logger.waitFor('monitor event callback registered', 30_000);
+    // A VM still in prelaunch raises no STOP: run it first.
+    await runThroughProxy(qmpPath, 'cont');
+    await runThroughProxy(qmpPath, 'stop');
+    await untilStopLines(1);
+    await first.stop();
+    await firstLink.closed;
+    second = await startQemu();
+    await symlink(second.qmpPath, join(dir, 'next.sock'));
+    await rename(join(dir, 'next.sock'), upstream);
+    let link = (await proxy.upstream.whenUp())!;
+    while (link.generation < 2) {
+      await new Promise((resolve) => setImmediate(resolve));
+      link = (await proxy.upstream.whenUp())!;
+    }
+    await runThroughProxy(qmpPath, 'cont');
+    await runThroughProxy(qmpPath, 'stop');
+    await untilStopLines(2);
+    watcher.kill('SIGINT');
+    await exited;
+    const lines = output.trim().split('\n');
+    assert.is((output.match(stopLine) ?? []).length, 2, output);
+    assert.equal(lines.slice(-2), ['event loop interrupted', 'events received: 2'], output);
+  } finally {
+    watcher.kill('SIGINT');
     await handle.stop();
     await first.stop();
     await second?.stop();
