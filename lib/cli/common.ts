@@ -10,7 +10,7 @@
  *      no greeting (another client holds it), connection lost, --timeout
  */
 import { InvalidArgumentError } from 'commander';
-import { basename } from 'node:path';
+import { basename, extname } from 'node:path';
 import { connect, parseTarget, type Monitor, type MonitorOptions } from '../index.js';
 import { ConnectionClosedError, ProtocolError, QmpxError, TimeoutError } from '../errors.js';
 import type { Logger, LogFn } from '../log.js';
@@ -90,7 +90,7 @@ export async function connectForCli(target: string, deadlineMs?: number, options
 /** A name for the monitor's VM when QEMU has none: the socket file's name, or HOST:PORT. */
 export function socketName(target: string): string {
   const address = parseTarget(target);
-  if ('path' in address) return basename(address.path);
+  if ('path' in address) return basename(address.path, extname(address.path));
   if ('host' in address) return `${address.host}:${address.port}`;
   return 'socket';
 }

@@ -19,8 +19,9 @@
 import { Command } from 'commander';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { MonitorCommandFlags, monitorCommand } from '../passthrough/index.js';
+import { TimeoutError } from '../errors.js';
 import { buildQmpCommand, CommandLineError } from './command-line.js';
-import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, parseSeconds, runCli } from './common.js';
+import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';
 import { compactJson, memberText, prettyJson } from './json-text.js';
 
 /** The options commander hands to the action. */
@@ -74,7 +75,11 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
   const monitor = await connectForCli(socket, deadline);
   try {
-    const reply = await monitorCommand(monitor, commandText, options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE);
+    const reply = await monitorCommand(monitor, commandText, options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE).catch((error: unknown) => {
+      // The library counts what was left of the deadline; the user gave --timeout.
+      if (error instanceof TimeoutError) throw new CliError(`${socket}: no reply within --timeout ${options.timeout} s`, EXIT_UNREACHABLE, { cause: error });
+      throw error;
+    });
     if (options.hmp) {
       const text = reply.replaceAll('\r\n', '\n');
       process.stdout.write(text === '' || text.endsWith('\n') ? text : `${text}\n`);

@@ -162,7 +162,7 @@ class QemuSupervisor {
       binary: this.launch.binary,
     });
     this.qemu = qemu;
-    this.logger.info({ pid: qemu.pid, argv: qemu.argv }, 'QEMU launched');
+    this.logger.info({ qemuPid: qemu.pid, argv: qemu.argv }, 'QEMU launched');
     void qemu.exited.then((exit) => this.onExit(qmpPath, exit));
   }
 

@@ -109,7 +109,7 @@ export const ErrorCode = {
   INTERNAL_ERROR: 1,
   NO_SUPPORT: 3,
   /** Read-only connections asking for a write (virReportRestrictedError). */
-  OPERATION_DENIED: 6,
+  OPERATION_DENIED: 29,
   INVALID_ARG: 8,
   OPERATION_FAILED: 9,
   RPC: 39,

@@ -10,6 +10,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { startFakePeer } from '../helpers/fake-peer.js';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -202,6 +203,20 @@ test('a monitor held by another client: --timeout gives up with exit 2 and says 
     assert.match(result.stderr, /another client may be holding the monitor[^\n]*\n$/);
   } finally {
     await holder.close();
+  }
+});
+
+test('a command left unanswered: --timeout gives up with exit 2, naming the timeout given', async () => {
+  const peer = await startFakePeer();
+  try {
+    peer.expect('qmp_capabilities').reply({ return: {} }).expect('query-status').expectClose();
+    const result = await runQmpx(['exec', peer.path, '--timeout', '0.5', 'query-status']);
+    assert.is(result.code, 2);
+    assert.is(result.stdout, '');
+    assert.is(result.stderr, `qmpx exec: error: ${peer.path}: no reply within --timeout 0.5 s\n`);
+    await peer.done();
+  } finally {
+    await peer.close();
   }
 });
 

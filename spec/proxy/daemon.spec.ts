@@ -116,7 +116,7 @@ test('--launch: a fresh QEMU served at once; SIGTERM ends serve (0), QEMU and th
     assert.is(await queryStatus(qmpPath, 'a'), `{"return": ${STATUS}, "id": "a"}`);
     serve.child.kill('SIGTERM');
     assert.equal(await serve.exited, { code: 0, signal: null });
-    assert.not.ok(isAlive(launched.pid as number), 'QEMU was stopped');
+    assert.not.ok(isAlive(launched.qemuPid as number), 'QEMU was stopped');
     assert.not.ok(existsSync(qmpPath) || existsSync(hmpPath), 'sockets removed');
     assert.ok(serve.logs.some((line) => line.msg === 'shutting down' && line.reason === 'SIGTERM'));
   } finally {
@@ -159,7 +159,7 @@ test('a launched QEMU that exits ends serve with its status', async () => {
   try {
     const launched = await serve.waitForLog(message('QEMU launched'), 'QEMU launched');
     await serve.waitForLog(message('upstream monitor connected'), 'the upstream');
-    process.kill(launched.pid as number, 'SIGKILL');
+    process.kill(launched.qemuPid as number, 'SIGKILL');
     assert.equal(await serve.exited, { code: 137, signal: null });
   } finally {
     serve.child.kill('SIGKILL');
@@ -179,14 +179,14 @@ test('--restart: quit starts a new QEMU, new clients are served by it; named by 
     await client.send('{"execute":"qmp_capabilities"}\n{"execute":"quit","id":"bye"}\n');
     await client.waitForClose();
     assert.ok(client.lines().includes('{"return": {}, "id": "bye"}'));
-    const second = await serve.waitForLog((line) => line.msg === 'QEMU launched' && line.pid !== first.pid, 'a second QEMU');
+    const second = await serve.waitForLog((line) => line.msg === 'QEMU launched' && line.qemuPid !== first.qemuPid, 'a second QEMU');
     await serve.waitForLog((line) => line.msg === 'upstream monitor connected' && (line.link as number) === 2, 'the new link');
     assert.is(await queryStatus(qmpPath, 'b'), `{"return": ${STATUS}, "id": "b"}`);
     assert.ok(serve.logs.some((line) => line.monitor === 'guestname'));
-    assert.ok(isAlive(second.pid as number));
+    assert.ok(isAlive(second.qemuPid as number));
     serve.child.kill('SIGTERM');
     assert.equal(await serve.exited, { code: 0, signal: null });
-    assert.not.ok(isAlive(second.pid as number));
+    assert.not.ok(isAlive(second.qemuPid as number));
   } finally {
     serve.child.kill('SIGKILL');
     await removeTempDir(dir);

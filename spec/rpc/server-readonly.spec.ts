@@ -38,12 +38,12 @@ test('virsh --readonly on a read-write endpoint is refused the same way', async 
   assert.match(result.stderr, `error: ${DENIED}`);
 });
 
-test('read-only: error code 6 (OPERATION_DENIED); suspend, resume and agent refused; lookups and events served', async () => {
+test('read-only: error code 29 (VIR_ERR_OPERATION_DENIED); suspend, resume and agent refused; lookups and events served', async () => {
   const client = await RpcTestClient.connect(readOnly.socketPath);
   try {
     await client.call(REMOTE, RemoteProc.CONNECT_OPEN, remoteProcedures.connectOpen.args, { name: null, flags: 0 }, emptyBody);
     const denied = await client.callFails(QEMU, QemuProc.DOMAIN_MONITOR_COMMAND, monitorCommandArgs, { dom, cmd: '{"execute":"stop"}', flags: 0 });
-    assert.equal([denied.code, denied.message], [6, DENIED]);
+    assert.equal([denied.code, denied.message], [29, DENIED]);
     const suspend = await client.callFails(REMOTE, RemoteProc.DOMAIN_SUSPEND, remoteProcedures.domainSuspend.args, { dom });
     assert.is(suspend.message, 'operation forbidden: read only access prevents virDomainSuspend');
     const resume = await client.callFails(REMOTE, RemoteProc.DOMAIN_RESUME, remoteProcedures.domainResume.args, { dom });
