@@ -2,7 +2,8 @@
  * `qmpx serve`: share one QEMU monitor among many downstream clients.
  *
  *   qmpx serve (--upstream SOCKET | --launch [-- QEMU ARGS...]) --qmp PATH [--hmp PATH]
- *              [--read-only PATH] [--libvirt PATH] [--name NAME] [--config FILE]
+ *              [--read-only PATH] [--libvirt PATH] [--libvirt-read-only PATH] [--agent SOCKET]
+ *              [--name NAME] [--config FILE]
  *
  * Runs until SIGTERM/SIGINT (exit 0), or with --launch until QEMU exits
  * (exit with QEMU's status) unless --restart is given.
@@ -31,6 +32,8 @@ export interface ServeCliOptions {
   hmp?: string;
   readOnly?: string;
   libvirt?: string;
+  libvirtReadOnly?: string;
+  agent?: string;
   name?: string;
   config?: string;
   socketMode?: number;
@@ -55,6 +58,8 @@ export function serveCommand(): Command {
     .option('--hmp <path>', 'downstream text monitor (HMP) socket')
     .option('--read-only <path>', 'downstream QMP socket that allows only query-* and other read-only commands')
     .option('--libvirt <path>', 'downstream libvirt RPC socket (virsh qemu-monitor-command)')
+    .option('--libvirt-read-only <path>', 'downstream libvirt RPC socket on which every connection is read-only')
+    .option('--agent <socket>', "the VM's guest-agent socket, for virsh qemu-agent-command through the libvirt sockets")
     .option('--name <name>', 'the VM name for logs, audit and libvirt (default: query-name, else the socket name)')
     .option('--config <file>', 'JSON config file with several monitors (see the README)')
     .addOption(
@@ -106,13 +111,17 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
       hmp: options.hmp,
       readOnly: options.readOnly,
       libvirt: options.libvirt,
+      libvirtReadOnly: options.libvirtReadOnly,
+      agent: options.agent,
       socketMode: options.socketMode ?? DEFAULT_SOCKET_MODE,
       maxClientBufferBytes: options.maxClientBuffer ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES,
     });
   } else if (fromFile === undefined) {
     throw new QmpxError('nothing to serve: give --upstream SOCKET or --launch (with --qmp PATH), or --config FILE');
-  } else if ([options.qmp, options.hmp, options.readOnly, options.libvirt, options.name].some((value) => value !== undefined)) {
-    throw new QmpxError('--qmp, --hmp, --read-only, --libvirt and --name describe the monitor of --upstream or --launch');
+  } else if (
+    [options.qmp, options.hmp, options.readOnly, options.libvirt, options.libvirtReadOnly, options.agent, options.name].some((value) => value !== undefined)
+  ) {
+    throw new QmpxError('--qmp, --hmp, --read-only, --libvirt, --libvirt-read-only, --agent and --name describe the monitor of --upstream or --launch');
   }
   const config: ServeConfig = {
     logLevel: fromFile && !explicit('logLevel') ? fromFile.logLevel : (options.logLevel ?? 'info'),

@@ -52,6 +52,10 @@ export interface MonitorConfig {
   readOnly?: string;
   /** Downstream libvirt RPC socket. */
   libvirt?: string;
+  /** Downstream libvirt RPC socket whose connections are all read-only (libvirtd's `libvirt-sock-ro`). */
+  libvirtReadOnly?: string;
+  /** The VM's guest-agent socket, for libvirt's `qemu-agent-command`. */
+  agent?: string;
   /** Permission bits of the sockets created; default 0o600. */
   socketMode: number;
   /** Per-client outbound buffer limit; a client past it is disconnected. */
@@ -87,6 +91,8 @@ interface ConfigFile {
     hmp?: string;
     readOnly?: string;
     libvirt?: string;
+    libvirtReadOnly?: string;
+    agent?: string;
     socketMode?: string | number;
     maxClientBufferBytes?: number;
   }>;
@@ -137,6 +143,8 @@ const isConfigFile = compileSchema<ConfigFile>({
           hmp: pathSchema,
           readOnly: pathSchema,
           libvirt: pathSchema,
+          libvirtReadOnly: pathSchema,
+          agent: pathSchema,
           socketMode: socketModeSchema,
           maxClientBufferBytes: { type: 'integer', minimum: 1024 },
         },
@@ -177,6 +185,8 @@ export function configFromJson(value: unknown, source: string): ServeConfig {
       hmp: monitor.hmp,
       readOnly: monitor.readOnly,
       libvirt: monitor.libvirt,
+      libvirtReadOnly: monitor.libvirtReadOnly,
+      agent: monitor.agent,
       socketMode: monitor.socketMode === undefined ? socketMode : parseSocketMode(monitor.socketMode),
       maxClientBufferBytes: monitor.maxClientBufferBytes ?? maxClientBufferBytes,
     })),
@@ -216,10 +226,16 @@ export function checkConfig(config: ServeConfig, source: string): void {
     if ((monitor.upstream === undefined) === (monitor.launch === undefined)) {
       throw new QmpxError(`${source}: ${label}: give exactly one of upstream and launch`);
     }
-    const sockets = { qmp: monitor.qmp, hmp: monitor.hmp, readOnly: monitor.readOnly, libvirt: monitor.libvirt };
+    const sockets = { qmp: monitor.qmp, hmp: monitor.hmp, readOnly: monitor.readOnly, libvirt: monitor.libvirt, libvirtReadOnly: monitor.libvirtReadOnly };
     const paths = Object.entries(sockets).filter((entry): entry is [string, string] => entry[1] !== undefined);
-    if (paths.length === 0) throw new QmpxError(`${source}: ${label}: no downstream socket (qmp, hmp, readOnly or libvirt)`);
-    for (const [kind, path] of [...paths, ...(monitor.upstream ? [['upstream', monitor.upstream] as [string, string]] : [])]) {
+    if (paths.length === 0) throw new QmpxError(`${source}: ${label}: no downstream socket (qmp, hmp, readOnly, libvirt or libvirtReadOnly)`);
+    if (monitor.agent !== undefined && monitor.libvirt === undefined && monitor.libvirtReadOnly === undefined) {
+      throw new QmpxError(`${source}: ${label}: agent is used by the libvirt endpoint only; add libvirt`);
+    }
+    const others: Array<[string, string]> = [];
+    if (monitor.upstream) others.push(['upstream', monitor.upstream]);
+    if (monitor.agent) others.push(['agent', monitor.agent]);
+    for (const [kind, path] of [...paths, ...others]) {
       const other = seen.get(path);
       if (other !== undefined) throw new QmpxError(`${source}: ${label}: ${kind} path ${path} is also ${other}`);
       seen.set(path, `${label} ${kind}`);

@@ -51,7 +51,7 @@ export class MonitorProxy {
   private readonly bound: BoundSocket[] = [];
   private nameValue: string | undefined;
   private readonly fallbackName: string;
-  private libvirt: LibvirtEndpoint | undefined;
+  private readonly libvirtEndpoints: LibvirtEndpoint[] = [];
   /** QEMU's -uuid, when it has one (query-uuid answers all zeros otherwise). */
   private uuid: string | undefined;
   private stopping = false;
@@ -97,18 +97,25 @@ export class MonitorProxy {
     ];
     try {
       for (const [kind, path] of endpoints) if (path !== undefined) await this.listen(kind, path);
-      if (config.libvirt !== undefined) {
-        this.libvirt = await startLibvirtEndpoint({
-          path: config.libvirt,
+      for (const [path, readOnly] of [
+        [config.libvirt, false],
+        [config.libvirtReadOnly, true],
+      ] as const) {
+        if (path === undefined) continue;
+        const endpoint = await startLibvirtEndpoint({
+          path,
           domains: () => this.libvirtDomains(),
+          readOnly,
           logger: this.options.logger,
           socketMode: config.socketMode,
         });
-        this.options.logger.info({ monitor: this.name, socket: config.libvirt, kind: 'libvirt' }, 'listening');
+        this.libvirtEndpoints.push(endpoint);
+        this.options.logger.info({ monitor: this.name, socket: path, kind: readOnly ? 'libvirt-read-only' : 'libvirt' }, 'listening');
       }
     } catch (error) {
-      await Promise.all(this.bound.map((socket) => socket.close()));
+      await Promise.all([...this.bound, ...this.libvirtEndpoints].map((socket) => socket.close()));
       this.bound.length = 0;
+      this.libvirtEndpoints.length = 0;
       throw error;
     }
     this.upstream.start();
@@ -122,7 +129,9 @@ export class MonitorProxy {
   private libvirtDomains(): LibvirtDomain[] {
     const link = this.upstream.current;
     if (link === undefined) return [];
-    return [{ name: this.name, uuid: this.uuid ?? uuidFromName(this.name), id: 1, monitor: link.monitor }];
+    const domain: LibvirtDomain = { name: this.name, uuid: this.uuid ?? uuidFromName(this.name), id: 1, monitor: link.monitor };
+    if (this.options.config.agent !== undefined) domain.agentPath = this.options.config.agent;
+    return [domain];
   }
 
   /**
@@ -133,7 +142,7 @@ export class MonitorProxy {
     if (this.stopping) return;
     this.stopping = true;
     await Promise.all(this.bound.map((socket) => socket.close()));
-    await this.libvirt?.close();
+    await Promise.all(this.libvirtEndpoints.map((endpoint) => endpoint.close()));
     for (const session of this.sessions) session.stopReading();
     await this.settled(graceMs);
     for (const session of this.sessions) session.destroy();
@@ -202,14 +211,14 @@ export class MonitorProxy {
         for (const session of this.sessions) if (session.link === link) session.upstreamLost();
       });
       if (this.nameValue === undefined) void this.lookUpName(link);
-      if (this.options.config.libvirt !== undefined) void this.lookUpUuid(link);
+      if (this.libvirtEndpoints.length > 0) void this.lookUpUuid(link);
     } else {
       void link.closed.then(() => {
         for (const session of this.sessions) if (session.link === link) session.upstreamLost();
       });
     }
     for (const session of this.sessions) if (session.link === undefined) this.greet(session, link);
-    this.libvirt?.domainsChanged();
+    for (const endpoint of this.libvirtEndpoints) endpoint.domainsChanged();
   }
 
   /** Without --name the VM is named by `query-name` (QEMU's -name), else by the socket. */

@@ -62,6 +62,10 @@ test('rules beyond the schema: a socket per monitor, no path twice, unique names
     () => configFromJson({ monitors: [{ name: 'n', upstream: '/a', qmp: '/b' }, { name: 'n', upstream: '/c', qmp: '/d' }] }, 'a.json'),
     /two monitors are named "n"/,
   );
+  throwsQmpx(() => configFromJson({ monitors: [{ upstream: '/x', qmp: '/y', agent: '/g' }] }, 'a.json'), /agent is used by the libvirt endpoint only/);
+  throwsQmpx(() => configFromJson({ monitors: [{ upstream: '/x', libvirt: '/y', agent: '/x' }] }, 'a.json'), /agent path \/x is also/);
+  const readOnlyOnly = configFromJson({ monitors: [{ upstream: '/x', libvirtReadOnly: '/r', agent: '/g' }] }, 'a.json');
+  assert.equal([readOnlyOnly.monitors[0]!.libvirtReadOnly, readOnlyOnly.monitors[0]!.agent], ['/r', '/g']);
 });
 
 test('socket modes: octal text or a number', () => {

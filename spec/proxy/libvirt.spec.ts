@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MonitorConfig } from '../../lib/proxy/config.js';
 import { startServe, type ServeHandle } from '../../lib/proxy/daemon.js';
-import { rawQmp, startQemu } from '../helpers/qemu.js';
+import { rawQmp, startQemu, startQga } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger } from './harness.js';
 
@@ -29,8 +29,9 @@ async function virsh(socket: string, ...args: string[]): Promise<{ stdout: strin
   }
 }
 
-function serveWithLibvirt(dir: string, name: string, upstream: string, logger = new RecordingLogger()): Promise<ServeHandle> {
+function serveWithLibvirt(dir: string, name: string, upstream: string, logger = new RecordingLogger(), extra: Partial<MonitorConfig> = {}): Promise<ServeHandle> {
   const monitor: MonitorConfig = {
+    ...extra,
     name,
     upstream,
     qmp: socketPathIn(dir, 'qmp.sock'),
@@ -104,6 +105,31 @@ test('after an upstream restart virsh reaches the new QEMU', async () => {
     await handle.stop();
     await first.stop();
     await second?.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('--agent reaches the guest agent for qemu-agent-command; --libvirt-read-only refuses monitor commands as libvirt does', async () => {
+  const dir = createTempDir('libvirt');
+  const qemu = await startQemu();
+  const qga = await startQga();
+  const readOnlyPath = socketPathIn(dir, 'libvirt-ro.sock');
+  const handle = await serveWithLibvirt(dir, 'lab4', qemu.qmpPath, new RecordingLogger(), { libvirtReadOnly: readOnlyPath, agent: qga.qgaPath });
+  try {
+    await handle.proxies[0]!.upstream.whenUp();
+    const ping = await virsh(socketPathIn(dir, 'libvirt.sock'), 'qemu-agent-command', 'lab4', '{"execute":"guest-ping"}');
+    assert.is(ping.code, 0, ping.stdout);
+    assert.is(ping.stdout.trim(), '{"return":{}}');
+    const denied = await virsh(readOnlyPath, 'qemu-monitor-command', 'lab4', '{"execute":"stop"}');
+    assert.is(denied.code, 1);
+    assert.match(denied.stdout, 'operation forbidden: read only access prevents virDomainQemuMonitorCommand');
+    const lookup = await virsh(readOnlyPath, 'domuuid', 'lab4');
+    assert.is(lookup.code, 0, lookup.stdout);
+    assert.match(lookup.stdout.trim(), /^[0-9a-f-]{36}$/);
+  } finally {
+    await handle.stop();
+    await qga.stop();
+    await qemu.stop();
     await removeTempDir(dir);
   }
 });
