@@ -10,7 +10,7 @@ import net from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { connect, silentLogger } from '../lib/index.js';
 import { startQemu } from '../spec/helpers/qemu.js';
-import { interleaved, median, printResults, type BenchResult } from './measure.js';
+import { interleaved, median, reportResults, type BenchResult } from './measure.js';
 
 const ROUNDS = 9;
 const SEQUENTIAL = 1000;
@@ -126,5 +126,5 @@ export async function run(): Promise<BenchResult[]> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults('HMP', await run());
+  await reportResults('HMP', await run());
 }

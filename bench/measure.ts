@@ -3,6 +3,7 @@
  * and interleaved rounds (FACTS §7: sequential figures vary up to 2× between
  * rounds here, so qmpx and the raw client alternate within one run).
  */
+import { writeFile } from 'node:fs/promises';
 
 /** One comparison: qmpx and the raw-socket reference measured in the same run. */
 export interface BenchResult {
@@ -51,6 +52,16 @@ export async function interleaved(
 
 export function rssMiB(): number {
   return Math.round((process.memoryUsage().rss / 1048576) * 10) / 10;
+}
+
+/**
+ * Prints a suite's results; with QMPX_BENCH_RESULTS set (bench/run.ts sets
+ * it), also writes them there as JSON for the combined report.
+ */
+export async function reportResults(title: string, results: readonly BenchResult[]): Promise<void> {
+  printResults(title, results);
+  const path = process.env.QMPX_BENCH_RESULTS;
+  if (path) await writeFile(path, JSON.stringify(results));
 }
 
 export function printResults(title: string, results: readonly BenchResult[]): void {

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { interleaved, median, printResults, type BenchResult } from './measure.js';
+import { interleaved, median, reportResults, type BenchResult } from './measure.js';
 import { RawQmpClient } from './raw-client.js';
 
 const ROUNDS = 9;
@@ -323,5 +323,5 @@ export async function run(): Promise<BenchResult[]> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults('proxy', await run());
+  await reportResults('proxy', await run());
 }

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { connect, silentLogger, type Monitor } from '../lib/index.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { interleaved, median, printResults, progress, rssMiB, type BenchResult } from './measure.js';
+import { interleaved, median, reportResults, progress, rssMiB, type BenchResult } from './measure.js';
 import { RawQmpClient } from './raw-client.js';
 
 const ROUNDS = 9;
@@ -212,5 +212,5 @@ export async function run(): Promise<BenchResult[]> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults('QMP core', await run());
+  await reportResults('QMP core', await run());
 }

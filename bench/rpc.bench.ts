@@ -18,7 +18,7 @@ import { startLibvirtEndpoint } from '../lib/rpc/server.js';
 import { encodeXdr, type XdrCodec } from '../lib/rpc/xdr.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { interleaved, printResults, type BenchResult } from './measure.js';
+import { interleaved, reportResults, type BenchResult } from './measure.js';
 import { RawQmpClient } from './raw-client.js';
 
 const ROUNDS = 9;
@@ -106,5 +106,5 @@ export async function run(): Promise<BenchResult[]> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  printResults('libvirt RPC endpoint', await run());
+  await reportResults('libvirt RPC endpoint', await run());
 }

@@ -24,6 +24,32 @@ export interface RequestOptions {
   origin?: RequestOrigin;
 }
 
+/**
+ * The requests waiting on each signal. A signal gets one 'abort' listener
+ * however many requests share it: a proxy session passes one signal with
+ * every command, and EventTarget listeners cost microseconds each to add
+ * and remove, far more than a Set entry.
+ */
+const requestsBySignal = new WeakMap<AbortSignal, Set<PendingRequest<unknown>>>();
+
+function watchSignal(signal: AbortSignal, request: PendingRequest<unknown>): void {
+  let requests = requestsBySignal.get(signal);
+  if (requests === undefined) {
+    const watched = new Set<PendingRequest<unknown>>();
+    requests = watched;
+    requestsBySignal.set(signal, watched);
+    signal.addEventListener(
+      'abort',
+      () => {
+        requestsBySignal.delete(signal);
+        for (const waiting of [...watched]) waiting.abort();
+      },
+      { once: true },
+    );
+  }
+  requests.add(request);
+}
+
 export class PendingRequest<Reply> {
   readonly promise: Promise<Reply>;
   /** Set once resolved or rejected; a settled request ignores later outcomes. */
@@ -32,9 +58,6 @@ export class PendingRequest<Reply> {
   private rejectPromise!: (error: Error) => void;
   private timer: NodeJS.Timeout | undefined;
   private readonly signal: AbortSignal | undefined;
-  private readonly onAbort = (): void => {
-    this.reject(new AbortError(this.command, { cause: this.signal?.reason }));
-  };
 
   constructor(
     readonly command: string,
@@ -54,9 +77,14 @@ export class PendingRequest<Reply> {
     }
     this.signal = options.signal;
     if (this.signal) {
-      if (this.signal.aborted) queueMicrotask(this.onAbort);
-      else this.signal.addEventListener('abort', this.onAbort, { once: true });
+      if (this.signal.aborted) queueMicrotask(() => this.abort());
+      else watchSignal(this.signal, this as PendingRequest<unknown>);
     }
+  }
+
+  /** Settles with AbortError (the signal fired). */
+  abort(): boolean {
+    return this.reject(new AbortError(this.command, { cause: this.signal?.reason }));
   }
 
   resolve(reply: Reply): boolean {
@@ -76,6 +104,6 @@ export class PendingRequest<Reply> {
   private finish(): void {
     this.settled = true;
     if (this.timer) clearTimeout(this.timer);
-    this.signal?.removeEventListener('abort', this.onAbort);
+    if (this.signal) requestsBySignal.get(this.signal)?.delete(this as PendingRequest<unknown>);
   }
 }
