@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MonitorConfig } from '../../lib/proxy/config.js';
 import { startServe, type ServeHandle } from '../../lib/proxy/daemon.js';
-import { rawQmp, startQemu, startQga } from '../helpers/qemu.js';
+import { rawQmp, startQemu, startQga, type QemuInstance } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger } from './harness.js';
 
@@ -43,6 +43,25 @@ function serveWithLibvirt(dir: string, name: string, upstream: string, logger = 
     { logLevel: 'debug', monitors: [monitor] },
     { logger, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 100 } } },
   );
+}
+
+/**
+ * Stops `first`, starts another QEMU, points the `upstream` symlink at it and
+ * resolves with it once the proxy's second link is up.
+ */
+async function restartUpstream(proxy: ServeHandle['proxies'][number], first: QemuInstance, dir: string, upstream: string): Promise<QemuInstance> {
+  const firstLink = (await proxy.upstream.whenUp())!;
+  await first.stop();
+  await firstLink.closed;
+  const second = await startQemu();
+  await symlink(second.qmpPath, join(dir, 'next.sock'));
+  await rename(join(dir, 'next.sock'), upstream);
+  let link = (await proxy.upstream.whenUp())!;
+  while (link.generation < 2) {
+    await new Promise((resolve) => setImmediate(resolve));
+    link = (await proxy.upstream.whenUp())!;
+  }
+  return second;
 }
 
 test('virsh qemu-monitor-command through the proxy, by the served name, beside a QMP client', async () => {
@@ -83,22 +102,13 @@ test('after an upstream restart virsh reaches the new QEMU', async () => {
   await symlink(first.qmpPath, upstream);
   const handle = await serveWithLibvirt(dir, 'lab2', upstream);
   const libvirtPath = socketPathIn(dir, 'libvirt.sock');
-  let second: Awaited<ReturnType<typeof startQemu>> | undefined;
+  let second: QemuInstance | undefined;
   try {
     const proxy = handle.proxies[0]!;
-    const firstLink = (await proxy.upstream.whenUp())!;
+    await proxy.upstream.whenUp();
     assert.is((await virsh(libvirtPath, 'qemu-monitor-command', 'lab2', '{"execute":"query-status"}')).code, 0);
-    await first.stop();
-    await firstLink.closed;
-    second = await startQemu();
-    await symlink(second.qmpPath, join(dir, 'next.sock'));
-    await rename(join(dir, 'next.sock'), upstream);
-    let link = (await proxy.upstream.whenUp())!;
-    while (link.generation < 2) {
-      await new Promise((resolve) => setImmediate(resolve));
-      link = (await proxy.upstream.whenUp())!;
-    }
-    assert.is(link.generation, 2);
+    second = await restartUpstream(proxy, first, dir, upstream);
+    assert.is(proxy.upstream.current?.generation, 2);
     const after = await virsh(libvirtPath, 'qemu-monitor-command', 'lab2', '--hmp', 'info', 'status');
     assert.is(after.stdout.trim(), 'VM status: paused (prelaunch)', after.stdout);
   } finally {
@@ -154,7 +164,7 @@ test('virsh qemu-monitor-event --loop keeps receiving events across an upstream 
   const handle = await serveWithLibvirt(dir, 'lab3', upstream, logger);
   const libvirtPath = socketPathIn(dir, 'libvirt.sock');
   const qmpPath = socketPathIn(dir, 'qmp.sock');
-  let second: Awaited<ReturnType<typeof startQemu>> | undefined;
+  let second: QemuInstance | undefined;
   // Line-buffered, so each event line can be waited for as it is printed.
   const watcher = spawn('stdbuf', ['-oL', 'virsh', '-q', '-c', `qemu+unix:///system?socket=${libvirtPath}`, 'qemu-monitor-event', 'lab3', '--event', 'STOP', '--loop', '--timeout', '120'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -179,22 +189,13 @@ test('virsh qemu-monitor-event --loop keeps receiving events across an upstream 
   const exited = new Promise<number | null>((resolve) => watcher.once('exit', (code) => resolve(code)));
   try {
     const proxy = handle.proxies[0]!;
-    const firstLink = (await proxy.upstream.whenUp())!;
+    await proxy.upstream.whenUp();
     await logger.waitFor('monitor event callback registered', 30_000);
     // A VM still in prelaunch raises no STOP: run it first.
     await runThroughProxy(qmpPath, 'cont');
     await runThroughProxy(qmpPath, 'stop');
     await untilStopLines(1);
-    await first.stop();
-    await firstLink.closed;
-    second = await startQemu();
-    await symlink(second.qmpPath, join(dir, 'next.sock'));
-    await rename(join(dir, 'next.sock'), upstream);
-    let link = (await proxy.upstream.whenUp())!;
-    while (link.generation < 2) {
-      await new Promise((resolve) => setImmediate(resolve));
-      link = (await proxy.upstream.whenUp())!;
-    }
+    second = await restartUpstream(proxy, first, dir, upstream);
     await runThroughProxy(qmpPath, 'cont');
     await runThroughProxy(qmpPath, 'stop');
     await untilStopLines(2);
