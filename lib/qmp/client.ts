@@ -336,7 +336,12 @@ export class QmpMonitor implements Monitor {
       if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
       this.socket.write(request.wireText);
     }
-    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+    // Written requests must not stay reachable from here: each holds its settled promise and reply, and
+    // keeping a thousand of them alive makes every scavenge copy and promote them.
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting.length = 0;
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
       this.waiting = this.waiting.slice(this.waitingHead);
       this.waitingHead = 0;
     }
