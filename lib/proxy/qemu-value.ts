@@ -126,10 +126,17 @@ class TokenParser {
 
 const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', "'": "'", '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
+const PLAIN_STRING_TOKEN = /^.[\x20-\x26\x28-\x5b\x5d-\x7e]*.$/;
+
+/** The value of a string token of plain ASCII without escapes (the usual name or key); undefined for any other. */
+export function plainStringValue(token: string): string | undefined {
+  return PLAIN_STRING_TOKEN.test(token) ? token.slice(1, -1) : undefined;
+}
+
 /** Decodes a string token (latin1 bytes, quotes included) as parse_string() does. */
 function parseString(token: string): string {
-  // Fast path: plain ASCII without escapes, the usual command name or key.
-  if (/^.[\x20-\x26\x28-\x5b\x5d-\x7e]*.$/.test(token)) return token.slice(1, -1);
+  const plain = plainStringValue(token);
+  if (plain !== undefined) return plain;
   let out = '';
   let i = 1;
   const end = token.length - 1;

@@ -12,7 +12,8 @@
 import type { TopLevelMember } from '../passthrough/json-scan.js';
 import { judgeInput, qdictOrder } from '../passthrough/qemu-input.js';
 import { quoteLikeQemu } from '../passthrough/reply.js';
-import { toQemuJson, toWireJson, type QValue } from './qemu-value.js';
+import { TokenType, type TokenGroup } from './qemu-lexer.js';
+import { plainStringValue, toQemuJson, toWireJson, type QValue } from './qemu-value.js';
 
 /** A well-formed command, ready to forward. */
 export interface ClientCommand {
@@ -99,6 +100,57 @@ function plainCommand(value: QValue): ClientCommand | undefined {
     argumentsJson: args === undefined ? undefined : toWireJson(args),
     idJson: id === undefined ? undefined : toQemuJson(id),
   };
+}
+
+/**
+ * The commonest input, `{"execute": NAME}` with at most a one-token `id`,
+ * read straight off its tokens: the command parseTokenGroup() and
+ * checkRequest() would make of it, without building the value (most of the
+ * per-command cost of a client's input). Undefined for anything else,
+ * which takes the full path: a repeated key, an escape, `arguments`.
+ */
+export function plainTokenCommand(group: TokenGroup): ClientCommand | undefined {
+  const { types, texts } = group;
+  const count = types.length;
+  if ((count !== 5 && count !== 9) || types[0] !== TokenType.LeftCurly || types[count - 1] !== TokenType.RightCurly) return undefined;
+  let name: string | undefined;
+  let idJson: string | undefined;
+  let hasId = false;
+  for (let at = 1; at < count; at += 4) {
+    if (types[at] !== TokenType.String || types[at + 1] !== TokenType.Colon) return undefined;
+    if (at + 4 < count && types[at + 3] !== TokenType.Comma) return undefined;
+    const key = plainStringValue(texts[at]!);
+    if (key === 'execute' && name === undefined) {
+      if (types[at + 2] !== TokenType.String) return undefined;
+      name = plainStringValue(texts[at + 2]!);
+      if (name === undefined) return undefined;
+    } else if (key === 'id' && !hasId) {
+      idJson = scalarIdJson(types[at + 2]!, texts[at + 2]!);
+      if (idJson === undefined) return undefined;
+      hasId = true;
+    } else {
+      return undefined;
+    }
+  }
+  if (name === undefined) return undefined;
+  return { command: name, oob: false, arguments: undefined, argumentsJson: undefined, idJson };
+}
+
+/** A one-token id as QEMU echoes it; undefined when only the full parser can tell. */
+function scalarIdJson(type: TokenType, text: string): string | undefined {
+  switch (type) {
+    case TokenType.Integer:
+    case TokenType.Float:
+      return toQemuJson({ kind: 'number', token: text, float: type === TokenType.Float });
+    case TokenType.String: {
+      const value = plainStringValue(text);
+      return value === undefined ? undefined : toQemuJson({ kind: 'string', value });
+    }
+    case TokenType.Keyword:
+      return text === 'true' || text === 'false' || text === 'null' ? text : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** The error every command but qmp_capabilities gets before negotiation. */

@@ -39,6 +39,7 @@ import {
   emptyReturnText,
   errorReplyText,
   negotiate,
+  plainTokenCommand,
   replaceWireId,
   type ClientCommand,
   type LocalError,
@@ -245,6 +246,8 @@ export class QmpSession implements DownstreamSession {
   /** What QEMU would do with one message, before anything is sent. */
   private judge(item: InputItem): { kind: 'local'; error: LocalError } | { kind: 'command'; command: ClientCommand } {
     if (item.kind === 'error') return { kind: 'local', error: { errorClass: 'GenericError', desc: decodeBytesLikeQemu(item.desc), idJson: undefined } };
+    const plain = plainTokenCommand(item.tokens);
+    if (plain !== undefined) return { kind: 'command', command: plain };
     const parsed = parseTokenGroup(item.tokens);
     if (!parsed.ok) return { kind: 'local', error: { errorClass: 'GenericError', desc: decodeBytesLikeQemu(parsed.desc), idJson: undefined } };
     const checked = checkRequest(parsed.value, this.oobEnabled);
