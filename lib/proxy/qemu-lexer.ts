@@ -73,14 +73,14 @@ const enum State {
   Keyword,
 }
 
-const PUNCTUATION: Record<number, TokenType> = {
-  0x7b: TokenType.LeftCurly,
-  0x7d: TokenType.RightCurly,
-  0x5b: TokenType.LeftSquare,
-  0x5d: TokenType.RightSquare,
-  0x3a: TokenType.Colon,
-  0x2c: TokenType.Comma,
-};
+// Indexed by byte, 0 for anything else: a typed-array load, not a property lookup that misses for most bytes.
+const PUNCTUATION = new Uint8Array(256);
+PUNCTUATION[0x7b] = TokenType.LeftCurly;
+PUNCTUATION[0x7d] = TokenType.RightCurly;
+PUNCTUATION[0x5b] = TokenType.LeftSquare;
+PUNCTUATION[0x5d] = TokenType.RightSquare;
+PUNCTUATION[0x3a] = TokenType.Colon;
+PUNCTUATION[0x2c] = TokenType.Comma;
 
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 /** Bytes a string may hold unescaped: QEMU's lexer takes 0x20..0xFD, leaving UTF-8 checks to the parser. */
@@ -123,6 +123,19 @@ export class QemuJsonStreamer {
           if (c === quote || c === 0x5c || !isStringByte(c)) break;
           end++;
         }
+        // A whole string in this chunk is one slice: no concatenation to flatten later.
+        if (
+          end < length &&
+          text.charCodeAt(end) === quote &&
+          this.token.length === 1 &&
+          i > 0 &&
+          text.charCodeAt(i - 1) === quote &&
+          this.tokenBytes + 1 + end - i <= this.maxMessageBytes
+        ) {
+          this.emitToken(TokenType.String, text.slice(i - 1, end + 1));
+          i = end + 1;
+          continue;
+        }
         if (end > i) {
           this.token += text.slice(i, end);
           if (this.tokenBytes + this.token.length > this.maxMessageBytes) return this.overflow(this.tokenBytes + this.token.length);
@@ -143,9 +156,9 @@ export class QemuJsonStreamer {
   private feed(c: number, char: string): boolean {
     switch (this.state) {
       case State.Start: {
-        const punctuation = PUNCTUATION[c];
-        if (punctuation !== undefined) {
-          this.emitToken(punctuation, char);
+        const punctuation = PUNCTUATION[c]!;
+        if (punctuation !== 0) {
+          this.emitToken(punctuation as TokenType, char);
         } else if (c === 0x22) {
           this.begin(State.DqString, char);
         } else if (c === 0x27) {
@@ -165,7 +178,7 @@ export class QemuJsonStreamer {
       }
       case State.Recovery:
         // QEMU resynchronises on structural characters ({ } [ ] : ,), control characters other than TAB, and 0xFE/0xFF.
-        if (PUNCTUATION[c] !== undefined || (c < 0x20 && c !== 0x09) || c >= 0xfe) {
+        if (PUNCTUATION[c] !== 0 || (c < 0x20 && c !== 0x09) || c >= 0xfe) {
           this.state = State.Start;
           return false;
         }
