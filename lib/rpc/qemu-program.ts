@@ -149,7 +149,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
       if (flags & ~known) throw unsupportedFlags(flags & ~known, 'virDomainQemuMonitorEventStateRegisterID', ErrorDomain.NONE);
       const callbackID = nextCallbackId++;
       // By domain id, so that a domain whose upstream reconnects keeps its callbacks, as libvirt keeps them across a restart.
-      const wantedIds = dom === null ? null : [domains.resolve(dom).id];
+      const wantedId = dom === null ? null : domains.resolve(dom).id;
       const attached = new Map<number, { monitor: Monitor; id: number }>();
       const detach = (domainId: number): void => {
         const attachment = attached.get(domainId);
@@ -179,7 +179,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
         );
         attached.set(domain.id, { monitor: domain.monitor, id });
       };
-      const targets = (): readonly LibvirtDomain[] => (wantedIds === null ? domains.all() : domains.all().filter((domain) => wantedIds.includes(domain.id)));
+      const targets = (): readonly LibvirtDomain[] => domains.all().filter((domain) => wantedId === null || domain.id === wantedId);
       try {
         for (const domain of targets()) attach(domain);
       } catch (error) {
