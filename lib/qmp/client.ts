@@ -75,6 +75,8 @@ export class QmpMonitor implements Monitor {
   private readonly logger: Logger;
   private readonly framer: JsonObjectFramer;
   private readonly maxInFlight: number;
+  /** The window filled up; pump() waits until half of it is answered. */
+  private windowFull = false;
   private readonly wireIds: boolean;
   private readonly commandTimeoutMs: number | undefined;
   private readonly offerOob: boolean;
@@ -329,6 +331,13 @@ export class QmpMonitor implements Monitor {
   }
 
   private pump(): void {
+    // Once the window has filled, refill only when half of it has been answered: QEMU still has
+    // commands queued meanwhile, and each refill is then one write (and one read for QEMU) of
+    // several commands instead of one per reply.
+    if (this.windowFull) {
+      if (this.inFlight.length > this.maxInFlight >> 1) return;
+      this.windowFull = false;
+    }
     while (this.inFlight.length < this.maxInFlight && this.waitingHead < this.waiting.length) {
       const request = this.waiting[this.waitingHead++]!;
       if (request.settled) continue; // timed out or aborted before it was written: never sent
@@ -336,6 +345,7 @@ export class QmpMonitor implements Monitor {
       if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
       this.socket.write(request.wireText);
     }
+    if (this.inFlight.length >= this.maxInFlight) this.windowFull = true;
     // Written requests must not stay reachable from here: each holds its settled promise and reply, and
     // keeping a thousand of them alive makes every scavenge copy and promote them.
     if (this.waitingHead === this.waiting.length) {

@@ -1,0 +1,75 @@
+/**
+ * The in-band window, driven byte-exactly through an in-memory stream: at
+ * most maxInFlight commands written, and once the window is full it is
+ * refilled when half of it has been answered, in one write.
+ */
+import { Duplex } from 'node:stream';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { silentLogger } from '../../lib/index.js';
+import { QmpMonitor } from '../../lib/qmp/client.js';
+
+const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
+const RETURN = '{"return": {}}\r\n';
+
+/** A stream whose writes are recorded, one entry per write call; negotiation is answered on the spot. */
+function recordingStream(): { socket: Duplex; writes: string[]; reply(text: string): void } {
+  const writes: string[] = [];
+  const socket = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      writes.push(chunk.toString());
+      if (chunk.toString().includes('qmp_capabilities')) queueMicrotask(() => socket.emit('data', Buffer.from(RETURN)));
+      callback();
+    },
+    writev(chunks, callback) {
+      writes.push(chunks.map(({ chunk }) => String(chunk)).join(''));
+      callback();
+    },
+  });
+  return { socket, writes, reply: (text) => socket.emit('data', Buffer.from(text)) };
+}
+
+function commandsIn(writes: readonly string[]): number {
+  return writes.join('').split('\n').filter((line) => line.includes('"query-status"')).length;
+}
+
+test('a full window is refilled once half of it is answered, in one write', async () => {
+  const { socket, writes, reply } = recordingStream();
+  const monitor = new QmpMonitor(socket, { logger: silentLogger }, 'window');
+  const started = monitor.start(Buffer.alloc(0), 5000);
+  reply(GREETING);
+  await started;
+  const results = Array.from({ length: 20 }, () => monitor.execute('query-status'));
+  assert.is(commandsIn(writes), 8, 'the first eight are written');
+  reply(RETURN.repeat(3));
+  assert.is(commandsIn(writes), 8, 'three answered: still waiting');
+  const before = writes.length;
+  reply(RETURN);
+  assert.is(commandsIn(writes), 12, 'half answered: refilled to eight in flight');
+  assert.is(writes.length, before + 1, 'the refill is one write');
+  reply(RETURN.repeat(4));
+  assert.is(commandsIn(writes), 16);
+  reply(RETURN.repeat(16));
+  assert.is(commandsIn(writes), 20);
+  assert.equal(await Promise.all(results), Array.from({ length: 20 }, () => ({})));
+  await monitor.close();
+});
+
+test('below a full window every command is written at once', async () => {
+  const { socket, writes, reply } = recordingStream();
+  const monitor = new QmpMonitor(socket, { logger: silentLogger }, 'window');
+  const started = monitor.start(Buffer.alloc(0), 5000);
+  reply(GREETING);
+  await started;
+  const first = Array.from({ length: 5 }, () => monitor.execute('query-status'));
+  assert.is(commandsIn(writes), 5);
+  reply(RETURN);
+  const more = monitor.execute('query-status');
+  assert.is(commandsIn(writes), 6, 'a window that never filled has no hysteresis');
+  reply(RETURN.repeat(5));
+  await Promise.all([...first, more]);
+  await monitor.close();
+});
+
+test.run();
