@@ -119,3 +119,10 @@ export async function runCli(subcommand: string, body: () => Promise<number>): P
     process.exitCode = exitCode;
   }
 }
+
+/** commander argParser for a repeatable `--env NAME=VALUE`: collects them into one record. */
+export function collectEnv(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const equals = value.indexOf('=');
+  if (equals <= 0) throw new InvalidArgumentError(`expected NAME=VALUE, got ${JSON.stringify(value)}`);
+  return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) };
+}

@@ -16,11 +16,11 @@
  * kernel stops QEMU (launchQemu's parent-death guard). Exit status: QEMU's
  * exit code, or 128 + the signal number that ended it.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { LaunchError, launchQemu, type LaunchedQemu } from '../launch/qemu.js';
-import { EXIT_FAILED, runCli } from './common.js';
+import { collectEnv, EXIT_FAILED, runCli } from './common.js';
 import { LibvirtXmlError, readQemuCommandline } from './libvirt-xml.js';
 
 /** The options commander hands to the action. */
@@ -65,12 +65,6 @@ Examples:
 
 function collectArg(value: string, previous: string[] = []): string[] {
   return [...previous, value];
-}
-
-function collectEnv(value: string, previous: Record<string, string> = {}): Record<string, string> {
-  const equals = value.indexOf('=');
-  if (equals <= 0) throw new InvalidArgumentError(`expected NAME=VALUE, got ${JSON.stringify(value)}`);
-  return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) };
 }
 
 async function runLaunch(qemuArgs: string[], options: LaunchCliOptions): Promise<number> {

@@ -21,6 +21,7 @@ import {
   type ServeLogLevel,
 } from '../proxy/config.js';
 import { runServe } from '../proxy/daemon.js';
+import { collectEnv } from './common.js';
 
 /** The options commander hands to the action. */
 export interface ServeCliOptions {
@@ -28,6 +29,7 @@ export interface ServeCliOptions {
   launch?: boolean;
   restart?: boolean;
   qemuBinary?: string;
+  env?: Record<string, string>;
   qmp?: string;
   hmp?: string;
   readOnly?: string;
@@ -54,6 +56,7 @@ export function serveCommand(): Command {
     .option('--launch', 'start QEMU and share its monitor: guest-less by default, or with the QEMU arguments given after --')
     .option('--restart', 'with --launch: start QEMU again when it exits, instead of ending')
     .option('--qemu-binary <path>', 'with --launch: the QEMU binary (default qemu-system-x86_64)')
+    .option('--env <name=value>', "with --launch: set a variable in QEMU's environment (repeatable)", collectEnv)
     .option('--qmp <path>', 'downstream QMP socket')
     .option('--hmp <path>', 'downstream text monitor (HMP) socket')
     .option('--read-only <path>', 'downstream QMP socket that allows only query-* and other read-only commands')
@@ -98,15 +101,15 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
   const explicit = (name: string): boolean => command === undefined || command.getOptionValueSource(name) === 'cli';
   if (options.upstream !== undefined && options.launch) throw new QmpxError('give either --upstream or --launch, not both');
   if (qemuArgs.length > 0 && !options.launch) throw new QmpxError(`QEMU arguments (${qemuArgs.join(' ')}) are only taken with --launch`);
-  if ((options.restart || options.qemuBinary !== undefined) && !options.launch) {
-    throw new QmpxError('--restart and --qemu-binary go with --launch');
+  if ((options.restart || options.qemuBinary !== undefined || options.env !== undefined) && !options.launch) {
+    throw new QmpxError('--restart, --qemu-binary and --env go with --launch');
   }
   const monitors: MonitorConfig[] = [...(fromFile?.monitors ?? [])];
   if (options.upstream !== undefined || options.launch) {
     monitors.push({
       name: options.name,
       upstream: options.upstream,
-      launch: options.launch ? { args: qemuArgs, binary: options.qemuBinary, restart: options.restart ?? false } : undefined,
+      launch: options.launch ? { args: qemuArgs, binary: options.qemuBinary, env: options.env, restart: options.restart ?? false } : undefined,
       qmp: options.qmp,
       hmp: options.hmp,
       readOnly: options.readOnly,

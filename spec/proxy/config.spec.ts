@@ -101,16 +101,21 @@ test('command-line options: one monitor, --launch takes the QEMU arguments after
   command.action(async (qemuArgs: string[], options: Record<string, unknown>, self) => {
     seen = await buildServeConfig(options, qemuArgs, self);
   });
-  await command.parseAsync(['--launch', '--qmp', '/tmp/q.sock', '--socket-mode', '0640', '--max-client-buffer', '2MiB', '--', '-m', '64', '-name', 'x'], {
-    from: 'user',
-  });
+  await command.parseAsync(
+    ['--launch', '--qmp', '/tmp/q.sock', '--socket-mode', '0640', '--max-client-buffer', '2MiB', '--env', 'TMPDIR=/var/tmp', '--env', 'A=b=c', '--', '-m', '64', '-name', 'x'],
+    { from: 'user' },
+  );
   const config = seen as Awaited<ReturnType<typeof buildServeConfig>>;
-  assert.equal(config.monitors[0]!.launch, { args: ['-m', '64', '-name', 'x'], binary: undefined, restart: false });
+  assert.equal(config.monitors[0]!.launch, { args: ['-m', '64', '-name', 'x'], binary: undefined, env: { TMPDIR: '/var/tmp', A: 'b=c' }, restart: false });
   assert.is(config.monitors[0]!.socketMode, 0o640);
   assert.is(config.monitors[0]!.maxClientBufferBytes, 2 * 1024 * 1024);
   await buildServeConfig({ upstream: '/a', launch: true, qmp: '/b' }, []).then(
     () => assert.unreachable('accepted both'),
     (error: Error) => assert.match(error.message, /either --upstream or --launch/),
+  );
+  await buildServeConfig({ upstream: '/a', qmp: '/b', env: { A: 'b' } }, []).then(
+    () => assert.unreachable('accepted --env without --launch'),
+    (error: Error) => assert.match(error.message, /--env go with --launch/),
   );
   await buildServeConfig({ upstream: '/a', qmp: '/b' }, ['-m', '64']).then(
     () => assert.unreachable('accepted QEMU arguments without --launch'),
