@@ -30,16 +30,22 @@ function recordingStream(): { socket: Duplex; writes: string[]; reply(text: stri
   return { socket, writes, reply: (text) => socket.emit('data', Buffer.from(text)) };
 }
 
-function commandsIn(writes: readonly string[]): number {
-  return writes.join('').split('\n').filter((line) => line.includes('"query-status"')).length;
-}
-
-test('a full window is refilled once half of it is answered, in one write', async () => {
+/** A QmpMonitor on a recording stream, greeted and negotiated. */
+async function negotiatedMonitor(): Promise<{ monitor: QmpMonitor; writes: string[]; reply(text: string): void }> {
   const { socket, writes, reply } = recordingStream();
   const monitor = new QmpMonitor(socket, { logger: silentLogger }, 'window');
   const started = monitor.start(Buffer.alloc(0), 5000);
   reply(GREETING);
   await started;
+  return { monitor, writes, reply };
+}
+
+function commandsIn(writes: readonly string[]): number {
+  return writes.join('').split('\n').filter((line) => line.includes('"query-status"')).length;
+}
+
+test('a full window is refilled once half of it is answered, in one write', async () => {
+  const { monitor, writes, reply } = await negotiatedMonitor();
   const results = Array.from({ length: 20 }, () => monitor.execute('query-status'));
   assert.is(commandsIn(writes), 8, 'the first eight are written');
   reply(RETURN.repeat(3));
@@ -57,11 +63,7 @@ test('a full window is refilled once half of it is answered, in one write', asyn
 });
 
 test('below a full window every command is written at once', async () => {
-  const { socket, writes, reply } = recordingStream();
-  const monitor = new QmpMonitor(socket, { logger: silentLogger }, 'window');
-  const started = monitor.start(Buffer.alloc(0), 5000);
-  reply(GREETING);
-  await started;
+  const { monitor, writes, reply } = await negotiatedMonitor();
   const first = Array.from({ length: 5 }, () => monitor.execute('query-status'));
   assert.is(commandsIn(writes), 5);
   reply(RETURN);
