@@ -104,7 +104,7 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
     if (protocol === 'qga') return await startGuestAgent(socket, options, address);
     const firstBytes = await readFirstBytes(socket, remainingMs());
     const detected = protocol === 'auto' ? detectProtocol(firstBytes) : protocol;
-    if (detected === 'qmp') refuseHmpBanner(firstBytes);
+    if (protocol === 'qmp') refuseHmpBanner(firstBytes);
     if (detected === 'hmp') return await startHumanMonitor(socket, options, firstBytes, remainingMs(), address);
     const monitor = new QmpMonitor(socket, options, describeTarget(address));
     await monitor.start(firstBytes, remainingMs());

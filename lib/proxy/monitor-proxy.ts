@@ -141,8 +141,7 @@ export class MonitorProxy {
   async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await Promise.all(this.bound.map((socket) => socket.close()));
-    await Promise.all(this.libvirtEndpoints.map((endpoint) => endpoint.close()));
+    await Promise.all([...this.bound, ...this.libvirtEndpoints].map((socket) => socket.close()));
     for (const session of this.sessions) session.stopReading();
     await this.settled(graceMs);
     for (const session of this.sessions) session.destroy();
