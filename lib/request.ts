@@ -50,25 +50,31 @@ function watchSignal(signal: AbortSignal, request: PendingRequest<unknown>): voi
   requests.add(request);
 }
 
+/** How a request ended, for callers that take the outcome as a callback. */
+export type RequestOutcome<Reply> = { ok: true; reply: Reply } | { ok: false; error: Error };
+
 export class PendingRequest<Reply> {
-  readonly promise: Promise<Reply>;
   /** Set once resolved or rejected; a settled request ignores later outcomes. */
   settled = false;
-  private resolvePromise!: (reply: Reply) => void;
-  private rejectPromise!: (error: Error) => void;
+  private outcome: RequestOutcome<Reply> | undefined;
+  private promiseValue: Promise<Reply> | undefined;
+  private resolvePromise: ((reply: Reply) => void) | undefined;
+  private rejectPromise: ((error: Error) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly signal: AbortSignal | undefined;
 
+  /**
+   * `onSettled`, when given, is called synchronously with the outcome (a
+   * proxy relays replies in wire order with events that way, without a
+   * promise turn per reply); the promise is then only made if asked for.
+   */
   constructor(
     readonly command: string,
     readonly origin: RequestOrigin,
     options: RequestOptions,
     defaultTimeoutMs?: number,
+    private readonly onSettled?: (outcome: RequestOutcome<Reply>) => void,
   ) {
-    this.promise = new Promise<Reply>((resolve, reject) => {
-      this.resolvePromise = resolve;
-      this.rejectPromise = reject;
-    });
     const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
     if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
       this.timer = setTimeout(() => {
@@ -82,28 +88,44 @@ export class PendingRequest<Reply> {
     }
   }
 
+  /** Settles with the reply, or rejects with the error. */
+  get promise(): Promise<Reply> {
+    if (this.promiseValue === undefined) {
+      const outcome = this.outcome;
+      if (outcome === undefined) {
+        this.promiseValue = new Promise<Reply>((resolve, reject) => {
+          this.resolvePromise = resolve;
+          this.rejectPromise = reject;
+        });
+      } else {
+        this.promiseValue = outcome.ok ? Promise.resolve(outcome.reply) : Promise.reject(outcome.error);
+      }
+    }
+    return this.promiseValue;
+  }
+
   /** Settles with AbortError (the signal fired). */
   abort(): boolean {
     return this.reject(new AbortError(this.command, { cause: this.signal?.reason }));
   }
 
   resolve(reply: Reply): boolean {
-    if (this.settled) return false;
-    this.finish();
-    this.resolvePromise(reply);
-    return true;
+    return this.settle({ ok: true, reply });
   }
 
   reject(error: Error): boolean {
-    if (this.settled) return false;
-    this.finish();
-    this.rejectPromise(error);
-    return true;
+    return this.settle({ ok: false, error });
   }
 
-  private finish(): void {
+  private settle(outcome: RequestOutcome<Reply>): boolean {
+    if (this.settled) return false;
     this.settled = true;
+    this.outcome = outcome;
     if (this.timer) clearTimeout(this.timer);
     if (this.signal) requestsBySignal.get(this.signal)?.delete(this as PendingRequest<unknown>);
+    if (outcome.ok) this.resolvePromise?.(outcome.reply);
+    else this.rejectPromise?.(outcome.error);
+    this.onSettled?.(outcome);
+    return true;
   }
 }

@@ -8,10 +8,9 @@
  *                     └─▶ libvirt socket ──▶ lib/rpc endpoint (one domain: this VM, on the current link)
  *
  * Events are parsed once by the link and delivered to every negotiated
- * client one microtask later: in that turn every reply that preceded the
- * event on the wire has already been handed to its session (a reply settles
- * its request's promise synchronously as QEMU's bytes are read), so each
- * client sees events and its replies in QEMU's order. Nothing waits for a
+ * client as they are read, as replies are handed to their sessions
+ * (QmpMonitor.sendWithCallback), so each client sees events and its replies
+ * in QEMU's order. Nothing waits for a
  * client: a slow one overflows its own bounded buffer and is disconnected.
  */
 import { createHash } from 'node:crypto';
@@ -200,11 +199,9 @@ export class MonitorProxy {
     if (link.qmp !== null) {
       const subscription = link.qmp.eventFrames$.subscribe((frame) => {
         const line = `${frame.text}\r\n`;
-        queueMicrotask(() => {
-          for (const session of this.sessions) if (session.link === link) session.deliverEvent(line);
-        });
+        for (const session of this.sessions) if (session.link === link) session.deliverEvent(line);
       });
-      // Attached directly to the link's promise: it runs after every pending request's rejection (queued earlier).
+      // Runs after every pending request's rejection: those are handed to their sessions before the link's promise settles.
       void link.closed.then(() => {
         subscription.unsubscribe();
         for (const session of this.sessions) if (session.link === link) session.upstreamLost();

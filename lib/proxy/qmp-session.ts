@@ -21,9 +21,9 @@
  *   QEMU).
  * - Events are written only once the qmp_capabilities reply has reached the
  *   kernel (go-qemu drops what shares a read with that reply), and in
- *   upstream wire order with this client's replies: the proxy delivers each
- *   event one microtask after QEMU's stream produced it, the same turn in
- *   which a reply that preceded it on the wire settles.
+ *   upstream wire order with this client's replies: replies are handed over
+ *   synchronously as QEMU's bytes are read (sendWithCallback), and so are
+ *   events.
  */
 import type { Socket } from 'node:net';
 import { AbortError } from '../errors.js';
@@ -285,16 +285,12 @@ export class QmpSession implements DownstreamSession {
     const slot: ForwardSlot | undefined = command.oob ? undefined : { text: undefined, idJson: command.idJson };
     if (slot) this.slots.push(slot);
     this.upstreamPending++;
-    monitor
-      .send(command.command, command.argumentsJson, {
-        origin: downstreamOrigin(this.id, this.context.endpoint),
-        oob: command.oob,
-        signal: this.abort.signal,
-      })
-      .then(
-        (reply) => this.onReply(command, slot, reply),
-        (error: unknown) => this.onFailure(command, slot, error),
-      );
+    monitor.sendWithCallback(
+      command.command,
+      command.argumentsJson,
+      { origin: downstreamOrigin(this.id, this.context.endpoint), oob: command.oob, signal: this.abort.signal },
+      (outcome) => (outcome.ok ? this.onReply(command, slot, outcome.reply) : this.onFailure(command, slot, outcome.error)),
+    );
   }
 
   private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply): void {
@@ -313,7 +309,7 @@ export class QmpSession implements DownstreamSession {
     this.drainInbox();
   }
 
-  private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: unknown): void {
+  private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: Error): void {
     this.upstreamPending--;
     if (error instanceof AbortError || this.state === 'closed') {
       this.audit(command, 'dropped');

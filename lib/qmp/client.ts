@@ -22,7 +22,7 @@ import { Subject, type Observable } from 'rxjs';
 import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
-import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin } from '../request.js';
+import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin, type RequestOutcome } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { JsonObjectFramer } from './framer.js';
 import { losslessFromParsed, parseJsonLossless, stringifyJson } from './json.js';
@@ -193,18 +193,39 @@ export class QmpMonitor implements Monitor {
    */
   send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}, negotiating = false): Promise<QmpReply> {
     const request = new QmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs);
+    this.enqueue(request, argumentsJson, opts, negotiating);
+    return request.promise;
+  }
+
+  /**
+   * send() with the outcome given to `onSettled` as it happens: a reply is
+   * handed over while QEMU's bytes are read, before any event that follows
+   * it on the wire is emitted, so a relay keeps wire order without waiting
+   * a promise turn per command. A command refused before it is written is
+   * reported on a later microtask, never from inside this call.
+   */
+  sendWithCallback(
+    command: string,
+    argumentsJson: string | undefined,
+    opts: RawRequestOptions,
+    onSettled: (outcome: RequestOutcome<QmpReply>) => void,
+  ): void {
+    this.enqueue(new QmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs, onSettled), argumentsJson, opts, false);
+  }
+
+  private enqueue(request: QmpRequest, argumentsJson: string | undefined, opts: RawRequestOptions, negotiating: boolean): void {
+    const { command } = request;
     const state = this.stateMachine.current;
-    if (state === 'closed') {
-      request.reject(new ConnectionClosedError(`${command}: the monitor connection is closed`));
-      return request.promise;
+    let refusal: Error | undefined;
+    if (state === 'closed') refusal = new ConnectionClosedError(`${command}: the monitor connection is closed`);
+    else if (state !== 'ready' && !negotiating) refusal = new UnsupportedError(`${command}: the monitor is not ready (${state})`);
+    else if (opts.oob && !this.capabilities.includes('oob')) {
+      refusal = new UnsupportedError(`${command}: out-of-band execution was not negotiated with this monitor`);
     }
-    if (state !== 'ready' && !negotiating) {
-      request.reject(new UnsupportedError(`${command}: the monitor is not ready (${state})`));
-      return request.promise;
-    }
-    if (opts.oob && !this.capabilities.includes('oob')) {
-      request.reject(new UnsupportedError(`${command}: out-of-band execution was not negotiated with this monitor`));
-      return request.promise;
+    if (refusal !== undefined) {
+      const error = refusal;
+      queueMicrotask(() => request.reject(error));
+      return;
     }
     request.oob = opts.oob === true;
     if (request.oob || this.wireIds) request.wireId = this.nextWireId++;
@@ -217,7 +238,6 @@ export class QmpMonitor implements Monitor {
       this.waiting.push(request);
       this.pump();
     }
-    return request.promise;
   }
 
   close(): Promise<void> {

@@ -127,6 +127,37 @@ test('events caused by a command are emitted before its reply settles', async ({
   });
 });
 
+test('sendWithCallback: replies and events handed over in wire order, as they are read; a refusal comes after the call', async ({ qemu }) => {
+  await withMonitor(
+    qemu.qmpPath,
+    async (monitor) => {
+      const qmp = monitor as QmpMonitor;
+      const order: string[] = [];
+      const subscription = qmp.eventFrames$.subscribe((frame) => order.push(`event ${frame.event.event}`));
+      const settled = new Promise<void>((resolve) => {
+        let left = 3;
+        for (const command of ['cont', 'stop', 'query-status']) {
+          qmp.sendWithCallback(command, undefined, {}, (outcome) => {
+            order.push(outcome.ok ? `${outcome.reply.kind} ${command}` : `failed ${command}`);
+            if (--left === 0) resolve();
+          });
+        }
+      });
+      await settled;
+      subscription.unsubscribe();
+      assert.equal(order, ['event RESUME', 'return cont', 'event STOP', 'return stop', 'return query-status']);
+
+      const refusals: string[] = [];
+      qmp.sendWithCallback('query-yank', undefined, { oob: true }, (outcome) => refusals.push(outcome.ok ? 'sent' : outcome.error.name));
+      assert.equal(refusals, [], 'not reported from inside the call');
+      await Promise.resolve();
+      assert.equal(refusals, ['UnsupportedError']);
+      assert.is(qmp.pendingCount, 0);
+    },
+    false,
+  );
+});
+
 test('events carry data and the wall-clock timestamp', async ({ qemu }) => {
   await withMonitor(qemu.qmpPath, async (monitor) => {
     const reset = firstValueFrom(monitor.events$.pipe(filter((event) => event.event === 'RESET')));

@@ -1,12 +1,13 @@
 /**
  * PendingRequest: settles once, by reply, timeout or abort; requests sharing
- * one signal (a proxy session's) put one listener on it, not one each.
+ * one signal (a proxy session's) put one listener on it, not one each; a
+ * request made with a callback reports its outcome synchronously.
  */
 import { getEventListeners } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AbortError } from '../../lib/errors.js';
-import { DRIVER_ORIGIN, PendingRequest } from '../../lib/request.js';
+import { DRIVER_ORIGIN, PendingRequest, type RequestOutcome } from '../../lib/request.js';
 
 async function outcome(request: PendingRequest<string>): Promise<string> {
   return request.promise.then(
@@ -53,6 +54,33 @@ test('separate signals abort only their own requests', async () => {
   first.abort();
   b.resolve('fine');
   assert.equal(await Promise.all([outcome(a), outcome(b)]), ['AbortError a: aborted', 'reply fine']);
+});
+
+test('with a callback: the outcome is given synchronously, once; the promise is made only when asked for', async () => {
+  const seen: Array<RequestOutcome<string>> = [];
+  const resolved = new PendingRequest<string>('a', DRIVER_ORIGIN, {}, undefined, (result) => seen.push(result));
+  assert.ok(resolved.resolve('first'));
+  assert.equal(seen, [{ ok: true, reply: 'first' }], 'called inside resolve()');
+  assert.not.ok(resolved.resolve('second'));
+  assert.not.ok(resolved.reject(new Error('late')));
+  assert.is(seen.length, 1);
+  assert.is(await outcome(resolved), 'reply first', 'a promise asked for after settling carries the outcome');
+
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown): number => rejections.push(reason);
+  process.on('unhandledRejection', onRejection);
+  try {
+    const controller = new AbortController();
+    const aborted = new PendingRequest<string>('b', DRIVER_ORIGIN, { signal: controller.signal }, undefined, (result) => seen.push(result));
+    controller.abort();
+    assert.is(seen.length, 2, 'the abort is reported as it happens');
+    assert.instance((seen[1] as { ok: false; error: Error }).error, AbortError);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(rejections, [], 'nobody asked for the promise: no unhandled rejection');
+    assert.is(await outcome(aborted), 'AbortError b: aborted');
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
 });
 
 test.run();
