@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { interleaved, median, reportResults, type BenchResult } from './measure.js';
+import { allOrders, interleaved, median, reportResults, type BenchResult } from './measure.js';
 import { RawQmpClient } from './raw-client.js';
 
 const ROUNDS = 9;
@@ -114,15 +114,16 @@ async function pipelinedRate(path: string): Promise<number> {
 
 /**
  * Median round trip on each path, one client per path, taking turns command
- * by command (the first to go rotates): sequential figures drift up to 2x
- * between rounds on a shared machine (FACTS §7), and turns cancel the drift.
+ * by command in every order in rotation (allOrders): sequential figures drift
+ * up to 2x between rounds on a shared machine (FACTS §7), and turns cancel
+ * the drift.
  */
 async function sequentialMicros(paths: readonly string[]): Promise<number[]> {
   const clients = await Promise.all(paths.map((path) => RawQmpClient.open(path, true)));
   const samples: number[][] = paths.map(() => []);
+  const orders = allOrders(clients.length);
   for (let i = 0; i < SEQUENTIAL; i++) {
-    for (let turn = 0; turn < clients.length; turn++) {
-      const which = (i + turn) % clients.length;
+    for (const which of orders[i % orders.length]!) {
       const started = performance.now();
       clients[which]!.write('{"execute":"query-status"}\n');
       await clients[which]!.next(1);
