@@ -26,7 +26,7 @@ import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin, type RequestOutcome 
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { JsonObjectFramer } from './framer.js';
 import { losslessFromParsed, parseJsonLossless, stringifyJson } from './json.js';
-import { classify, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
+import { classify, RETURN_PREFIX, UnparsedReturn, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 
@@ -49,6 +49,8 @@ class QmpRequest extends PendingRequest<QmpReply> {
   wireId: number | undefined;
   wireText = '';
   oob = false;
+  /** Sent by sendWithCallback: a success reply may be handed over unparsed. */
+  relay = false;
 }
 
 /** Commands after which the monitor is expected to go away. */
@@ -120,8 +122,9 @@ export class QmpMonitor implements Monitor {
           this.reportProtocolError(error.message, '', error);
           this.finish({ expected: false, cause: error });
         },
+        takesUnparsed: () => this.relayIsNext(),
       },
-      { maxMessageBytes: options.maxMessageBytes },
+      { maxMessageBytes: options.maxMessageBytes, unparsedPrefix: RETURN_PREFIX },
     );
   }
 
@@ -198,11 +201,14 @@ export class QmpMonitor implements Monitor {
   }
 
   /**
-   * send() with the outcome given to `onSettled` as it happens: a reply is
-   * handed over while QEMU's bytes are read, before any event that follows
-   * it on the wire is emitted, so a relay keeps wire order without waiting
-   * a promise turn per command. A command refused before it is written is
-   * reported on a later microtask, never from inside this call.
+   * send() for a relay, with the outcome given to `onSettled` as it
+   * happens: a reply is handed over while QEMU's bytes are read, before any
+   * event that follows it on the wire is emitted, so wire order is kept
+   * without a promise turn per command. A success reply comes as QEMU's
+   * text, parsed only when its `message` is read (which throws
+   * ProtocolError if QEMU's text is not a well-formed reply: it still
+   * answers this command, as QEMU meant it). A command refused before it is
+   * written is reported on a later microtask, never from inside this call.
    */
   sendWithCallback(
     command: string,
@@ -210,7 +216,9 @@ export class QmpMonitor implements Monitor {
     opts: RawRequestOptions,
     onSettled: (outcome: RequestOutcome<QmpReply>) => void,
   ): void {
-    this.enqueue(new QmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs, onSettled), argumentsJson, opts, false);
+    const request = new QmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs, onSettled);
+    request.relay = true;
+    this.enqueue(request, argumentsJson, opts, false);
   }
 
   private enqueue(request: QmpRequest, argumentsJson: string | undefined, opts: RawRequestOptions, negotiating: boolean): void {
@@ -277,6 +285,10 @@ export class QmpMonitor implements Monitor {
   }
 
   private onMessage(text: string, parsed: object | undefined): void {
+    if (parsed === undefined && text.startsWith(RETURN_PREFIX) && this.relayIsNext()) {
+      this.onReply(new UnparsedReturn(text), undefined);
+      return;
+    }
     let value: unknown;
     try {
       value = parsed === undefined ? parseJsonLossless(text) : losslessFromParsed(text, parsed);
@@ -293,7 +305,7 @@ export class QmpMonitor implements Monitor {
         return;
       case 'return':
       case 'error':
-        this.onReply(message);
+        this.onReply(message, message.message.id);
         return;
       case 'greeting':
         if (this.onGreeting && this.greeting === null) {
@@ -311,6 +323,16 @@ export class QmpMonitor implements Monitor {
     }
   }
 
+  /**
+   * Whether the next id-less success reply answers a command sent to be
+   * relayed: while no command carries an id, such a reply can only answer
+   * the oldest in-band command, so it is handed over as QEMU's text and
+   * parsed only if its value is asked for.
+   */
+  private relayIsNext(): boolean {
+    return !this.wireIds && this.byWireId.size === 0 && this.inFlight[0]?.relay === true;
+  }
+
   private emitEvent(event: QmpEvent, text: string): void {
     this.eventsSubject.next(event);
     if (this.eventFramesSubject.observed) this.eventFramesSubject.next({ event, text });
@@ -321,8 +343,7 @@ export class QmpMonitor implements Monitor {
     this.eventFramesSubject.complete();
   }
 
-  private onReply(reply: QmpReply): void {
-    const id = reply.message.id;
+  private onReply(reply: QmpReply, id: unknown): void {
     let request: QmpRequest | undefined;
     if (id === undefined) {
       const head = this.inFlight[0];

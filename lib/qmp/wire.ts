@@ -3,7 +3,9 @@
  * validated with ajv. Members QEMU may add later are allowed through: the
  * QMP specification tells clients to ignore what they do not know.
  */
+import { ProtocolError } from '../errors.js';
 import { compileSchema } from '../schema.js';
+import { parseJsonLossless } from './json.js';
 
 export interface QmpVersion {
   qemu: { major: number; minor: number; micro: number };
@@ -127,4 +129,33 @@ export function classify(text: string, value: unknown): ClassifyResult {
 
 function invalid(text: string, what: string, why: string): ClassifyResult {
   return { kind: 'invalid', text, reason: `malformed ${what}: ${why}` };
+}
+
+/** How QEMU begins a success reply that carries no id, in compact output. */
+export const RETURN_PREFIX = '{"return": ';
+
+/**
+ * A success reply kept as QEMU's text until its value is asked for: a proxy
+ * relays the text and never needs the value. Reading `message` parses it,
+ * and throws ProtocolError if it is not a well-formed reply.
+ */
+export class UnparsedReturn {
+  readonly kind = 'return' as const;
+  private parsed: QmpReturn | undefined;
+
+  constructor(readonly text: string) {}
+
+  get message(): QmpReturn {
+    if (this.parsed === undefined) {
+      let value: unknown;
+      try {
+        value = parseJsonLossless(this.text);
+      } catch (error) {
+        throw new ProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, this.text);
+      }
+      if (!isReturn(value)) throw new ProtocolError(`malformed reply: ${isReturn.explain()}`, this.text);
+      this.parsed = value;
+    }
+    return this.parsed;
+  }
 }

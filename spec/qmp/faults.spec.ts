@@ -11,7 +11,7 @@ import {
   silentLogger,
   type Monitor,
 } from '../../lib/index.js';
-import type { QmpMonitor } from '../../lib/qmp/client.js';
+import type { QmpMonitor, QmpReply } from '../../lib/qmp/client.js';
 import { qmpEvent, startFakePeer, type FakePeer } from '../helpers/fake-peer.js';
 
 
@@ -249,6 +249,34 @@ test('exec-oob carries a qmpx id; its reply may overtake in-band ones', async ()
   } finally {
     await peer.close();
   }
+});
+
+test('sendWithCallback: a malformed success reply still answers its command, as text; the next command gets its own', async () => {
+  await withPeer(
+    (peer) =>
+      peer
+        .expect('qmp_capabilities')
+        .reply({ return: {} })
+        .expect('qom-get')
+        .send('{"return": inf}\r\n')
+        .expect('query-status')
+        .reply({ return: 'mine' }),
+    async (peer) => {
+      const monitor = (await connect(peer.path, { logger: silentLogger })) as QmpMonitor;
+      const relay = (command: string): Promise<QmpReply> =>
+        new Promise((resolve, reject) =>
+          monitor.sendWithCallback(command, undefined, { timeoutMs: 10_000 }, (outcome) => (outcome.ok ? resolve(outcome.reply) : reject(outcome.error))),
+        );
+      const first = await relay('qom-get');
+      assert.is(first.kind, 'return');
+      assert.is(first.text, '{"return": inf}', 'QEMU’s text, for the relay to pass on');
+      assert.throws(() => first.message, (error: unknown) => error instanceof ProtocolError && /unparseable JSON/.test(error.message));
+      const second = await relay('query-status');
+      assert.equal(second.message, { return: 'mine' });
+      assert.is(pending(monitor), 0);
+      await monitor.close();
+    },
+  );
 });
 
 test('wireIds: true puts an id on every command and matches replies by it', async () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JsonObjectFramer } from '../../lib/qmp/framer.js';
+import { JsonObjectFramer, UNPARSED_LINE_MAX_BYTES } from '../../lib/qmp/framer.js';
 
 interface Collected {
   messages: string[];
@@ -149,6 +149,39 @@ test('property: any chunking of a valid stream yields the same objects', () => {
       },
     ),
     { numRuns: 500 },
+  );
+});
+
+test('unparsedPrefix: such lines come unparsed only while the sink takes them, and only up to 4 KiB', () => {
+  const run = (takes: boolean): Array<[string, boolean]> => {
+    const out: Array<[string, boolean]> = [];
+    const framer = new JsonObjectFramer(
+      {
+        message: (text, parsed) => out.push([text, parsed !== undefined]),
+        garbage: () => undefined,
+        oversize: () => undefined,
+        takesUnparsed: () => takes,
+      },
+      { unparsedPrefix: '{"return": ' },
+    );
+    const long = `{"return": "${'x'.repeat(UNPARSED_LINE_MAX_BYTES)}"}`;
+    framer.push(Buffer.from(`{"return": {"a": "}"}}\r\n{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}\r\n{"return": 1, }\r\n${long}\r\n`));
+    return out;
+  };
+  assert.equal(
+    run(true).map(([text, parsed]) => [text.slice(0, 24), parsed]),
+    [
+      ['{"return": {"a": "}"}}', false],
+      ['{"timestamp": {"seconds"', true],
+      ['{"return": 1, }', false],
+      ['{"return": "xxxxxxxxxxxx', true],
+    ],
+    'the scan frames them (a brace in a string, invalid JSON) and hands them over as text',
+  );
+  assert.equal(
+    run(false).map(([, parsed]) => parsed),
+    [true, true, false, true],
+    'not taken: parsed as usual; invalid JSON is framed by the scan as before',
   );
 });
 
