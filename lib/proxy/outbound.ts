@@ -2,9 +2,10 @@
  * One downstream client's outbound side: batched writes, a bounded buffer,
  * and explicit overflow (DESIGN.md invariant 4).
  *
- * Text written in one tick is joined and handed to the socket in one
- * write() at the end of the tick (a plain write, not cork()/writev(),
- * which costs more for the usual single reply). Bytes the client has not
+ * The first text written in a tick goes to the socket at once (a lone
+ * reply waits for nothing); what follows in the same tick is joined and
+ * handed over in one write() at the end of the tick (a plain write, not
+ * cork()/writev(), which costs more for the usual single reply). Bytes the client has not
  * read yet, batched or in the socket, count against `maxBufferedBytes`;
  * past it the client is disconnected and `onOverflow` is told once (the
  * caller logs it). Nothing ever waits for a client: the upstream reader is
@@ -62,10 +63,12 @@ export class Outbound {
   /** Queues `text`; returns false if the client is gone or was just dropped for overflow. */
   write(text: string): boolean {
     if (!this.open) return false;
-    this.batch += text;
-    if (!this.flushScheduled) {
+    if (this.flushScheduled) {
+      this.batch += text;
+    } else {
       this.flushScheduled = true;
       process.nextTick(this.flush);
+      this.socket.write(text);
     }
     return this.check();
   }
