@@ -1,7 +1,7 @@
 /**
  * Faults on both sides of the proxy: the upstream killed under load or
  * restarted, a client vanishing mid-command, a client that does not read,
- * oversized input. After each, nothing may be left pending and other
+ * oversized input, a reply QEMU wrote that is not JSON. After each, nothing may be left pending and other
  * clients must be served correctly.
  */
 import { rename, symlink } from 'node:fs/promises';
@@ -188,6 +188,23 @@ test('oversized input disconnects that client with a log line; others are unaffe
     await other.close();
   } finally {
     await served.stop();
+  }
+});
+
+test('a reply that is not JSON (QEMU prints an infinite double as inf) reaches its client as written; the next is its own', async () => {
+  const peer = await startFakePeer();
+  peer.autoRespond({});
+  peer.expect('qom-get').send('{"return": inf}\r\n').expect('query-status').reply({ return: { status: 'running' } });
+  const served = await serveUpstream(peer.path);
+  try {
+    const client = await served.negotiatedClient();
+    await client.send('{"execute":"qom-get","arguments":{"path":"/machine","property":"x"},"id":1}\n{"execute":"query-status","id":2}\n');
+    assert.equal((await client.waitForLines(4)).slice(2), ['{"return": inf, "id": 1}', '{"return": {"status": "running"}, "id": 2}']);
+    await client.close();
+    await peer.done();
+  } finally {
+    await served.stop();
+    await peer.close();
   }
 });
 
