@@ -1,7 +1,8 @@
 /**
  * Shared measuring tools for the benchmarks: results in one shape, medians,
- * and interleaved rounds (FACTS §7: sequential figures vary up to 2× between
- * rounds here, so qmpx and the raw client alternate within one run).
+ * and interleaved rounds after discarded warm-up rounds (FACTS §7:
+ * sequential figures vary up to 2× between rounds here, so qmpx and the raw
+ * client alternate within one run).
  */
 import { writeFile } from 'node:fs/promises';
 
@@ -29,13 +30,21 @@ export function percentile(values: readonly number[], fraction: number): number 
 
 /**
  * Runs `rounds` rounds of each measurement, alternating which goes first, and
- * returns the median of each.
+ * returns the median of each. `warmUpRounds` rounds of each run first and
+ * are discarded: until V8 has optimised the code on the path (a few
+ * thousand commands), a round measures the compiler, and a daemon or a
+ * long-lived client is measured warm.
  */
 export async function interleaved(
   rounds: number,
   measureQmpx: () => Promise<number>,
   measureRaw: () => Promise<number>,
+  warmUpRounds = 2,
 ): Promise<{ qmpx: number; raw: number; qmpxRounds: number[]; rawRounds: number[] }> {
+  for (let round = 0; round < warmUpRounds; round++) {
+    await measureQmpx();
+    await measureRaw();
+  }
   const qmpxRounds: number[] = [];
   const rawRounds: number[] = [];
   for (let round = 0; round < rounds; round++) {

@@ -5,11 +5,11 @@
  * The first text written in a tick goes to the socket at once (a lone
  * reply waits for nothing); what follows in the same tick is joined and
  * handed over in one write() at the end of the tick (a plain write, not
- * cork()/writev(), which costs more for the usual single reply). Bytes the client has not
- * read yet, batched or in the socket, count against `maxBufferedBytes`;
- * past it the client is disconnected and `onOverflow` is told once (the
- * caller logs it). Nothing ever waits for a client: the upstream reader is
- * never slowed.
+ * cork()/writev(), which costs more for the usual single reply). Bytes
+ * the client has not read yet, batched or in the socket, count against
+ * `maxBufferedBytes`; past it the client is disconnected and `onOverflow`
+ * is told once (the caller logs it). Nothing ever waits for a client: the
+ * upstream reader is never slowed.
  *
  * Above half the limit the client's input is paused (`onBackpressure(true)`)
  * until its backlog is written: a client that pipelines commands without
