@@ -1,13 +1,15 @@
 /**
  * The in-band window, driven byte-exactly through an in-memory stream: at
  * most maxInFlight commands written, and once the window is full it is
- * refilled when half of it has been answered, in one write.
+ * refilled when half of it has been answered, in one write. And the wire
+ * text of one command.
  */
 import { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../lib/index.js';
-import { QmpMonitor } from '../../lib/qmp/client.js';
+import fc from 'fast-check';
+import { QmpMonitor, wireCommand } from '../../lib/qmp/client.js';
 
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 const RETURN = '{"return": {}}\r\n';
@@ -72,6 +74,16 @@ test('below a full window every command is written at once', async () => {
   reply(RETURN.repeat(5));
   await Promise.all([...first, more]);
   await monitor.close();
+});
+
+test('wire text: any command name is a JSON string, as JSON.stringify writes it (property)', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.stringMatching(/^[\w-]{1,20}$/), fc.string(), fc.string({ unit: 'binary' })), fc.boolean(), (name, oob) => {
+      const text = wireCommand(name, '{"a":1}', oob, oob ? 7 : undefined);
+      assert.is(text, `{"${oob ? 'exec-oob' : 'execute'}":${JSON.stringify(name)},"arguments":{"a":1}${oob ? ',"id":7' : ''}}\n`);
+    }),
+    { seed: 3, numRuns: 2000 },
+  );
 });
 
 test.run();
