@@ -195,7 +195,7 @@ test('a reply that is not JSON (QEMU prints an infinite double as inf) reaches i
   const peer = await startFakePeer();
   peer.autoRespond({});
   peer.expect('qom-get').send('{"return": inf}\r\n').expect('query-status').reply({ return: { status: 'running' } });
-  const served = await serveUpstream(peer.path);
+  const served = await serveUpstream(peer.path, { name: 'vm' }); // named: no query-name upstream before the script
   try {
     const client = await served.negotiatedClient();
     await client.send('{"execute":"qom-get","arguments":{"path":"/machine","property":"x"},"id":1}\n{"execute":"query-status","id":2}\n');
