@@ -296,17 +296,19 @@ export class QmpSession implements DownstreamSession {
   private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply): void {
     this.upstreamPending--;
     const isError = reply.kind === 'error';
-    this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined);
-    if (this.state === 'closed') return;
-    if (slot === undefined) {
-      const wireId = reply.message.id;
-      const text = typeof wireId === 'number' ? replaceWireId(reply.text, isError, wireId, command.idJson) : attachId(reply.text, isError, command.idJson);
-      this.outbound.write(`${text}\r\n`);
-    } else if (slot.text === undefined) {
-      slot.text = `${attachId(reply.text, isError, command.idJson)}\r\n`;
-      this.flushSlots();
+    if (this.state !== 'closed') {
+      if (slot === undefined) {
+        const wireId = reply.message.id;
+        const text = typeof wireId === 'number' ? replaceWireId(reply.text, isError, wireId, command.idJson) : attachId(reply.text, isError, command.idJson);
+        this.outbound.write(`${text}\r\n`);
+      } else if (slot.text === undefined) {
+        slot.text = `${attachId(reply.text, isError, command.idJson)}\r\n`;
+        this.flushSlots();
+      }
     }
-    this.drainInbox();
+    // Recorded once the reply is on its way: the audit line is not on the client's round trip.
+    this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined);
+    if (this.state !== 'closed') this.drainInbox();
   }
 
   private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: Error): void {
