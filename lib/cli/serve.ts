@@ -93,11 +93,15 @@ export function serveCommand(): Command {
 /**
  * Merges the command line and the config file: the flags describe one
  * monitor (when --upstream or --launch is given), the file any number more;
- * --log-level and --audit given on the command line win over the file.
- * Throws QmpxError on contradictions.
+ * --log-level and --audit given on the command line win over the file, and
+ * --socket-mode and --max-client-buffer over the file's top-level values
+ * (a monitor's own still wins). Throws QmpxError on contradictions.
  */
 export async function buildServeConfig(options: ServeCliOptions, qemuArgs: string[], command?: Command): Promise<ServeConfig> {
-  const fromFile = options.config === undefined ? undefined : await loadConfigFile(options.config);
+  const fromFile =
+    options.config === undefined
+      ? undefined
+      : await loadConfigFile(options.config, { socketMode: options.socketMode, maxClientBufferBytes: options.maxClientBuffer });
   const explicit = (name: string): boolean => command === undefined || command.getOptionValueSource(name) === 'cli';
   if (options.upstream !== undefined && options.launch) throw new QmpxError('give either --upstream or --launch, not both');
   if (qemuArgs.length > 0 && !options.launch) throw new QmpxError(`QEMU arguments (${qemuArgs.join(' ')}) are only taken with --launch`);

@@ -166,10 +166,10 @@ export function parseSocketMode(mode: string | number): number {
  * Validates a parsed config file and fills in defaults. Throws QmpxError
  * naming `source` and what is wrong.
  */
-export function configFromJson(value: unknown, source: string): ServeConfig {
+export function configFromJson(value: unknown, source: string, defaults: MonitorDefaults = {}): ServeConfig {
   if (!isConfigFile(value)) throw new QmpxError(`${source}: invalid config: ${isConfigFile.explain()}`);
-  const socketMode = parseSocketMode(value.socketMode ?? DEFAULT_SOCKET_MODE);
-  const maxClientBufferBytes = value.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES;
+  const socketMode = defaults.socketMode ?? parseSocketMode(value.socketMode ?? DEFAULT_SOCKET_MODE);
+  const maxClientBufferBytes = defaults.maxClientBufferBytes ?? value.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES;
   const config: ServeConfig = {
     logLevel: value.logLevel ?? 'info',
     monitors: value.monitors.map((monitor) => ({
@@ -196,8 +196,18 @@ export function configFromJson(value: unknown, source: string): ServeConfig {
   return config;
 }
 
+/**
+ * Settings for the monitors of a config file that set none of their own,
+ * over the file's top-level ones (`qmpx serve --socket-mode`,
+ * `--max-client-buffer`).
+ */
+export interface MonitorDefaults {
+  socketMode?: number;
+  maxClientBufferBytes?: number;
+}
+
 /** Reads and validates a JSON config file; throws QmpxError on I/O, JSON or shape errors. */
-export async function loadConfigFile(path: string): Promise<ServeConfig> {
+export async function loadConfigFile(path: string, defaults: MonitorDefaults = {}): Promise<ServeConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -210,7 +220,7 @@ export async function loadConfigFile(path: string): Promise<ServeConfig> {
   } catch (error) {
     throw new QmpxError(`${path}: not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-  return configFromJson(value, path);
+  return configFromJson(value, path, defaults);
 }
 
 /**

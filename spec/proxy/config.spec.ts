@@ -92,6 +92,26 @@ test('loading a file: JSON errors and missing files are reported', async () => {
   const config = await buildServeConfig({ config: good, upstream: '/c', qmp: '/d', name: 'extra' }, []);
   assert.equal(config.monitors.map((monitor) => monitor.upstream), ['/a', '/c']);
   assert.is(config.logLevel, 'info', 'the command line default applies when no command object says otherwise');
+  const layered = join(dir, 'layered.json');
+  await writeFile(
+    layered,
+    JSON.stringify({
+      socketMode: '0640',
+      maxClientBufferBytes: 10_000,
+      monitors: [
+        { upstream: '/a', qmp: '/b' },
+        { upstream: '/c', qmp: '/d', socketMode: '0600', maxClientBufferBytes: 20_000 },
+      ],
+    }),
+  );
+  const fileOnly = await buildServeConfig({ config: layered }, []);
+  assert.equal(fileOnly.monitors.map((monitor) => [monitor.socketMode, monitor.maxClientBufferBytes]), [[0o640, 10_000], [0o600, 20_000]]);
+  const flagged = await buildServeConfig({ config: layered, socketMode: 0o660, maxClientBuffer: 30_000 }, []);
+  assert.equal(
+    flagged.monitors.map((monitor) => [monitor.socketMode, monitor.maxClientBufferBytes]),
+    [[0o660, 30_000], [0o600, 20_000]],
+    '--socket-mode and --max-client-buffer win over the top level, not over a monitor’s own',
+  );
   await removeTempDir(dir);
 });
 
