@@ -54,8 +54,6 @@ function watchSignal(signal: AbortSignal, request: PendingRequest<unknown>): voi
 export type RequestOutcome<Reply> = { ok: true; reply: Reply } | { ok: false; error: Error };
 
 export class PendingRequest<Reply> {
-  /** Set once resolved or rejected; a settled request ignores later outcomes. */
-  settled = false;
   private outcome: RequestOutcome<Reply> | undefined;
   private promiseValue: Promise<Reply> | undefined;
   private resolvePromise: ((reply: Reply) => void) | undefined;
@@ -88,6 +86,11 @@ export class PendingRequest<Reply> {
     }
   }
 
+  /** True once resolved or rejected; a settled request ignores later outcomes. */
+  get settled(): boolean {
+    return this.outcome !== undefined;
+  }
+
   /** Settles with the reply, or rejects with the error. */
   get promise(): Promise<Reply> {
     if (this.promiseValue === undefined) {
@@ -118,8 +121,7 @@ export class PendingRequest<Reply> {
   }
 
   private settle(outcome: RequestOutcome<Reply>): boolean {
-    if (this.settled) return false;
-    this.settled = true;
+    if (this.outcome !== undefined) return false;
     this.outcome = outcome;
     if (this.timer) clearTimeout(this.timer);
     if (this.signal) requestsBySignal.get(this.signal)?.delete(this as PendingRequest<unknown>);

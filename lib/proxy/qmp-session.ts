@@ -296,19 +296,24 @@ export class QmpSession implements DownstreamSession {
   private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply): void {
     this.upstreamPending--;
     const isError = reply.kind === 'error';
-    if (this.state !== 'closed') {
-      if (slot === undefined) {
-        const wireId = reply.message.id;
-        const text = typeof wireId === 'number' ? replaceWireId(reply.text, isError, wireId, command.idJson) : attachId(reply.text, isError, command.idJson);
-        this.outbound.write(`${text}\r\n`);
-      } else if (slot.text === undefined) {
-        slot.text = `${attachId(reply.text, isError, command.idJson)}\r\n`;
-        this.flushSlots();
-      }
-    }
+    const open = this.state !== 'closed';
+    if (open) this.relayReply(command, slot, reply, isError);
     // Recorded once the reply is on its way: the audit line is not on the client's round trip.
     this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined);
-    if (this.state !== 'closed') this.drainInbox();
+    if (open) this.drainInbox();
+  }
+
+  /** QEMU's reply with the client's id put back: at once for exec-oob, else in its place in the order. */
+  private relayReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply, isError: boolean): void {
+    const { text } = reply;
+    if (slot === undefined) {
+      const wireId = reply.message.id;
+      const withId = typeof wireId === 'number' ? replaceWireId(text, isError, wireId, command.idJson) : attachId(text, isError, command.idJson);
+      this.outbound.write(`${withId}\r\n`);
+    } else if (slot.text === undefined) {
+      slot.text = `${attachId(text, isError, command.idJson)}\r\n`;
+      this.flushSlots();
+    }
   }
 
   private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: Error): void {

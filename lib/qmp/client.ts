@@ -223,16 +223,9 @@ export class QmpMonitor implements Monitor {
 
   private enqueue(request: QmpRequest, argumentsJson: string | undefined, opts: RawRequestOptions, negotiating: boolean): void {
     const { command } = request;
-    const state = this.stateMachine.current;
-    let refusal: Error | undefined;
-    if (state === 'closed') refusal = new ConnectionClosedError(`${command}: the monitor connection is closed`);
-    else if (state !== 'ready' && !negotiating) refusal = new UnsupportedError(`${command}: the monitor is not ready (${state})`);
-    else if (opts.oob && !this.capabilities.includes('oob')) {
-      refusal = new UnsupportedError(`${command}: out-of-band execution was not negotiated with this monitor`);
-    }
+    const refusal = this.refusalOf(command, opts, negotiating);
     if (refusal !== undefined) {
-      const error = refusal;
-      queueMicrotask(() => request.reject(error));
+      queueMicrotask(() => request.reject(refusal));
       return;
     }
     request.oob = opts.oob === true;
@@ -246,6 +239,17 @@ export class QmpMonitor implements Monitor {
       this.waiting.push(request);
       this.pump();
     }
+  }
+
+  /** Why `command` cannot be written now, if it cannot. */
+  private refusalOf(command: string, opts: RawRequestOptions, negotiating: boolean): Error | undefined {
+    const state = this.stateMachine.current;
+    if (state === 'closed') return new ConnectionClosedError(`${command}: the monitor connection is closed`);
+    if (state !== 'ready' && !negotiating) return new UnsupportedError(`${command}: the monitor is not ready (${state})`);
+    if (opts.oob && !this.capabilities.includes('oob')) {
+      return new UnsupportedError(`${command}: out-of-band execution was not negotiated with this monitor`);
+    }
+    return undefined;
   }
 
   close(): Promise<void> {
