@@ -27,7 +27,7 @@
  */
 import type { Socket } from 'node:net';
 import { AbortError } from '../errors.js';
-import type { QmpReply } from '../qmp/client.js';
+import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { QemuJsonStreamer, type TokenGroup } from './qemu-lexer.js';
@@ -87,12 +87,18 @@ export class QmpSession implements DownstreamSession {
   /** The client shut down its side: answer what it sent, then close. */
   private inputEnded = false;
   private readonly abort = abortControllerForMany();
+  /** What every forwarded command is sent with, made once rather than per command. */
+  private readonly inBandOptions: RawRequestOptions;
+  private readonly oobOptions: RawRequestOptions;
   readonly closed: Promise<void>;
 
   constructor(
     readonly socket: Socket,
     private readonly context: SessionContext,
   ) {
+    const origin = downstreamOrigin(this.id, context.endpoint);
+    this.inBandOptions = { origin, oob: false, signal: this.abort.signal };
+    this.oobOptions = { origin, oob: true, signal: this.abort.signal };
     this.outbound = new Outbound(socket, {
       maxBufferedBytes: context.maxBufferedBytes,
       onOverflow: (bytes) => {
@@ -288,7 +294,7 @@ export class QmpSession implements DownstreamSession {
     monitor.sendWithCallback(
       command.command,
       command.argumentsJson,
-      { origin: downstreamOrigin(this.id, this.context.endpoint), oob: command.oob, signal: this.abort.signal },
+      command.oob ? this.oobOptions : this.inBandOptions,
       (outcome) => (outcome.ok ? this.onReply(command, slot, outcome.reply) : this.onFailure(command, slot, outcome.error)),
     );
   }

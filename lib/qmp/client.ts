@@ -53,8 +53,10 @@ class QmpRequest extends PendingRequest<QmpReply> {
   relay = false;
 }
 
-/** Commands after which the monitor is expected to go away. */
-const CLOSING_COMMANDS = new Set(['quit']);
+/** Whether the monitor is expected to go away after `command` (a comparison: a Set would hash every fresh name). */
+function isClosingCommand(command: string): boolean {
+  return command === 'quit';
+}
 
 export class QmpMonitor implements Monitor {
   readonly protocol = 'qmp' as const;
@@ -231,10 +233,12 @@ export class QmpMonitor implements Monitor {
     request.oob = opts.oob === true;
     if (request.oob || this.wireIds) request.wireId = this.nextWireId++;
     request.wireText = wireCommand(command, argumentsJson, request.oob, request.wireId);
-    if (CLOSING_COMMANDS.has(command)) this.closeExpected = true;
+    if (isClosingCommand(command)) this.closeExpected = true;
     if (request.oob) {
       this.byWireId.set(request.wireId!, request);
       this.socket.write(request.wireText);
+    } else if (this.waitingHead === this.waiting.length && !this.windowFull && this.inFlight.length < this.maxInFlight) {
+      this.putOnWire(request); // nothing queued and room in the window: what pump() would do, without the queue
     } else {
       this.waiting.push(request);
       this.pump();
@@ -386,13 +390,11 @@ export class QmpMonitor implements Monitor {
     while (this.inFlight.length < this.maxInFlight && this.waitingHead < this.waiting.length) {
       const request = this.waiting[this.waitingHead++]!;
       if (request.settled) continue; // timed out or aborted before it was written: never sent
-      this.inFlight.push(request);
-      if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
-      this.socket.write(request.wireText);
+      this.putOnWire(request);
     }
-    if (this.inFlight.length >= this.maxInFlight) this.windowFull = true;
     // Written requests must not stay reachable from here: each holds its settled promise and reply, and
     // keeping a thousand of them alive makes every scavenge copy and promote them.
+    if (this.waitingHead === 0) return;
     if (this.waitingHead === this.waiting.length) {
       this.waiting.length = 0;
       this.waitingHead = 0;
@@ -400,6 +402,13 @@ export class QmpMonitor implements Monitor {
       this.waiting = this.waiting.slice(this.waitingHead);
       this.waitingHead = 0;
     }
+  }
+
+  private putOnWire(request: QmpRequest): void {
+    this.inFlight.push(request);
+    if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
+    this.socket.write(request.wireText);
+    if (this.inFlight.length >= this.maxInFlight) this.windowFull = true;
   }
 
   private reportProtocolError(message: string, evidence: string, error = new ProtocolError(message, evidence)): void {
@@ -427,7 +436,7 @@ export class QmpMonitor implements Monitor {
     this.stateMachine.transition('closed', info.cause?.message ?? (expected ? 'closed' : 'connection lost'));
     for (const request of pending) {
       // quit's reply can be lost when QEMU exits with it unread (FACTS §2): the close is its answer.
-      if (CLOSING_COMMANDS.has(request.command) && !this.closedByCaller) {
+      if (isClosingCommand(request.command) && !this.closedByCaller) {
         request.resolve({ kind: 'return', text: '{"return": {}}', message: { return: {} } });
       } else {
         request.reject(error);
@@ -441,7 +450,17 @@ export class QmpMonitor implements Monitor {
   }
 }
 
-const PLAIN_COMMAND_NAME = /^[\w-]+$/;
+/** Letters, digits, '_' and '-' (every QAPI command name): nothing to escape. A loop, not a regex: it runs once per command. */
+function isPlainCommandName(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    const plain =
+      (code >= 0x61 && code <= 0x7a) || (code >= 0x41 && code <= 0x5a) || (code >= 0x30 && code <= 0x39) || code === 0x5f || code === 0x2d;
+    if (!plain) return false;
+  }
+  return true;
+}
 
 /**
  * Builds the wire text of a command; the name is JSON-escaped, the arguments
@@ -449,8 +468,8 @@ const PLAIN_COMMAND_NAME = /^[\w-]+$/;
  * keeps wire traces and line-oriented peers readable.
  */
 export function wireCommand(command: string, argumentsJson: string | undefined, oob: boolean, wireId?: number): string {
-  // A name of letters, digits, '_' and '-' (every QAPI command) needs no escaping; JSON.stringify costs a µs on a cold path.
-  let text = `{"${oob ? 'exec-oob' : 'execute'}":${PLAIN_COMMAND_NAME.test(command) ? `"${command}"` : JSON.stringify(command)}`;
+  // JSON.stringify costs a µs on a cold path, and a plain name needs no escaping.
+  let text = `{"${oob ? 'exec-oob' : 'execute'}":${isPlainCommandName(command) ? `"${command}"` : JSON.stringify(command)}`;
   if (argumentsJson !== undefined) text += `,"arguments":${argumentsJson}`;
   if (wireId !== undefined) text += `,"id":${wireId}`;
   return text + '}\n';

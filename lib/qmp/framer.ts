@@ -98,7 +98,7 @@ export class JsonObjectFramer {
     if (this.closed) return;
     const text = chunk.toString('latin1');
     // Whole lines of pure ASCII (everything QEMU sends in compact mode) skip the scan.
-    const lineFastPath = isAscii(chunk);
+    const chunkIsAscii = isAscii(chunk);
     let objectStart = this.depth > 0 ? 0 : -1;
     let i = 0;
     const length = text.length;
@@ -109,7 +109,7 @@ export class JsonObjectFramer {
         const code = text.charCodeAt(i);
         if (code === OPEN_BRACE) {
           this.flushGarbage();
-          if (lineFastPath) {
+          if (chunkIsAscii) {
             const next = this.tryWholeLine(text, i);
             if (next !== -1) {
               i = next;
@@ -164,7 +164,7 @@ export class JsonObjectFramer {
           const tail = text.slice(objectStart, i);
           objectStart = -1;
           if (this.overLimit(tail.length)) return;
-          this.emit(tail);
+          this.emit(tail, chunkIsAscii);
         }
       }
     }
@@ -230,15 +230,17 @@ export class JsonObjectFramer {
     return true;
   }
 
-  private emit(tail: string): void {
+  private emit(tail: string, tailIsAscii: boolean): void {
     let text = tail;
+    let ascii = tailIsAscii;
     if (this.pieces.length > 0) {
       this.pieces.push(tail);
       text = this.pieces.join('');
       this.pieces = [];
       this.piecesBytes = 0;
+      ascii = false; // earlier chunks were not checked
     }
-    if (NON_ASCII.test(text)) text = Buffer.from(text, 'latin1').toString('utf8');
+    if (!ascii && NON_ASCII.test(text)) text = Buffer.from(text, 'latin1').toString('utf8');
     this.sink.message(text);
   }
 
