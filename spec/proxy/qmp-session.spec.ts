@@ -151,6 +151,10 @@ const AFTER_NEGOTIATION: Array<string | Buffer> = [
   '{"execute":"human-monitor-command","arguments":{"command-line":"info version"},"id":"h"}',
   '{"execute":"qom-get","arguments":{"path":"/machine","property":"type"},"id":[1,"x"]}',
   '{"execute":"query-status"}\n{"execute":"query-status","id":"two"}\n',
+  // Replies of several KiB in one read, and of 200 KiB over several: relayed as QEMU's text, never re-serialised.
+  '{"execute":"query-commands","id":"commands"}',
+  '{"execute":"qom-list-types","id":"types"}',
+  '{"execute":"query-qmp-schema","id":"schema"}',
   `${'['.repeat(1100)}${']'.repeat(1100)}`,
   `{"execute":"query-status","id":${'['.repeat(1023)}${']'.repeat(1023)}}`,
   `{"execute":"query-status","id":${'['.repeat(1024)}${']'.repeat(1024)}}`,
