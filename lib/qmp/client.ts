@@ -25,8 +25,8 @@ import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } f
 import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin, type RequestOutcome } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { JsonObjectFramer } from './framer.js';
-import { losslessFromParsed, parseJsonLossless, stringifyJson } from './json.js';
-import { classify, RETURN_PREFIX, UnparsedReturn, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
+import { stringifyJson } from './json.js';
+import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 
@@ -299,9 +299,9 @@ export class QmpMonitor implements Monitor {
     }
     let value: unknown;
     try {
-      value = parsed === undefined ? parseJsonLossless(text) : losslessFromParsed(text, parsed);
+      value = parseMonitorJson(text, parsed);
     } catch (error) {
-      this.reportProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, text);
+      this.reportProtocolError((error as ProtocolError).message, text, error as ProtocolError);
       return;
     }
     const message = classify(text, value);

@@ -5,7 +5,7 @@
  */
 import { ProtocolError } from '../errors.js';
 import { compileSchema } from '../schema.js';
-import { parseJsonLossless } from './json.js';
+import { losslessFromParsed, parseJsonLossless } from './json.js';
 
 export interface QmpVersion {
   qemu: { major: number; minor: number; micro: number };
@@ -131,6 +131,19 @@ function invalid(text: string, what: string, why: string): ClassifyResult {
   return { kind: 'invalid', text, reason: `malformed ${what}: ${why}` };
 }
 
+/**
+ * The value of one message QEMU sent, numbers kept exact (`parsed`: its
+ * JSON.parse value, when the framer already made it). Throws ProtocolError
+ * when the text is not JSON.
+ */
+export function parseMonitorJson(text: string, parsed?: object): unknown {
+  try {
+    return parsed === undefined ? parseJsonLossless(text) : losslessFromParsed(text, parsed);
+  } catch (error) {
+    throw new ProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, text);
+  }
+}
+
 /** How QEMU begins a success reply that carries no id, in compact output. */
 export const RETURN_PREFIX = '{"return": ';
 
@@ -147,12 +160,7 @@ export class UnparsedReturn {
 
   get message(): QmpReturn {
     if (this.parsed === undefined) {
-      let value: unknown;
-      try {
-        value = parseJsonLossless(this.text);
-      } catch (error) {
-        throw new ProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, this.text);
-      }
+      const value = parseMonitorJson(this.text);
       if (!isReturn(value)) throw new ProtocolError(`malformed reply: ${isReturn.explain()}`, this.text);
       this.parsed = value;
     }
