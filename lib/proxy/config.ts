@@ -50,6 +50,8 @@ export interface MonitorConfig {
   hmp?: string;
   /** Downstream QMP socket with the read-only policy. */
   readOnly?: string;
+  /** Commands the read-only socket refuses besides the built-in policy's (it can only refuse more). */
+  readOnlyDeny?: string[];
   /** Downstream libvirt RPC socket. */
   libvirt?: string;
   /** Downstream libvirt RPC socket whose connections are all read-only (libvirtd's `libvirt-sock-ro`). */
@@ -90,6 +92,7 @@ interface ConfigFile {
     qmp?: string;
     hmp?: string;
     readOnly?: string;
+    readOnlyDeny?: string[];
     libvirt?: string;
     libvirtReadOnly?: string;
     agent?: string;
@@ -142,6 +145,7 @@ const isConfigFile = compileSchema<ConfigFile>({
           qmp: pathSchema,
           hmp: pathSchema,
           readOnly: pathSchema,
+          readOnlyDeny: { type: 'array', items: { type: 'string', minLength: 1 } },
           libvirt: pathSchema,
           libvirtReadOnly: pathSchema,
           agent: pathSchema,
@@ -184,6 +188,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
       qmp: monitor.qmp,
       hmp: monitor.hmp,
       readOnly: monitor.readOnly,
+      readOnlyDeny: monitor.readOnlyDeny,
       libvirt: monitor.libvirt,
       libvirtReadOnly: monitor.libvirtReadOnly,
       agent: monitor.agent,
