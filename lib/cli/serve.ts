@@ -100,6 +100,7 @@ export function serveCommand(): Command {
  * (a monitor's own still wins). Throws QmpxError on contradictions.
  */
 export async function buildServeConfig(options: ServeCliOptions, qemuArgs: string[], command?: Command): Promise<ServeConfig> {
+  if (options.readOnlyDeny !== undefined && options.upstream === undefined && !options.launch) throw new QmpxError('--read-only-deny goes with --upstream or --launch');
   const fromFile =
     options.config === undefined
       ? undefined
@@ -110,7 +111,6 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
   if ((options.restart || options.qemuBinary !== undefined || options.env !== undefined) && !options.launch) {
     throw new QmpxError('--restart, --qemu-binary and --env go with --launch');
   }
-  if (options.readOnlyDeny !== undefined && options.upstream === undefined && !options.launch) throw new QmpxError('--read-only-deny goes with --upstream or --launch');
   const monitors: MonitorConfig[] = [...(fromFile?.monitors ?? [])];
   if (options.upstream !== undefined || options.launch) {
     monitors.push({

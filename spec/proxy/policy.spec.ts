@@ -9,6 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { buildServeConfig } from '../../lib/cli/serve.js';
+import { configFromJson } from '../../lib/proxy/config.js';
 import { policyNamed } from '../../lib/proxy/policy.js';
 import { READ_ONLY_COMMANDS, REFUSED_QUERY_COMMANDS, TYPE_INSTANTIATING_COMMANDS } from '../../lib/proxy/read-only/commands.js';
 import { isSecretProperty } from '../../lib/proxy/read-only/secrets.js';
@@ -221,6 +223,27 @@ test('denied commands are audited as denied', async () => {
   const stop = records.find((record) => record.command === 'stop');
   assert.is(stop?.outcome, 'denied');
   assert.is(stop?.socket, audited.readOnlyPath);
+});
+
+test('readOnlyDeny in a config file and --read-only-deny on the command line', async () => {
+  const fromFile = configFromJson({ monitors: [{ upstream: '/u', readOnly: '/r', readOnlyDeny: ['qom-get', 'query-name'] }] }, 'a.json');
+  assert.equal(fromFile.monitors[0]!.readOnlyDeny, ['qom-get', 'query-name']);
+  for (const bad of ['qom-get', [1], ['']]) {
+    assert.throws(() => configFromJson({ monitors: [{ upstream: '/u', readOnly: '/r', readOnlyDeny: bad }] }, 'b.json'), /b\.json: invalid config/);
+  }
+  const fromCli = await buildServeConfig({ upstream: '/u', readOnly: '/r', readOnlyDeny: 'qom-get,,query-name' }, []);
+  assert.equal(fromCli.monitors[0]!.readOnlyDeny, ['qom-get', 'query-name']);
+  await buildServeConfig({ readOnlyDeny: 'qom-get', config: '/nonexistent.json' }, []).then(
+    () => assert.unreachable('accepted'),
+    (error: Error) => assert.match(error.message, /--read-only-deny goes with --upstream or --launch/),
+  );
+});
+
+test('docs/read-only-policy.md names every allowed and every refused command', async () => {
+  const doc = await readFile(new URL('../../../docs/read-only-policy.md', import.meta.url), 'utf8');
+  for (const command of [...READ_ONLY_COMMANDS.keys(), ...REFUSED_QUERY_COMMANDS.keys(), ...TYPE_INSTANTIATING_COMMANDS.keys()]) {
+    assert.ok(doc.includes(`| \`${command}\` |`), command);
+  }
 });
 
 test.run();
