@@ -101,6 +101,23 @@ test('qom-get of secret material is refused, by exact path, partial path and on 
   for (const reply of replies) assert.not.ok(reply.includes(PASSPHRASE), reply);
 });
 
+test('qom-get: the property name is judged as QEMU decodes it (escapes, single quotes, a repeated key)', async () => {
+  const client = await served.negotiatedClient(served.readOnlyPath);
+  await client.send(
+    [
+      '{"execute":"qom-get","arguments":{"path":"sec0","\\u0070roperty":"d\\u0061ta"},"id":1}',
+      "{'execute':'qom-get','arguments':{'path':'sec0','property':'data'},'id':2}",
+      '{"execute":"qom-get","arguments":{"path":"sec0","property":"type","property":"data"},"id":3}',
+      '',
+    ].join('\n'),
+  );
+  const replies = (await client.waitForLines(5)).slice(2);
+  await client.close();
+  assert.is(replies[0], secretDenied('data', 1));
+  assert.is(replies[1], secretDenied('data', 2));
+  assert.is(replies[2], '{"error": {"class": "GenericError", "desc": "JSON parse error, duplicate key"}}');
+});
+
 test('the full socket next to it still reads the secret (the refusal is the policy, not QEMU)', async () => {
   const client = await served.negotiatedClient();
   await client.send('{"execute":"qom-get","arguments":{"path":"sec0","property":"data"},"id":1}\n');
