@@ -83,7 +83,6 @@ export const READ_ONLY_COMMANDS: ReadonlyMap<string, string> = new Map([
   ['x-query-usb', 'USB device list'],
   ['x-query-virtio', 'virtio device paths'],
   ['x-query-virtio-status', "a virtio device's feature and status bits"],
-  ['x-query-virtio-queue-status', "a virtqueue's indices and guest addresses"],
 ]);
 
 /**
@@ -98,6 +97,7 @@ export const REFUSED_QUERY_COMMANDS: ReadonlyMap<string, string> = new Map([
   ['x-query-jit', 'walks the whole translation cache under its lock: a cost the client chooses how often to pay'],
   ['x-query-opcount', 'profiler builds only; a debugging dump'],
   ['x-query-profile', 'profiler builds only; resets the counters it reports'],
+  ['x-query-virtio-queue-status', 'on a device served by vhost it asks the backend for the ring position (GET_VRING_BASE), which for vhost-user stops the ring'],
   ['x-query-virtio-queue-element', "reads a descriptor chain out of the guest's memory"],
   ['x-query-virtio-vhost-queue-status', "reports the vhost rings' addresses in QEMU's own address space"],
 ]);
