@@ -11,7 +11,7 @@
  * The names come from every property of every type of QEMU 7.2 (as
  * `qom-list-properties` lists them): `secret` (`data`, `file`, `iv`,
  * `keyid`), `secret_keyring` (`serial`, `keyid`, `iv`), `tls-creds-*` and
- * `tls-cipher-suites` (`dir`, `passwordid`, `username`), `sev-guest`
+ * `tls-cipher-suites` (`dir`; `passwordid` on x509, `username` on psk), `sev-guest`
  * (`dh-cert-file`, `session-file`). The fragments refuse whole families a
  * later QEMU may add to (`password-secret`, `key-secret`, `passphrase`,
  * file paths). A few harmless properties share those names (a disk's
