@@ -22,6 +22,7 @@
 import { readFile } from 'node:fs/promises';
 import { QmpxError } from '../errors.js';
 import { compileSchema } from '../schema.js';
+import { readOnlyDenyProblem } from './policy.js';
 
 export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -238,6 +239,8 @@ export function checkConfig(config: ServeConfig, source: string): void {
   const names = new Set<string>();
   config.monitors.forEach((monitor, index) => {
     const label = monitor.name ?? `monitor ${index + 1}`;
+    const denyProblem = readOnlyDenyProblem(monitor.readOnlyDeny ?? []);
+    if (denyProblem !== undefined) throw new QmpxError(`${source}: ${label}: ${denyProblem}`);
     if ((monitor.upstream === undefined) === (monitor.launch === undefined)) {
       throw new QmpxError(`${source}: ${label}: give exactly one of upstream and launch`);
     }

@@ -69,3 +69,12 @@ export function policyNamed(name: PolicyName, readOnlyDeny: readonly string[] = 
   if (name === 'full') return fullPolicy;
   return readOnlyDeny.length === 0 ? defaultReadOnly : readOnlyPolicy(new Set(readOnlyDeny));
 }
+
+/**
+ * Why a deny list is wrong, or undefined: every name must be a command the
+ * read-only policy allows, since a misspelt one would tighten nothing.
+ */
+export function readOnlyDenyProblem(names: readonly string[]): string | undefined {
+  const stray = names.find((name) => !READ_ONLY_COMMANDS.has(name));
+  return stray === undefined ? undefined : `readOnlyDeny: '${stray}' is not a command the read-only policy allows`;
+}
