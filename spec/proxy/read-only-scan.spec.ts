@@ -1,6 +1,6 @@
 /**
  * The read-only socket against everything QEMU knows, on a `pc` machine
- * with a secret object: every QOM type (abstract ones too) with every
+ * with a dozen devices, a secret and TLS credentials: every QOM type (abstract ones too) with every
  * command that takes a type name, every allowed command that needs no
  * argument, and qom-list / qom-get over the whole QOM tree. After each
  * pass QEMU still runs, its run state has not changed and no reply carried
@@ -22,13 +22,18 @@ const TYPENAME_COMMANDS = ['qom-list-properties', 'device-list-properties'];
 
 type Reply = { return?: unknown; error?: { class: string; desc: string } };
 
+/** Devices and objects of many kinds, so the QOM tree walk runs many kinds of getters. */
+const DEVICES = ['usb-tablet', 'virtio-net-pci', 'e1000', 'virtio-balloon', 'virtio-rng-pci', 'virtio-serial-pci', 'ich9-ahci', 'virtio-scsi-pci', 'intel-hda', 'hda-duplex', 'VGA', 'pvpanic', 'i6300esb'];
+const OBJECTS = [`secret,id=sec0,data=${PASSPHRASE}`, 'tls-creds-anon,id=tls0,endpoint=server', 'iothread,id=io0'];
+
 let served: ServedQemu;
 let client: RawClient;
 /** Lines of `client` already handed out as replies (or events skipped). */
 let consumed = 0;
 
 test.before(async () => {
-  served = await serveQemu({ readOnly: true, qemu: { machine: 'pc', args: ['-object', `secret,id=sec0,data=${PASSPHRASE}`] } });
+  const args = [...DEVICES.flatMap((device) => ['-device', device]), ...OBJECTS.flatMap((object) => ['-object', object])];
+  served = await serveQemu({ readOnly: true, qemu: { machine: 'pc', args } });
   client = await served.negotiatedClient(served.readOnlyPath);
   consumed = 2;
 });
@@ -119,7 +124,7 @@ test('qom-list and qom-get over the whole QOM tree: secrets refused, everything 
     });
     reads += (await run(gets)).length;
   }
-  assert.ok(objects > 100 && reads > 1000, `${objects} objects, ${reads} properties`);
+  assert.ok(objects > 300 && reads > 2500, `${objects} objects, ${reads} properties`);
   await assertQemuUnchanged();
 });
 
