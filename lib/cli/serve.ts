@@ -33,6 +33,7 @@ export interface ServeCliOptions {
   qmp?: string;
   hmp?: string;
   readOnly?: string;
+  readOnlyDeny?: string;
   libvirt?: string;
   libvirtReadOnly?: string;
   agent?: string;
@@ -60,6 +61,7 @@ export function serveCommand(): Command {
     .option('--qmp <path>', 'downstream QMP socket')
     .option('--hmp <path>', 'downstream text monitor (HMP) socket')
     .option('--read-only <path>', 'downstream QMP socket that allows only query-* and other read-only commands')
+    .option('--read-only-deny <commands>', 'comma-separated commands the read-only socket refuses besides its built-in policy')
     .option('--libvirt <path>', 'downstream libvirt RPC socket (virsh qemu-monitor-command)')
     .option('--libvirt-read-only <path>', 'downstream libvirt RPC socket on which every connection is read-only')
     .option('--agent <socket>', "the VM's guest-agent socket, for virsh qemu-agent-command through the libvirt sockets")
@@ -98,6 +100,7 @@ export function serveCommand(): Command {
  * (a monitor's own still wins). Throws QmpxError on contradictions.
  */
 export async function buildServeConfig(options: ServeCliOptions, qemuArgs: string[], command?: Command): Promise<ServeConfig> {
+  if (options.readOnlyDeny !== undefined && options.upstream === undefined && !options.launch) throw new QmpxError('--read-only-deny goes with --upstream or --launch');
   const fromFile =
     options.config === undefined
       ? undefined
@@ -117,6 +120,7 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
       qmp: options.qmp,
       hmp: options.hmp,
       readOnly: options.readOnly,
+      readOnlyDeny: options.readOnlyDeny?.split(',').filter((name) => name !== ''),
       libvirt: options.libvirt,
       libvirtReadOnly: options.libvirtReadOnly,
       agent: options.agent,

@@ -22,6 +22,7 @@
 import { readFile } from 'node:fs/promises';
 import { QmpxError } from '../errors.js';
 import { compileSchema } from '../schema.js';
+import { readOnlyDenyProblem } from './policy.js';
 
 export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -50,6 +51,8 @@ export interface MonitorConfig {
   hmp?: string;
   /** Downstream QMP socket with the read-only policy. */
   readOnly?: string;
+  /** Commands the read-only socket refuses besides the built-in policy's (it can only refuse more). */
+  readOnlyDeny?: string[];
   /** Downstream libvirt RPC socket. */
   libvirt?: string;
   /** Downstream libvirt RPC socket whose connections are all read-only (libvirtd's `libvirt-sock-ro`). */
@@ -90,6 +93,7 @@ interface ConfigFile {
     qmp?: string;
     hmp?: string;
     readOnly?: string;
+    readOnlyDeny?: string[];
     libvirt?: string;
     libvirtReadOnly?: string;
     agent?: string;
@@ -142,6 +146,7 @@ const isConfigFile = compileSchema<ConfigFile>({
           qmp: pathSchema,
           hmp: pathSchema,
           readOnly: pathSchema,
+          readOnlyDeny: { type: 'array', items: { type: 'string', minLength: 1 } },
           libvirt: pathSchema,
           libvirtReadOnly: pathSchema,
           agent: pathSchema,
@@ -184,6 +189,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
       qmp: monitor.qmp,
       hmp: monitor.hmp,
       readOnly: monitor.readOnly,
+      readOnlyDeny: monitor.readOnlyDeny,
       libvirt: monitor.libvirt,
       libvirtReadOnly: monitor.libvirtReadOnly,
       agent: monitor.agent,
@@ -233,6 +239,8 @@ export function checkConfig(config: ServeConfig, source: string): void {
   const names = new Set<string>();
   config.monitors.forEach((monitor, index) => {
     const label = monitor.name ?? `monitor ${index + 1}`;
+    const denyProblem = readOnlyDenyProblem(monitor.readOnlyDeny ?? []);
+    if (denyProblem !== undefined) throw new QmpxError(`${source}: ${label}: ${denyProblem}`);
     if ((monitor.upstream === undefined) === (monitor.launch === undefined)) {
       throw new QmpxError(`${source}: ${label}: give exactly one of upstream and launch`);
     }

@@ -162,7 +162,7 @@ export class MonitorProxy {
     const policy: PolicyName = kind === 'read-only' ? 'read-only' : 'full';
     const context: SessionContext = {
       endpoint: path,
-      policy: policyNamed(policy),
+      policy: policyNamed(policy, this.options.config.readOnlyDeny),
       logger: this.options.logger,
       audit: this.options.audit,
       monitorName: () => this.name,

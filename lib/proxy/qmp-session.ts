@@ -266,9 +266,10 @@ export class QmpSession implements DownstreamSession {
     const command = outcome.command;
     if (this.state === 'greeted') return this.negotiate(command);
     const { policy } = this.context;
-    if (!policy.allows(command.command)) {
+    const refusal = policy.refusal(command.command, command.arguments);
+    if (refusal !== undefined) {
       this.audit(command, 'denied');
-      return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: policy.denial(command.command), idJson: command.idJson }));
+      return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: refusal, idJson: command.idJson }));
     }
     this.forward(command);
   }

@@ -58,6 +58,7 @@ export class RecordingLogger implements Logger {
 export interface ServeOptions {
   hmp?: boolean;
   readOnly?: boolean;
+  readOnlyDeny?: string[];
   name?: string;
   maxClientBufferBytes?: number;
   socketMode?: number;
@@ -90,6 +91,7 @@ export async function serveUpstream(upstream: string, options: ServeOptions = {}
     qmp: qmpPath,
     hmp: options.hmp ? hmpPath : undefined,
     readOnly: options.readOnly ? readOnlyPath : undefined,
+    readOnlyDeny: options.readOnlyDeny,
     socketMode: options.socketMode ?? 0o600,
     maxClientBufferBytes: options.maxClientBufferBytes ?? 8 * 1024 * 1024,
   };
