@@ -17,6 +17,7 @@ import {
   loadConfigFile,
   parseSocketMode,
   type MonitorConfig,
+  type MonitorDefaults,
   type ServeConfig,
   type ServeLogLevel,
 } from '../proxy/config.js';
@@ -95,17 +96,20 @@ export function serveCommand(): Command {
 /**
  * Merges the command line and the config file: the flags describe one
  * monitor (when --upstream or --launch is given), the file any number more;
- * --log-level and --audit given on the command line win over the file, and
- * --socket-mode and --max-client-buffer over the file's top-level values
- * (a monitor's own still wins). Throws QmpxError on contradictions.
+ * --log-level and --audit given on the command line win over the file.
+ * A monitor's socket mode and client buffer come from its own key, else
+ * --socket-mode / --max-client-buffer when GIVEN, else the file's top-level
+ * key, else the default. Throws QmpxError on contradictions.
  */
 export async function buildServeConfig(options: ServeCliOptions, qemuArgs: string[], command?: Command): Promise<ServeConfig> {
   if (options.readOnlyDeny !== undefined && options.upstream === undefined && !options.launch) throw new QmpxError('--read-only-deny goes with --upstream or --launch');
-  const fromFile =
-    options.config === undefined
-      ? undefined
-      : await loadConfigFile(options.config, { socketMode: options.socketMode, maxClientBufferBytes: options.maxClientBuffer });
   const explicit = (name: string): boolean => command === undefined || command.getOptionValueSource(name) === 'cli';
+  // Commander fills in an option's default: passed on, it would hide the file's top-level value.
+  const given: MonitorDefaults = {
+    socketMode: explicit('socketMode') ? options.socketMode : undefined,
+    maxClientBufferBytes: explicit('maxClientBuffer') ? options.maxClientBuffer : undefined,
+  };
+  const fromFile = options.config === undefined ? undefined : await loadConfigFile(options.config, given);
   if (options.upstream !== undefined && options.launch) throw new QmpxError('give either --upstream or --launch, not both');
   if (qemuArgs.length > 0 && !options.launch) throw new QmpxError(`QEMU arguments (${qemuArgs.join(' ')}) are only taken with --launch`);
   if ((options.restart || options.qemuBinary !== undefined || options.env !== undefined) && !options.launch) {
@@ -124,8 +128,8 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
       libvirt: options.libvirt,
       libvirtReadOnly: options.libvirtReadOnly,
       agent: options.agent,
-      socketMode: options.socketMode ?? DEFAULT_SOCKET_MODE,
-      maxClientBufferBytes: options.maxClientBuffer ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES,
+      socketMode: given.socketMode ?? fromFile?.monitorDefaults.socketMode ?? DEFAULT_SOCKET_MODE,
+      maxClientBufferBytes: given.maxClientBufferBytes ?? fromFile?.monitorDefaults.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES,
     });
   } else if (fromFile === undefined) {
     throw new QmpxError('nothing to serve: give --upstream SOCKET or --launch (with --qmp PATH), or --config FILE');

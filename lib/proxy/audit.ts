@@ -10,12 +10,27 @@
  * asked for (`arguments: true`), since they can hold passwords and keys;
  * they are written as the client sent them, number tokens exact.
  *
- * Lines are written in order through one append stream. If the file cannot
- * be written the failure is logged once and auditing stops; the proxy keeps
- * serving.
+ * Clients choose what goes into a line, so every line is bounded and so is
+ * the rate of the lines a client can cause without being allowed anything:
+ *
+ * - A client-supplied field longer than its limit is cut at a character
+ *   boundary and marked: `"cut":{"command":102400}` gives the field's full
+ *   length in bytes. `command` and `errorClass` keep their first
+ *   MAX_AUDIT_NAME_BYTES bytes; cut `arguments` become a JSON string holding
+ *   the first MAX_AUDIT_ARGUMENTS_BYTES bytes of their text (a prefix of
+ *   JSON is not JSON).
+ * - Denied commands are bounded per socket: within a window of
+ *   `deniedWindowMs` the first `deniedPerWindow` are written, the others
+ *   folded into one line when the window ends:
+ *   `{"time":...,"monitor":...,"socket":...,"outcome":"denied","folded":N,"clients":K,"since":...}`.
+ *   Per socket, not per client, so that opening more connections buys no
+ *   more lines.
+ * - Writing survives failures (audit-file.ts): a full disk is retried, and
+ *   once the file takes lines again a gap line says how many were lost:
+ *   `{"time":...,"outcome":"audit-gap","lost":N,"since":...,"error":"ENOSPC: ..."}`.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Logger } from '../log.js';
+import { AuditFile } from './audit-file.js';
 
 export type AuditOutcome = 'ok' | 'error' | 'denied' | 'lost' | 'dropped';
 
@@ -44,28 +59,136 @@ export const noAudit: AuditSink = {
   close: async () => undefined,
 };
 
-/** Opens (appending to) an NDJSON audit file. Open errors are logged, not thrown. */
-export function openAuditLog(path: string, recordsArguments: boolean, logger: Logger): AuditSink {
-  const stream: WriteStream = createWriteStream(path, { flags: 'a', mode: 0o600 });
-  let failed = false;
-  stream.on('error', (error) => {
-    if (!failed) logger.error({ audit: path, err: error.message }, 'audit log cannot be written; auditing stopped');
-    failed = true;
+/** Bytes of a command name or error class kept in a line; QMP's own names are under 64. */
+export const MAX_AUDIT_NAME_BYTES = 128;
+/** Bytes of arguments text kept in a line; an HMP command line (at most 4,095 bytes) fits whole. */
+export const MAX_AUDIT_ARGUMENTS_BYTES = 8192;
+/** Denied commands written in full per socket and window; the rest are folded. */
+export const DEFAULT_DENIED_PER_WINDOW = 10;
+export const DEFAULT_DENIED_WINDOW_MS = 10_000;
+/** Lines that may wait unwritten (a slow or failing file); past it they are counted as lost. */
+export const DEFAULT_MAX_QUEUED_AUDIT_BYTES = 1024 * 1024;
+/** First retry after a write error; doubling up to DEFAULT_MAX_AUDIT_RETRY_MS. */
+export const DEFAULT_AUDIT_RETRY_MS = 1000;
+export const DEFAULT_MAX_AUDIT_RETRY_MS = 30_000;
+
+export interface AuditLogOptions {
+  deniedPerWindow?: number;
+  deniedWindowMs?: number;
+  maxQueuedBytes?: number;
+  retryMs?: number;
+  maxRetryMs?: number;
+}
+
+/** Denied commands of one socket in the current window. */
+interface DeniedWindow {
+  monitor: string;
+  since: Date;
+  written: number;
+  folded: number;
+  clients: Set<number>;
+  timer: NodeJS.Timeout;
+}
+
+/** Distinct client ids remembered per window for the fold line; the count stops growing past it. */
+const MAX_FOLDED_CLIENT_IDS = 1024;
+
+/**
+ * Opens (appending to, mode 0600) an NDJSON audit file. Never throws: a
+ * file that cannot be opened or written is logged and retried.
+ */
+export function openAuditLog(path: string, recordsArguments: boolean, logger: Logger, options: AuditLogOptions = {}): AuditSink {
+  const deniedPerWindow = options.deniedPerWindow ?? DEFAULT_DENIED_PER_WINDOW;
+  const deniedWindowMs = options.deniedWindowMs ?? DEFAULT_DENIED_WINDOW_MS;
+  const file = new AuditFile({
+    path,
+    logger,
+    maxQueuedBytes: options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_AUDIT_BYTES,
+    retryMs: options.retryMs ?? DEFAULT_AUDIT_RETRY_MS,
+    maxRetryMs: options.maxRetryMs ?? DEFAULT_MAX_AUDIT_RETRY_MS,
+    gapLine: (lost, since, error) => {
+      let line = `{"time":${timeJson()},"outcome":"audit-gap","lost":${lost},"since":${JSON.stringify(since.toISOString())}`;
+      if (error !== undefined) line += `,"error":${JSON.stringify(error)}`;
+      return `${line}}\n`;
+    },
   });
+  const deniedBySocket = new Map<string, DeniedWindow>();
+
+  const endWindow = (socket: string): void => {
+    const window = deniedBySocket.get(socket);
+    if (window === undefined) return;
+    clearTimeout(window.timer);
+    deniedBySocket.delete(socket);
+    if (window.folded === 0) return;
+    file.append(
+      `{"time":${timeJson()},"monitor":${JSON.stringify(window.monitor)},"socket":${JSON.stringify(socket)},"outcome":"denied","folded":${window.folded},"clients":${window.clients.size},"since":${JSON.stringify(window.since.toISOString())}}\n`,
+    );
+  };
+
+  /** False when a denied entry is folded instead of written. */
+  const admitDenied = (entry: AuditRecord): boolean => {
+    let window = deniedBySocket.get(entry.socket);
+    if (window === undefined) {
+      const timer = setTimeout(() => endWindow(entry.socket), deniedWindowMs);
+      timer.unref();
+      window = { monitor: entry.monitor, since: new Date(), written: 0, folded: 0, clients: new Set(), timer };
+      deniedBySocket.set(entry.socket, window);
+    }
+    if (window.written < deniedPerWindow) {
+      window.written++;
+      return true;
+    }
+    window.folded++;
+    if (window.clients.size < MAX_FOLDED_CLIENT_IDS) window.clients.add(entry.client);
+    return false;
+  };
+
   return {
     recordsArguments,
     record(entry: AuditRecord): void {
-      if (failed) return;
-      let line = `{"time":${JSON.stringify(new Date().toISOString())},"monitor":${JSON.stringify(entry.monitor)},"socket":${JSON.stringify(entry.socket)},"client":${entry.client},"command":${JSON.stringify(entry.command)},"outcome":"${entry.outcome}"`;
-      if (entry.errorClass !== undefined) line += `,"errorClass":${JSON.stringify(entry.errorClass)}`;
-      if (recordsArguments && entry.argumentsJson !== undefined) line += `,"arguments":${entry.argumentsJson}`;
-      stream.write(`${line}}\n`);
+      if (entry.outcome === 'denied' && !admitDenied(entry)) return;
+      file.append(auditLine(entry, recordsArguments));
     },
-    close(): Promise<void> {
-      return new Promise((resolve) => {
-        if (failed || stream.destroyed) resolve();
-        else stream.end(() => resolve());
-      });
+    async close(): Promise<void> {
+      for (const socket of [...deniedBySocket.keys()]) endWindow(socket);
+      await file.close();
     },
   };
+}
+
+/** One record as its NDJSON line, every client-supplied field bounded. */
+export function auditLine(entry: AuditRecord, recordsArguments: boolean): string {
+  const cut: string[] = [];
+  const bounded = (field: string, text: string, maxBytes: number): string => {
+    const kept = cutToBytes(text, maxBytes);
+    if (kept !== undefined) cut.push(`${JSON.stringify(field)}:${Buffer.byteLength(text)}`);
+    return kept ?? text;
+  };
+  let line = `{"time":${timeJson()},"monitor":${JSON.stringify(entry.monitor)},"socket":${JSON.stringify(entry.socket)},"client":${entry.client},"command":${JSON.stringify(bounded('command', entry.command, MAX_AUDIT_NAME_BYTES))},"outcome":"${entry.outcome}"`;
+  if (entry.errorClass !== undefined) line += `,"errorClass":${JSON.stringify(bounded('errorClass', entry.errorClass, MAX_AUDIT_NAME_BYTES))}`;
+  if (recordsArguments && entry.argumentsJson !== undefined) {
+    const kept = bounded('arguments', entry.argumentsJson, MAX_AUDIT_ARGUMENTS_BYTES);
+    line += `,"arguments":${kept === entry.argumentsJson ? kept : JSON.stringify(kept)}`;
+  }
+  if (cut.length > 0) line += `,"cut":{${cut.join(',')}}`;
+  return `${line}}\n`;
+}
+
+/**
+ * The longest prefix of `text` of at most `maxBytes` UTF-8 bytes that ends
+ * on a character boundary, or undefined when `text` fits whole. Looks at
+ * no more than `maxBytes` characters, whatever the length of `text`.
+ */
+function cutToBytes(text: string, maxBytes: number): string | undefined {
+  if (text.length <= maxBytes / 3) return undefined;
+  const head = Buffer.from(text.slice(0, maxBytes + 1));
+  if (head.length <= maxBytes && text.length <= maxBytes) return undefined;
+  let end = Math.min(maxBytes, head.length);
+  // Back off continuation bytes (10xxxxxx) so the cut falls between characters.
+  while (end > 0 && end < head.length && (head[end]! & 0xc0) === 0x80) end--;
+  return head.subarray(0, end).toString('utf8');
+}
+
+function timeJson(): string {
+  return JSON.stringify(new Date().toISOString());
 }

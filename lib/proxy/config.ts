@@ -22,6 +22,7 @@
 import { readFile } from 'node:fs/promises';
 import { QmpxError } from '../errors.js';
 import { compileSchema } from '../schema.js';
+import { socketPathProblem } from './listen.js';
 import { readOnlyDenyProblem } from './policy.js';
 
 export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -102,11 +103,9 @@ interface ConfigFile {
   }>;
 }
 
+// A number is let through the schema only to be refused with a clearer word than ajv's (socketModeOf).
 const socketModeSchema = {
-  anyOf: [
-    { type: 'string', pattern: '^0?[0-7]{3}$' },
-    { type: 'integer', minimum: 0, maximum: 0o777 },
-  ],
+  anyOf: [{ type: 'string', pattern: '^0?[0-7]{3}$' }, { type: 'number' }],
 };
 const pathSchema = { type: 'string', minLength: 1 };
 
@@ -158,26 +157,38 @@ const isConfigFile = compileSchema<ConfigFile>({
   },
 });
 
-/** Parses `"0600"`, `"600"` or a number into permission bits; throws QmpxError otherwise. */
-export function parseSocketMode(mode: string | number): number {
-  const bits = typeof mode === 'number' ? mode : /^0?[0-7]{3}$/.test(mode) ? parseInt(mode, 8) : NaN;
-  if (!Number.isInteger(bits) || bits < 0 || bits > 0o777) {
-    throw new QmpxError(`invalid socket mode ${JSON.stringify(mode)}: expected octal permission bits such as 0600`);
+/** Parses octal text, `"0600"` or `"600"`, into permission bits; throws QmpxError otherwise. */
+export function parseSocketMode(mode: string): number {
+  if (!/^0?[0-7]{3}$/.test(mode)) throw new QmpxError(`invalid socket mode ${JSON.stringify(mode)}: expected octal permission bits such as 0600`);
+  return parseInt(mode, 8);
+}
+
+/**
+ * A config file's `socketMode`. JSON has no octal numbers, so `440` can only
+ * mean decimal 440 (0o670), never what it looks like: a number is refused
+ * and the mode must be written as a string of octal digits.
+ */
+function socketModeOf(mode: string | number, where: string): number {
+  if (typeof mode === 'number') {
+    const example = /^[0-7]{3}$/.test(String(mode)) ? `0${mode}` : '0640';
+    throw new QmpxError(`${where}: socketMode ${mode} is a JSON number, which would be read as decimal; write the mode as a string of octal digits, e.g. "${example}"`);
   }
-  return bits;
+  return parseSocketMode(mode);
 }
 
 /**
  * Validates a parsed config file and fills in defaults. Throws QmpxError
  * naming `source` and what is wrong.
  */
-export function configFromJson(value: unknown, source: string, defaults: MonitorDefaults = {}): ServeConfig {
+export function configFromJson(value: unknown, source: string, defaults: MonitorDefaults = {}): LoadedConfig {
   if (!isConfigFile(value)) throw new QmpxError(`${source}: invalid config: ${isConfigFile.explain()}`);
-  const socketMode = defaults.socketMode ?? parseSocketMode(value.socketMode ?? DEFAULT_SOCKET_MODE);
+  // A monitor's own key, else the command line's when it was given, else the file's top level, else the default.
+  const socketMode = defaults.socketMode ?? (value.socketMode === undefined ? DEFAULT_SOCKET_MODE : socketModeOf(value.socketMode, source));
   const maxClientBufferBytes = defaults.maxClientBufferBytes ?? value.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES;
-  const config: ServeConfig = {
+  const config: LoadedConfig = {
     logLevel: value.logLevel ?? 'info',
-    monitors: value.monitors.map((monitor) => ({
+    monitorDefaults: { socketMode, maxClientBufferBytes },
+    monitors: value.monitors.map((monitor, index) => ({
       name: monitor.name,
       upstream: monitor.upstream,
       launch: monitor.launch && {
@@ -193,7 +204,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
       libvirt: monitor.libvirt,
       libvirtReadOnly: monitor.libvirtReadOnly,
       agent: monitor.agent,
-      socketMode: monitor.socketMode === undefined ? socketMode : parseSocketMode(monitor.socketMode),
+      socketMode: monitor.socketMode === undefined ? socketMode : socketModeOf(monitor.socketMode, `${source}: ${monitor.name ?? `monitor ${index + 1}`}`),
       maxClientBufferBytes: monitor.maxClientBufferBytes ?? maxClientBufferBytes,
     })),
   };
@@ -203,17 +214,23 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
 }
 
 /**
- * Settings for the monitors of a config file that set none of their own,
- * over the file's top-level ones (`qmpx serve --socket-mode`,
- * `--max-client-buffer`).
+ * Settings the command line GAVE (`qmpx serve --socket-mode`,
+ * `--max-client-buffer`) for the monitors of a config file that set none of
+ * their own; they win over the file's top-level ones. Leave a key out when
+ * the user did not give the option, or its default would hide the file's.
  */
 export interface MonitorDefaults {
   socketMode?: number;
   maxClientBufferBytes?: number;
 }
 
+/** A config file's monitors, plus what applies to a monitor that sets nothing itself (for one given on the command line). */
+export interface LoadedConfig extends ServeConfig {
+  monitorDefaults: Required<MonitorDefaults>;
+}
+
 /** Reads and validates a JSON config file; throws QmpxError on I/O, JSON or shape errors. */
-export async function loadConfigFile(path: string, defaults: MonitorDefaults = {}): Promise<ServeConfig> {
+export async function loadConfigFile(path: string, defaults: MonitorDefaults = {}): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -231,8 +248,9 @@ export async function loadConfigFile(path: string, defaults: MonitorDefaults = {
 
 /**
  * Rules the schema cannot state: every monitor offers at least one socket,
- * and no path is used twice (two listeners on one path would replace each
- * other). Throws QmpxError.
+ * no path is used twice (two listeners on one path would replace each
+ * other), and every socket path fits a UNIX socket address (a longer one
+ * could be created, but no client could connect to it). Throws QmpxError.
  */
 export function checkConfig(config: ServeConfig, source: string): void {
   const seen = new Map<string, string>();
@@ -249,6 +267,10 @@ export function checkConfig(config: ServeConfig, source: string): void {
     if (paths.length === 0) throw new QmpxError(`${source}: ${label}: no downstream socket (qmp, hmp, readOnly, libvirt or libvirtReadOnly)`);
     if (monitor.agent !== undefined && monitor.libvirt === undefined && monitor.libvirtReadOnly === undefined) {
       throw new QmpxError(`${source}: ${label}: agent is used by the libvirt endpoint only; add libvirt`);
+    }
+    for (const [kind, path] of paths) {
+      const problem = socketPathProblem(path);
+      if (problem !== undefined) throw new QmpxError(`${source}: ${label}: ${kind} socket ${problem}`);
     }
     const others: Array<[string, string]> = [];
     if (monitor.upstream) others.push(['upstream', monitor.upstream]);

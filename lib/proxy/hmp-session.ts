@@ -20,6 +20,7 @@ import { HMP_MAX_LINE_BYTES } from '../hmp/command-line.js';
 import { HMP_PROMPT } from '../hmp/reader.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
+import { UPSTREAM_LOST_DESC } from './qmp-session.js';
 import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
@@ -101,6 +102,9 @@ export class HmpSession implements DownstreamSession {
 
   upstreamLost(): void {
     if (this.state === 'closed') return;
+    // Lines already running get an error in their place before the end, as QMP clients get error replies.
+    for (const slot of this.slots) slot.text ??= `Error: ${UPSTREAM_LOST_DESC}\r\n${HMP_PROMPT}`;
+    this.flush();
     this.state = 'closed';
     this.outbound.end();
   }

@@ -23,6 +23,8 @@ import type { Logger } from '../log.js';
 
 /** Linux `sockaddr_un.sun_path` holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
+/** mkdtemp() adds six characters to it. */
+const PRIVATE_DIR_PREFIX = '.qmpx';
 /** How long probing an existing socket may take before it counts as live but hung. */
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -50,12 +52,11 @@ export async function listenPrivately(
   logger: Logger,
 ): Promise<BoundSocket> {
   await checkExisting(path, logger);
-  const privateDir = await mkdtemp(join(dirname(path), '.qmpx'));
+  const problem = socketPathProblem(path);
+  if (problem !== undefined) throw new QmpxError(`socket ${problem}`);
+  const privateDir = await mkdtemp(join(dirname(path), PRIVATE_DIR_PREFIX));
   const bindPath = join(privateDir, 's');
   try {
-    if (Buffer.byteLength(bindPath) > MAX_SOCKET_PATH_BYTES) {
-      throw new QmpxError(`socket path ${path} is too long to bind through ${privateDir}: use a shorter directory`);
-    }
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => reject(new QmpxError(`cannot listen on ${path}: ${error.message}`, { cause: error }));
       server.once('error', onError);
@@ -119,4 +120,21 @@ function probe(path: string): Promise<'live' | 'stale'> {
       else reject(new QmpxError(`cannot check ${path}: ${error.message}`, { cause: error }));
     });
   });
+}
+
+/**
+ * Why `path` cannot serve as a socket, or undefined when it can: clients
+ * connect to the final path, and it is first bound inside the private
+ * directory beside it; both must fit `sun_path`.
+ */
+export function socketPathProblem(path: string): string | undefined {
+  const finalBytes = Buffer.byteLength(path);
+  if (finalBytes > MAX_SOCKET_PATH_BYTES) {
+    return `path ${path} is ${finalBytes} bytes, longer than the ${MAX_SOCKET_PATH_BYTES} a UNIX socket address holds: no client could connect; use a shorter path`;
+  }
+  const bindBytes = Buffer.byteLength(join(dirname(path), `${PRIVATE_DIR_PREFIX}XXXXXX`, 's'));
+  if (bindBytes > MAX_SOCKET_PATH_BYTES) {
+    return `path ${path} is bound first as ${join(dirname(path), `${PRIVATE_DIR_PREFIX}XXXXXX`, 's')} (${bindBytes} bytes), longer than the ${MAX_SOCKET_PATH_BYTES} a UNIX socket address holds; use a shorter directory`;
+  }
+  return undefined;
 }

@@ -31,6 +31,8 @@ export type EndpointKind = 'qmp' | 'hmp' | 'read-only';
 
 /** How long stop() lets in-flight commands finish before closing their clients. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+/** After the grace period, how long the error replies to what is still pending may take to be written. */
+export const SHUTDOWN_ANSWER_WRITE_MS = 1000;
 
 export interface MonitorProxyOptions {
   config: MonitorConfig;
@@ -135,7 +137,11 @@ export class MonitorProxy {
 
   /**
    * Stops accepting, lets what clients already sent be answered (up to
-   * `graceMs`), then closes every client and the upstream.
+   * `graceMs`), then closes the upstream: every command still pending (QEMU
+   * stopped, or slow) is answered with the upstream-loss error reply, as
+   * when the monitor goes away, never with a bare EOF. Clients still
+   * connected once those answers are written (or after
+   * SHUTDOWN_ANSWER_WRITE_MS) are closed.
    */
   async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
     if (this.stopping) return;
@@ -143,8 +149,11 @@ export class MonitorProxy {
     await Promise.all([...this.bound, ...this.libvirtEndpoints].map((socket) => socket.close()));
     for (const session of this.sessions) session.stopReading();
     await this.settled(graceMs);
-    for (const session of this.sessions) session.destroy();
+    const greeted = [...this.sessions].filter((session) => session.link !== undefined);
+    // Ending the link makes each session answer what it holds and end its connection (upstreamLost).
     await this.upstream.stop();
+    await answersWritten(greeted, SHUTDOWN_ANSWER_WRITE_MS);
+    for (const session of this.sessions) session.destroy();
   }
 
   private async listen(kind: EndpointKind, path: string): Promise<void> {
@@ -250,6 +259,25 @@ export class MonitorProxy {
       ]);
     }
   }
+}
+
+/**
+ * Resolves once every session's socket has handed its last bytes to the
+ * kernel (or closed), or after `timeoutMs`: a client that does not read
+ * cannot hold up the shutdown.
+ */
+async function answersWritten(sessions: readonly DownstreamSession[], timeoutMs: number): Promise<void> {
+  const writing = sessions.map((session) => session.socket).filter((socket) => !socket.destroyed && !socket.writableFinished);
+  if (writing.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(writing.map((socket) => new Promise<void>((resolve) => {
+      socket.once('finish', resolve);
+      socket.once('close', resolve);
+    }))),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ]);
+  clearTimeout(timer);
 }
 
 /** A stable uuid for a VM QEMU gave none (`-uuid`): the name's SHA-1, shaped as an RFC 4122 name-based uuid. */

@@ -12,7 +12,8 @@
  *   code 74 `QEMU guest agent is not configured`.
  * - 4 / 5 register and deregister: `registerMonitorEvent` does the REGEX /
  *   NOCASE filtering server-side; each delivery goes out as proc 6, type
- *   MESSAGE, serial 1 (as libvirtd sends it, mitm-ev).
+ *   MESSAGE, serial 1 (as libvirtd sends it, mitm-ev). Refused on a
+ *   read-only connection, as libvirt refuses them.
  */
 import { connect, type Monitor } from '../monitor.js';
 import { InvalidArgumentError, deregisterMonitorEvent, monitorCommand, registerMonitorEvent } from '../passthrough/index.js';
@@ -145,6 +146,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     procedure(qemuProcedures.connectDomainMonitorEventRegister, ({ dom, event, flags }, call) => {
       const session = sessions.of(call.connection);
       session.requireOpen();
+      if (session.readOnly) throw monitorEventsReadOnlyError('virConnectDomainQemuMonitorEventRegister');
       const known = MonitorEventFlag.REGEX | MonitorEventFlag.NOCASE;
       if (flags & ~known) throw unsupportedFlags(flags & ~known, 'virDomainQemuMonitorEventStateRegisterID', ErrorDomain.NONE);
       const callbackID = nextCallbackId++;
@@ -205,6 +207,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     procedure(qemuProcedures.connectDomainMonitorEventDeregister, ({ callbackID }, call) => {
       const session = sessions.of(call.connection);
       session.requireOpen();
+      if (session.readOnly) throw monitorEventsReadOnlyError('virConnectDomainQemuMonitorEventDeregister');
       const registration = session.registrations.get(callbackID);
       if (!registration) throw RpcError.report(ErrorCode.RPC, ErrorDomain.RPC, `qemu monitor event callback ${callbackID} not registered`);
       session.registrations.delete(callbackID);
@@ -213,6 +216,17 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     }),
   );
   return table;
+}
+
+/**
+ * libvirt refuses monitor-event registration and deregistration on a
+ * read-only connection (virCheckReadOnlyGoto in libvirt-qemu.c, before the
+ * flags or the domain are looked at): code 29, and domain NONE, since that
+ * file raises its errors from VIR_FROM_NONE (libvirt 9.0's python binding
+ * on a read-only connection reports code 29, domain 0, level 2).
+ */
+function monitorEventsReadOnlyError(apiName: string): RpcError {
+  return RpcError.report(ErrorCode.OPERATION_DENIED, ErrorDomain.NONE, `read only access prevents ${apiName}`);
 }
 
 /** libvirtd sends every DOMAIN_MONITOR_EVENT with serial 1 (mitm-ev). */

@@ -11,8 +11,8 @@
  * more open (lib/proxy/listen.ts binds it in a private directory and renames
  * it into place). With `readOnly`, every connection is read-only, as on
  * libvirtd's `libvirt-sock-ro`: monitor and agent commands and suspend /
- * resume are refused with libvirt's `operation forbidden: read only access
- * prevents virDomainQemuMonitorCommand`; lookups and events still work.
+ * resume, and monitor-event registration, are refused with libvirt's
+ * `operation forbidden: read only access prevents ...`; lookups still work.
  *
  * A client that does not read what it is sent is disconnected with a log
  * line once more than `maxOutboundBytes` wait in its socket buffer.

@@ -30,7 +30,7 @@ test('a full config file gets its defaults', () => {
       audit: { path: '/var/log/a.ndjson' },
       monitors: [
         { name: 'vm1', upstream: '/run/vm1/qmp.sock', qmp: '/run/q/vm1.qmp', readOnly: '/run/q/vm1.ro' },
-        { launch: { args: ['-m', '64'], restart: true }, hmp: '/run/q/lab.hmp', socketMode: 384, maxClientBufferBytes: 65536 },
+        { launch: { args: ['-m', '64'], restart: true }, hmp: '/run/q/lab.hmp', socketMode: '600', maxClientBufferBytes: 65536 },
       ],
     },
     'test.json',
@@ -68,11 +68,77 @@ test('rules beyond the schema: a socket per monitor, no path twice, unique names
   assert.equal([readOnlyOnly.monitors[0]!.libvirtReadOnly, readOnlyOnly.monitors[0]!.agent], ['/r', '/g']);
 });
 
-test('socket modes: octal text or a number', () => {
+test('socket modes: octal text; a JSON number is refused, since it could only be read as decimal', () => {
   assert.is(parseSocketMode('0600'), 0o600);
   assert.is(parseSocketMode('660'), 0o660);
-  assert.is(parseSocketMode(0o640), 0o640);
   throwsQmpx(() => parseSocketMode('0800'), /invalid socket mode/);
+  throwsQmpx(
+    () => configFromJson({ socketMode: 440, monitors: [{ upstream: '/x', qmp: '/y' }] }, 'a.json'),
+    /^a\.json: socketMode 440 is a JSON number, which would be read as decimal; write the mode as a string of octal digits, e\.g\. "0440"$/,
+  );
+  throwsQmpx(
+    () => configFromJson({ monitors: [{ name: 'vm1', upstream: '/x', qmp: '/y', socketMode: 288 }] }, 'a.json'),
+    /^a\.json: vm1: socketMode 288 is a JSON number.*e\.g\. "0640"$/,
+  );
+  throwsQmpx(() => configFromJson({ socketMode: '440', monitors: [{ upstream: '/x', qmp: '/y', socketMode: 1.5 }] }, 'a.json'), /monitor 1: socketMode 1\.5 is a JSON number/);
+  assert.is(configFromJson({ socketMode: '440', monitors: [{ upstream: '/x', qmp: '/y' }] }, 'a.json').monitors[0]!.socketMode, 0o440);
+});
+
+test('a socket path longer than a UNIX socket address holds is refused before anything is created', async () => {
+  const long = `/tmp/${'d'.repeat(90)}/${'s'.repeat(20)}.sock`; // 121 bytes
+  throwsQmpx(
+    () => configFromJson({ monitors: [{ name: 'vm1', upstream: '/x', readOnly: long }] }, 'a.json'),
+    /^a\.json: vm1: readOnly socket path \/tmp\/d+\/s+\.sock is 121 bytes, longer than the 107 a UNIX socket address holds: no client could connect; use a shorter path$/,
+  );
+  const shortNameDeepDir = `/tmp/${'d'.repeat(90)}/q.sock`; // 102 bytes, bound first at 109
+  throwsQmpx(
+    () => configFromJson({ monitors: [{ upstream: '/x', qmp: shortNameDeepDir }] }, 'a.json'),
+    /monitor 1: qmp socket path .* is bound first as \/tmp\/d+\/\.qmpxXXXXXX\/s \(109 bytes\).*use a shorter directory$/,
+  );
+  const bindFits = `/tmp/${'d'.repeat(85)}/${'s'.repeat(16)}`;
+  assert.is(Buffer.byteLength(bindFits), 107);
+  assert.is(configFromJson({ monitors: [{ upstream: '/x', libvirt: bindFits }] }, 'a.json').monitors[0]!.libvirt, bindFits);
+  await buildServeConfig({ upstream: '/x', hmp: long }, []).then(
+    () => assert.unreachable('accepted a long --hmp path'),
+    (error: Error) => assert.match(error.message, /^the command line: monitor 1: hmp socket path .* is 121 bytes/),
+  );
+});
+
+test('config-file top-level socketMode and maxClientBufferBytes are not hidden by the command-line defaults', async () => {
+  const dir = createTempDir('config');
+  const path = join(dir, 'top.json');
+  await writeFile(
+    path,
+    JSON.stringify({
+      socketMode: '0640',
+      maxClientBufferBytes: 10_000,
+      monitors: [
+        { upstream: '/a', qmp: '/b' },
+        { upstream: '/c', qmp: '/d', socketMode: '0600', maxClientBufferBytes: 20_000 },
+      ],
+    }),
+  );
+  const parsed = async (args: string[]): Promise<Array<[number, number]>> => {
+    const command = serveCommand();
+    let seen: Awaited<ReturnType<typeof buildServeConfig>> | undefined;
+    command.action(async (qemuArgs: string[], options: Record<string, unknown>, self) => {
+      seen = await buildServeConfig(options, qemuArgs, self);
+    });
+    await command.parseAsync(args, { from: 'user' });
+    return seen!.monitors.map((monitor) => [monitor.socketMode, monitor.maxClientBufferBytes]);
+  };
+  assert.equal(await parsed(['--config', path]), [[0o640, 10_000], [0o600, 20_000]], 'top-level keys over the built-in defaults');
+  assert.equal(
+    await parsed(['--config', path, '--socket-mode', '0660']),
+    [[0o660, 10_000], [0o600, 20_000]],
+    'an option the user gave wins over the top level, not over a monitor’s own key',
+  );
+  assert.equal(
+    await parsed(['--config', path, '--max-client-buffer', '30000', '--upstream', '/e', '--qmp', '/f']),
+    [[0o640, 30_000], [0o600, 20_000], [0o640, 30_000]],
+    'the command line’s own monitor: given options, else the file’s top level',
+  );
+  await removeTempDir(dir);
 });
 
 test('loading a file: JSON errors and missing files are reported', async () => {

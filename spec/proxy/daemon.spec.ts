@@ -1,19 +1,22 @@
 /**
  * `qmpx serve` as a process: --launch on a fresh QEMU, SIGTERM/SIGINT with
- * commands in flight, QEMU's exit ending serve with its status, --restart,
+ * commands in flight (QEMU running, or stopped with SIGSTOP), QEMU's exit
+ * ending serve with its status, --restart,
  * --config with several monitors, naming. Logs are pino JSON lines on
  * stderr; the spec waits for them instead of sleeping.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rawQmp, startQemu } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 
+const execFileAsync = promisify(execFile);
 const SERVE_MODULE = fileURLToPath(new URL('../../lib/cli/serve.js', import.meta.url));
 const BOOTSTRAP = `const { serveCommand } = await import(process.argv[1]); await serveCommand().parseAsync(process.argv.slice(2), { from: 'user' });`;
 const STATUS = '{"status": "prelaunch", "singlestep": false, "running": false}';
@@ -147,6 +150,43 @@ test('SIGINT with commands in flight: what was read is answered, then the client
     assert.ok(isAlive(qemu.pid), 'an upstream QEMU that serve did not start is left running');
   } finally {
     serve.child.kill('SIGKILL');
+    await qemu.stop();
+    await removeTempDir(dir);
+  }
+});
+
+/** Bytes waiting unread in the socket QEMU accepted on `path` (ss's Recv-Q), 0 if none is listed. */
+async function unreadByQemu(path: string): Promise<number> {
+  const { stdout } = await execFileAsync('ss', ['-xn', 'state', 'connected', 'src', path]);
+  return stdout.split('\n').slice(1).reduce((sum, line) => sum + (Number(line.trim().split(/\s+/)[2]) || 0), 0);
+}
+
+test('SIGTERM while QEMU is stopped: every command serve has read gets an error reply, never a bare EOF', async () => {
+  const qemu = await startQemu();
+  const dir = createTempDir('serve');
+  const qmpPath = socketPathIn(dir, 'vm.qmp');
+  const serve = spawnServe(['--upstream', qemu.qmpPath, '--qmp', qmpPath]);
+  try {
+    await serve.waitForLog(message('upstream monitor connected'), 'the upstream');
+    const client = await rawQmp(qmpPath);
+    await client.waitForLines(1);
+    await client.send('{"execute":"qmp_capabilities"}\n');
+    await client.waitForLines(2);
+    process.kill(qemu.pid, 'SIGSTOP');
+    await client.send('{"execute":"query-status","id":1}\n{"execute":"query-name","id":"two"}\n');
+    // serve has read both (one chunk, acted on at once) once its forwarded bytes wait in the stopped QEMU's socket.
+    const deadline = Date.now() + 10_000;
+    while ((await unreadByQemu(qemu.qmpPath)) === 0) {
+      if (Date.now() > deadline) throw new Error('the commands never reached the stopped QEMU');
+    }
+    serve.child.kill('SIGTERM');
+    await client.waitForClose(15_000);
+    const lost = (id: string): string => `{"id": ${id}, "error": {"class": "GenericError", "desc": "monitor connection lost"}}`;
+    assert.equal(client.lines().slice(2), [lost('1'), lost('"two"')]);
+    assert.equal(await serve.exited, { code: 0, signal: null });
+  } finally {
+    serve.child.kill('SIGKILL');
+    process.kill(qemu.pid, 'SIGCONT');
     await qemu.stop();
     await removeTempDir(dir);
   }

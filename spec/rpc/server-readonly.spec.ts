@@ -1,16 +1,16 @@
 /**
  * Read-only access, as on libvirtd's libvirt-sock-ro: a read-only endpoint
  * (and, on a read-write one, a connection opened with VIR_CONNECT_RO, as
- * `virsh --readonly` does) refuses monitor commands, agent commands and
- * suspend / resume with libvirt's wording, and still serves lookups and
- * events.
+ * `virsh --readonly` does) refuses monitor commands, agent commands,
+ * suspend / resume and monitor-event registration with libvirt's wording,
+ * and still serves lookups.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { qemuProcedures, remoteProcedures } from '../../lib/rpc/catalog.js';
 import { emptyBody, monitorCommandArgs, type Domain } from '../../lib/rpc/messages.js';
 import { QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
-import { DOMAIN_ID, DOMAIN_NAME, DOMAIN_UUID, run, startEndpoint, type Endpoint } from './endpoint-harness.js';
+import { DOMAIN_ID, DOMAIN_NAME, DOMAIN_UUID, SYSTEM_PYTHON, run, startEndpoint, type Endpoint } from './endpoint-harness.js';
 import { RpcTestClient } from './rpc-client.js';
 
 const { REMOTE, QEMU } = RpcProgram;
@@ -38,7 +38,7 @@ test('virsh --readonly on a read-write endpoint is refused the same way', async 
   assert.match(result.stderr, `error: ${DENIED}`);
 });
 
-test('read-only: error code 29 (VIR_ERR_OPERATION_DENIED); suspend, resume and agent refused; lookups and events served', async () => {
+test('read-only: error code 29 (VIR_ERR_OPERATION_DENIED); suspend, resume and agent refused; lookups served', async () => {
   const client = await RpcTestClient.connect(readOnly.socketPath);
   try {
     await client.call(REMOTE, RemoteProc.CONNECT_OPEN, remoteProcedures.connectOpen.args, { name: null, flags: 0 }, emptyBody);
@@ -52,13 +52,53 @@ test('read-only: error code 29 (VIR_ERR_OPERATION_DENIED); suspend, resume and a
     assert.is(agent.message, 'operation forbidden: read only access prevents virDomainQemuAgentCommand');
     const found = await client.call(REMOTE, RemoteProc.DOMAIN_LOOKUP_BY_NAME, remoteProcedures.domainLookupByName.args, { name: DOMAIN_NAME }, remoteProcedures.domainLookupByName.reply);
     assert.equal(found, { dom });
-    const registered = await client.call(QEMU, QemuProc.CONNECT_DOMAIN_MONITOR_EVENT_REGISTER, qemuProcedures.connectDomainMonitorEventRegister.args, { dom: null, event: null, flags: 0 }, qemuProcedures.connectDomainMonitorEventRegister.reply);
-    assert.ok(registered.callbackID > 0);
     const status = await readOnly.other.execute<{ status: string }>('query-status');
     assert.is(status.status, 'prelaunch', 'nothing the read-only client sent reached QEMU');
   } finally {
     client.close();
   }
+});
+
+test('read-only: monitor-event registration and deregistration refused as libvirt refuses them (code 29, domain 0), before flags or domain are looked at', async () => {
+  for (const endpoint of [readOnly, readWrite]) {
+    const client = await RpcTestClient.connect(endpoint.socketPath);
+    try {
+      const connectReadOnly = 1; // VIR_CONNECT_RO, what virConnectOpenReadOnly sends
+      await client.call(REMOTE, RemoteProc.CONNECT_OPEN, remoteProcedures.connectOpen.args, { name: null, flags: endpoint === readOnly ? 0 : connectReadOnly }, emptyBody);
+      const register = qemuProcedures.connectDomainMonitorEventRegister.args;
+      for (const args of [
+        { dom: null, event: null, flags: 0 },
+        { dom, event: 'STOP', flags: 1 },
+        { dom: { ...dom, name: 'no-such-domain' }, event: null, flags: 0x80 },
+      ]) {
+        const refused = await client.callFails(QEMU, QemuProc.CONNECT_DOMAIN_MONITOR_EVENT_REGISTER, register, args);
+        assert.equal(
+          [refused.code, refused.domain, refused.level, refused.message],
+          [29, 0, 2, 'operation forbidden: read only access prevents virConnectDomainQemuMonitorEventRegister'],
+        );
+      }
+      const deregister = await client.callFails(QEMU, QemuProc.CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER, qemuProcedures.connectDomainMonitorEventDeregister.args, { callbackID: 1 });
+      assert.equal([deregister.code, deregister.domain, deregister.message], [29, 0, 'operation forbidden: read only access prevents virConnectDomainQemuMonitorEventDeregister']);
+    } finally {
+      client.close();
+    }
+  }
+});
+
+test('libvirt-python on a read-only endpoint: qemuMonitorEventRegister raises libvirt\'s error', async () => {
+  const script = [
+    'import sys, libvirt, libvirt_qemu',
+    'libvirt.registerErrorHandler(lambda *a: None, None)',
+    'libvirt.virEventRegisterDefaultImpl()',
+    'conn = libvirt.open(sys.argv[1])',
+    'try:',
+    '    libvirt_qemu.qemuMonitorEventRegister(conn, None, None, lambda *a: None, None, 0)',
+    '    print("registered")',
+    'except libvirt.libvirtError as e:',
+    '    print(e.get_error_code(), e.get_error_message())',
+  ].join('\n');
+  const result = await run(SYSTEM_PYTHON, ['-c', script, readOnly.uri]);
+  assert.is(result.stdout.trim(), '29 operation forbidden: read only access prevents virConnectDomainQemuMonitorEventRegister', result.stderr);
 });
 
 test('read-write: DOMAIN_SUSPEND and DOMAIN_RESUME run stop and cont', async () => {
