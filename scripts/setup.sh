@@ -12,6 +12,7 @@ readonly DEBIAN_PACKAGES=(
   qemu-guest-agent                       # qemu-ga
   socat                                  # text sessions against the proxy
   tmux                                   # interactive CLI (qmpx shell) specs
+  iproute2                               # ss: a stopped QEMU's socket queue, in the shutdown specs
   libvirt-clients                        # virsh, against the libvirt endpoint
   python3-libvirt                        # libvirt-python, against the libvirt endpoint
   golang-go                              # builds the go-qemu interop client
