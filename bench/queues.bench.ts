@@ -1,11 +1,14 @@
 /**
- * Input-queue benchmark: 200,000 blank lines sent at once on a text-monitor
- * (HMP) socket, each answered with a prompt. `qmpx serve` (its own process,
- * on a QMP upstream) against QEMU's own HMP socket, in interleaved rounds of
- * the same run; the figure is each process's CPU time (from /proc) from the
- * first line sent to the last prompt read. A queue whose cost grows with
- * its length makes the daemon's figure quadratic, and every other client of
- * the daemon waits meanwhile.
+ * Costs that must stay linear in the input, in interleaved rounds of one run:
+ *
+ * - 200,000 blank lines sent at once on a text-monitor (HMP) socket, each
+ *   answered with a prompt: `qmpx serve` (its own process, on a QMP
+ *   upstream) against QEMU's own HMP socket; the figure is each process's
+ *   CPU time (from /proc) from the first line sent to the last prompt read.
+ *   A queue whose cost grows with its length makes the daemon's figure
+ *   quadratic, and every other client of the daemon waits meanwhile.
+ * - A 32 MiB HMP output fed in 64 KiB pieces to the HMP reader, against
+ *   keeping the pieces in an array and joining them at the prompt.
  *
  *   node dist/bench/queues.bench.js
  */
@@ -13,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { HmpReader } from '../lib/hmp/reader.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
 import { interleaved, progress, reportResults, type BenchResult } from './measure.js';
@@ -22,6 +26,9 @@ const BLANK_LINES = 200_000;
 const PROMPT = '(qemu) ';
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const CLOCK_TICKS_PER_SECOND = 100;
+const OUTPUT_PIECE = `${'0'.repeat(78)}\r\n`.repeat(829);
+const OUTPUT_PIECES = 512;
+const ECHO = '\x1b[D\x1b[Kinfo big\x1b[K\r\n';
 
 /** User + system CPU seconds process `pid` has used so far. */
 function cpuSeconds(pid: number): number {
@@ -85,7 +92,60 @@ async function blankLinesCpuSeconds(path: string, pid: number): Promise<number> 
   return used;
 }
 
+/** Milliseconds for the HMP reader to take a 32 MiB output in 64 KiB pieces. */
+function readerMs(): number {
+  let outputBytes = 0;
+  const reader = new HmpReader(
+    {
+      banner: () => undefined,
+      notBanner: () => undefined,
+      reply: (output) => (outputBytes = output.length),
+      unexpected: () => undefined,
+      oversize: () => undefined,
+    },
+    { maxOutputBytes: 64 * 1024 * 1024 },
+  );
+  reader.push(`QEMU 7.2.22 monitor - type 'help' for more information\r\n${PROMPT}`);
+  reader.expectReply(false);
+  const started = performance.now();
+  reader.push(ECHO);
+  for (let i = 0; i < OUTPUT_PIECES; i++) reader.push(OUTPUT_PIECE);
+  reader.push(PROMPT);
+  const elapsed = performance.now() - started;
+  if (outputBytes !== OUTPUT_PIECE.length * OUTPUT_PIECES) throw new Error(`the reader gave ${outputBytes} bytes`);
+  return elapsed;
+}
+
+/** The reference: keep the pieces, join them once the last one ends with the prompt, cut the echo off. */
+function joinedPiecesMs(): number {
+  const started = performance.now();
+  const pieces: string[] = [];
+  for (const piece of [ECHO, ...Array<string>(OUTPUT_PIECES).fill(OUTPUT_PIECE), PROMPT]) {
+    pieces.push(piece);
+    if (!piece.endsWith(PROMPT)) continue;
+    const text = pieces.join('');
+    const output = text.slice(text.indexOf('\r\n') + 2, -PROMPT.length);
+    if (output.length !== OUTPUT_PIECE.length * OUTPUT_PIECES) throw new Error(`the reference gave ${output.length} bytes`);
+  }
+  return performance.now() - started;
+}
+
 export async function run(): Promise<BenchResult[]> {
+  const reader = await interleaved(
+    ROUNDS,
+    async () => readerMs(),
+    async () => joinedPiecesMs(),
+  );
+  const readerResult: BenchResult = {
+    name: 'HMP reader, 32 MiB output in 64 KiB pieces',
+    qmpx: reader.qmpx,
+    raw: reader.raw,
+    unit: 'ms',
+    ratio: reader.qmpx / reader.raw,
+    note: `lower is better; raw joins the pieces at the prompt; median of ${ROUNDS} interleaved rounds; qmpx rounds ${reader.qmpxRounds
+      .map((ms) => Math.round(ms))
+      .join(' ')} ms`,
+  };
   const qemu = await startQemu();
   const dir = createTempDir('bench-queues');
   let serve: ChildProcess | undefined;
@@ -104,6 +164,7 @@ export async function run(): Promise<BenchResult[]> {
       1,
     );
     return [
+      readerResult,
       {
         name: `HMP ${BLANK_LINES.toLocaleString('en-US')} blank lines at once, CPU`,
         qmpx: measured.qmpx,
