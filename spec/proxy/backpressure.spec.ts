@@ -8,6 +8,7 @@
 import { connect as connectSocket, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEFAULT_MAX_PENDING_PER_CLIENT } from '../../lib/proxy/session.js';
 import { qmpEvent, startFakePeer } from '../helpers/fake-peer.js';
 import { eventually, serveQemu, serveUpstream, type Served } from './harness.js';
 
@@ -159,6 +160,31 @@ test('answers held behind a command still upstream are bounded: past maxPendingC
   } finally {
     await served.stop();
     await peer.close();
+  }
+});
+
+test('a client that always has commands upstream: replies already written are not kept', async () => {
+  const served = await serveQemu();
+  try {
+    const client = await served.negotiatedClient();
+    // The reply queue is private; its length is what memory it holds.
+    const replyQueueLength = (): number => {
+      const sessions = (served.proxy as unknown as { sessions: Set<{ slots?: unknown[] }> }).sessions;
+      return Math.max(0, ...[...sessions].map((session) => session.slots?.length ?? 0));
+    };
+    let longest = 0;
+    client.socket.on('data', () => (longest = Math.max(longest, replyQueueLength())));
+    const count = 5000;
+    let commands = '';
+    for (let i = 0; i < count; i++) commands += `{"execute":"query-status","id":${i}}\n`;
+    await client.send(commands);
+    const lines = (await client.waitForLines(2 + count, 60_000)).slice(2);
+    assert.is(lines[count - 1], `{"return": {"status": "prelaunch", "singlestep": false, "running": false}, "id": ${count - 1}}`);
+    // Answered entries are dropped once they are most of the queue: a few thousand at most, not one per command.
+    assert.ok(longest <= 2 * 1024 + 2 * DEFAULT_MAX_PENDING_PER_CLIENT, `the reply queue grew to ${longest}`);
+    await client.close();
+  } finally {
+    await served.stop();
   }
 });
 
