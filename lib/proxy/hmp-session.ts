@@ -7,7 +7,9 @@
  * typed line and no terminal escapes (FACTS §3), so `socat` and scripts
  * read plain output. `\r`, `\n` and `\r\n` each end one line; an empty line
  * gets just a prompt; a line is cut at 4,095 bytes as QEMU's editor cuts it.
- * Lines typed ahead run in order, each output followed by its prompt.
+ * Lines typed ahead run in order, each output followed by its prompt; they
+ * are cut from the input only as they can run (at most maxPendingCommands
+ * running or waiting behind one), and no more input is read meanwhile.
  *
  * Over a QMP upstream each line goes through `human-monitor-command` (its
  * output kept byte for byte, CRLF line ends as QEMU prints them); over a
