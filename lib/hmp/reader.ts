@@ -73,10 +73,19 @@ type Phase = 'banner' | 'idle' | 'echo' | 'output' | 'closed';
 /** The push-driven parser drawn above; it never throws on input. */
 export class HmpReader {
   private phase: Phase = 'banner';
-  /** Banner or output collected so far; in the echo phase, the unmatched tail of the echo. */
+  /**
+   * Banner or output collected so far; in the echo phase, the unmatched tail
+   * of the echo. An output is only appended to (a rope, never flattened)
+   * until its end is found: each chunk costs its own length, not the length
+   * of what came before.
+   */
   private collected = '';
-  /** Up to where `collected` has been searched for a prompt (output phase). */
-  private scanned = 0;
+  /**
+   * The last characters of `collected` (one fewer than a line-start prompt),
+   * where a prompt split across chunks begins; only this and the new chunk
+   * are searched.
+   */
+  private tail = '';
   private echoTerminator = ECHO_END;
   private emptyLine = false;
   /** Whether the peer echoes typed lines; learnt from the first non-empty command. */
@@ -95,7 +104,7 @@ export class HmpReader {
   expectReply(emptyLine: boolean): void {
     if (this.phase !== 'idle') throw new Error(`HMP reader: a command was written while ${this.phase}`);
     this.collected = '';
-    this.scanned = 0;
+    this.tail = '';
     this.emptyLine = emptyLine;
     this.echoTerminator = emptyLine ? EMPTY_ECHO_END : ECHO_END;
     this.phase = this.peerEchoes === false ? 'output' : 'echo';
@@ -169,17 +178,18 @@ export class HmpReader {
   private skipEcho(text: string): string {
     const joined = this.collected + text;
     if (this.peerEchoes === undefined && !this.emptyLine) {
-      if (joined.includes('\x1b')) {
+      // What was collected before holds neither an ESC nor a prompt: only the new text can decide.
+      if (text.includes('\x1b')) {
         this.peerEchoes = true;
-      } else if (joined.startsWith(HMP_PROMPT) || joined.includes(LINE_PROMPT)) {
+      } else if (this.startsWithPrompt(text) || (this.tail + text).includes(LINE_PROMPT)) {
         this.peerEchoes = false;
         this.collected = '';
-        this.scanned = 0;
+        this.tail = '';
         this.phase = 'output';
         return joined;
       } else {
-        this.collected = joined;
-        if (joined.length > this.options.maxOutputBytes) this.overflow(joined.length);
+        this.append(text);
+        if (this.collected.length > this.options.maxOutputBytes) this.overflow(this.collected.length);
         return '';
       }
     }
@@ -189,38 +199,50 @@ export class HmpReader {
       return '';
     }
     this.collected = '';
-    this.scanned = 0;
+    this.tail = '';
     this.phase = 'output';
     return joined.slice(end + this.echoTerminator.length);
   }
 
   /** Collects output; returns what follows the prompt that ends it. */
   private readOutput(text: string): string {
-    this.collected += text;
-    const output = this.collected;
     let end: number;
     let promptAt: number;
-    if (output.startsWith(HMP_PROMPT)) {
+    if (this.startsWithPrompt(text)) {
       end = 0;
       promptAt = 0;
     } else {
-      const found = output.indexOf(LINE_PROMPT, this.scanned);
+      const searched = this.tail + text;
+      const found = searched.indexOf(LINE_PROMPT);
       if (found === -1) {
-        this.scanned = Math.max(0, output.length - LINE_PROMPT.length + 1);
-        if (output.length > this.options.maxOutputBytes) this.overflow(output.length);
+        this.append(text);
+        if (this.collected.length > this.options.maxOutputBytes) this.overflow(this.collected.length);
         return '';
       }
-      end = found + 2;
+      end = this.collected.length - this.tail.length + found + 2;
       promptAt = end;
     }
     if (end > this.options.maxOutputBytes) {
       this.overflow(end);
       return '';
     }
+    const output = this.collected + text;
     this.collected = '';
+    this.tail = '';
     this.phase = 'idle';
     this.sink.reply(decode(output.slice(0, end)));
     return output.slice(promptAt + HMP_PROMPT.length);
+  }
+
+  /** Whether `collected` followed by `text` starts with the prompt (decided by their first few characters). */
+  private startsWithPrompt(text: string): boolean {
+    if (this.collected.length >= HMP_PROMPT.length) return false;
+    return (this.collected + text.slice(0, HMP_PROMPT.length)).startsWith(HMP_PROMPT);
+  }
+
+  private append(text: string): void {
+    this.collected += text;
+    this.tail = text.length >= LINE_PROMPT.length - 1 ? text.slice(-(LINE_PROMPT.length - 1)) : (this.tail + text).slice(-(LINE_PROMPT.length - 1));
   }
 
   private overflow(bytes: number): void {

@@ -7,7 +7,9 @@
  * typed line and no terminal escapes (FACTS §3), so `socat` and scripts
  * read plain output. `\r`, `\n` and `\r\n` each end one line; an empty line
  * gets just a prompt; a line is cut at 4,095 bytes as QEMU's editor cuts it.
- * Lines typed ahead run in order, each output followed by its prompt.
+ * Lines typed ahead run in order, each output followed by its prompt; they
+ * are cut from the input only as they can run (at most maxPendingCommands
+ * running or waiting behind one), and no more input is read meanwhile.
  *
  * Over a QMP upstream each line goes through `human-monitor-command` (its
  * output kept byte for byte, CRLF line ends as QEMU prints them); over a
@@ -18,6 +20,7 @@ import { AbortError, QmpxError } from '../errors.js';
 import { HmpMonitor } from '../hmp/client.js';
 import { HMP_MAX_LINE_BYTES } from '../hmp/command-line.js';
 import { HMP_PROMPT } from '../hmp/reader.js';
+import { Fifo } from '../fifo.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { UPSTREAM_LOST_DESC } from './qmp-session.js';
@@ -26,17 +29,32 @@ import type { UpstreamLink } from './upstream.js';
 
 export type HmpSessionState = 'queued' | 'ready' | 'closed';
 
+/** A line's place in the output order; `text` is set once its output is known. */
+interface OutputSlot {
+  text: string | undefined;
+}
+
 export class HmpSession implements DownstreamSession {
   readonly id = allocateSessionId();
   private state: HmpSessionState = 'queued';
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;
-  /** Bytes of the line being typed (latin1, one char per byte). */
+  /**
+   * Input read and not yet cut into lines (latin1, one char per byte), from
+   * `inputOffset` on. Lines are cut from it only as they can be run, and
+   * the socket is not read while any of it is left: what a client has
+   * typed ahead waits here, bounded by one read.
+   */
+  private input = '';
+  private inputOffset = 0;
+  /** Bytes of the line being typed, up to HMP_MAX_LINE_BYTES. */
   private partial = '';
   private lastWasCarriageReturn = false;
-  private lines: string[] = [];
-  private slots: Array<{ text: string | undefined }> = [];
-  private running = 0;
+  /**
+   * Lines running or answered but waiting behind an earlier one, in input
+   * order; at most maxPendingCommands.
+   */
+  private readonly slots = new Fifo<OutputSlot>();
   private readingStopped = false;
   private outputBackpressure = false;
   private reading = false;
@@ -73,7 +91,8 @@ export class HmpSession implements DownstreamSession {
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
         this.state = 'closed';
-        this.lines = [];
+        this.input = '';
+        this.inputOffset = 0;
         this.abort.abort();
         resolve();
       }),
@@ -85,8 +104,9 @@ export class HmpSession implements DownstreamSession {
     return this.linkValue;
   }
 
+  /** Lines running or waiting for an earlier one, plus one for input not yet cut into lines. */
   get pendingCount(): number {
-    return this.running + this.lines.length;
+    return this.slots.length + (this.inputOffset < this.input.length ? 1 : 0);
   }
 
   greet(link: UpstreamLink): void {
@@ -119,33 +139,54 @@ export class HmpSession implements DownstreamSession {
   }
 
   private onInput(bytes: string): void {
-    for (let i = 0; i < bytes.length; i++) {
-      const c = bytes.charCodeAt(i);
-      if (c === 0x0a && this.lastWasCarriageReturn) {
-        this.lastWasCarriageReturn = false;
-        continue;
-      }
-      this.lastWasCarriageReturn = c === 0x0d;
-      if (c === 0x0d || c === 0x0a) {
-        this.lines.push(Buffer.from(this.partial, 'latin1').toString('utf8'));
-        this.partial = '';
-      } else if (this.partial.length < HMP_MAX_LINE_BYTES) {
-        this.partial += bytes[i];
-      }
-    }
+    this.input = this.inputOffset < this.input.length ? this.input.slice(this.inputOffset) + bytes : bytes;
+    this.inputOffset = 0;
     this.runLines();
   }
 
+  /**
+   * Cuts the next complete line from the input (decoded as UTF-8), or
+   * returns undefined once the input holds none; an unfinished line is kept
+   * in `partial`.
+   */
+  private nextLine(): string | undefined {
+    const { input } = this;
+    let start = this.inputOffset;
+    if (this.lastWasCarriageReturn && start < input.length) {
+      this.lastWasCarriageReturn = false;
+      if (input.charCodeAt(start) === 0x0a) start++;
+    }
+    for (let i = start; i < input.length; i++) {
+      const c = input.charCodeAt(i);
+      if (c !== 0x0d && c !== 0x0a) continue;
+      this.lastWasCarriageReturn = c === 0x0d;
+      this.inputOffset = i + 1;
+      const line = this.keep(input, start, i);
+      this.partial = '';
+      return line === '' ? line : Buffer.from(line, 'latin1').toString('utf8');
+    }
+    this.partial = this.keep(input, start, input.length);
+    this.input = '';
+    this.inputOffset = 0;
+    return undefined;
+  }
+
+  /** `partial` followed by input[start, end), cut at HMP_MAX_LINE_BYTES as QEMU's line editor cuts it. */
+  private keep(input: string, start: number, end: number): string {
+    const room = HMP_MAX_LINE_BYTES - this.partial.length;
+    return room <= 0 ? this.partial : this.partial + input.slice(start, Math.min(end, start + room));
+  }
+
   private runLines(): void {
-    while (this.state === 'ready' && !this.outputBackpressure && this.lines.length > 0 && this.running < this.context.maxPendingCommands) {
-      const line = this.lines.shift()!;
-      const slot: { text: string | undefined } = { text: undefined };
-      this.slots.push(slot);
+    while (this.state === 'ready' && !this.outputBackpressure && this.slots.length < this.context.maxPendingCommands) {
+      const line = this.nextLine();
+      if (line === undefined) break;
       if (line.trim() === '') {
-        slot.text = HMP_PROMPT;
+        this.answer(HMP_PROMPT);
         continue;
       }
-      this.running++;
+      const slot: OutputSlot = { text: undefined };
+      this.slots.push(slot);
       this.run(line).then(
         (output) => this.settle(slot, `${output}${HMP_PROMPT}`),
         (error: unknown) => {
@@ -154,9 +195,8 @@ export class HmpSession implements DownstreamSession {
         },
       );
     }
-    this.flush();
     this.updateReading();
-    if (this.inputEnded && this.state === 'ready' && this.lines.length === 0 && this.running === 0 && this.slots.length === 0) {
+    if (this.inputEnded && this.state === 'ready' && this.inputOffset >= this.input.length && this.slots.length === 0) {
       this.outbound.end();
     }
   }
@@ -199,20 +239,24 @@ export class HmpSession implements DownstreamSession {
     });
   }
 
-  private settle(slot: { text: string | undefined }, text: string): void {
-    this.running--;
-    slot.text = text;
-    this.flush();
-    this.runLines();
+  /** Writes `text` now, or keeps its place behind lines still running. */
+  private answer(text: string): void {
+    if (this.slots.length === 0) this.outbound.write(text);
+    else this.slots.push({ text });
   }
 
-  private flush(): void {
-    while (this.slots.length > 0 && this.slots[0]!.text !== undefined) this.outbound.write(this.slots.shift()!.text!);
+  private settle(slot: OutputSlot, text: string): void {
+    slot.text = text;
+    for (let next = this.slots.peek(); next?.text !== undefined; next = this.slots.peek()) {
+      this.slots.shift();
+      this.outbound.write(next.text);
+    }
+    this.runLines();
   }
 
   private updateReading(): void {
     // Read even while queued (typed lines wait), so that a client leaving is noticed.
-    const read = this.state !== 'closed' && !this.readingStopped && !this.outputBackpressure && this.lines.length === 0;
+    const read = this.state !== 'closed' && !this.readingStopped && !this.outputBackpressure && this.inputOffset >= this.input.length;
     if (read === this.reading) return;
     this.reading = read;
     if (read) this.socket.resume();

@@ -169,7 +169,7 @@ export class QmpSession implements DownstreamSession {
   }
 
   deliverEvent(line: string): void {
-    if (this.state === 'negotiated') this.outbound.write(line);
+    if (this.state === 'negotiated') this.outbound.writeEvent(line);
   }
 
   upstreamLost(): void {
@@ -232,7 +232,9 @@ export class QmpSession implements DownstreamSession {
       this.state !== 'closed' &&
       this.state !== 'queued' &&
       !this.outputBackpressure &&
-      this.upstreamPending < this.context.maxPendingCommands
+      this.upstreamPending < this.context.maxPendingCommands &&
+      // Local answers queued behind a command still upstream count too: they are held in memory.
+      this.slots.length - this.slotsHead < this.context.maxPendingCommands
     ) {
       const item = this.nextItem();
       if (item === undefined) break;
@@ -355,6 +357,10 @@ export class QmpSession implements DownstreamSession {
     }
     if (this.slotsHead === this.slots.length) {
       this.slots = [];
+      this.slotsHead = 0;
+    } else if (this.slotsHead > 1024 && this.slotsHead * 2 > this.slots.length) {
+      // A client that always has a command upstream never empties the queue: drop the answered prefix.
+      this.slots = this.slots.slice(this.slotsHead);
       this.slotsHead = 0;
     }
   }

@@ -10,7 +10,12 @@ import type { AuditSink } from './audit.js';
 import type { Policy } from './policy.js';
 import type { UpstreamLink } from './upstream.js';
 
-/** In-band commands one client may have waiting upstream; past it its input is paused (fairness, bounded memory). */
+/**
+ * Commands one client may have pending: upstream, or answered and waiting
+ * behind an earlier one (HMP: lines running or waiting). Past it its input
+ * is paused (fairness, bounded memory); it also bounds what a client that
+ * stops reading can still be owed.
+ */
 export const DEFAULT_MAX_PENDING_PER_CLIENT = 32;
 
 /** Shared by the sessions of one endpoint. */

@@ -18,7 +18,7 @@ import {
 } from '../../lib/index.js';
 import type { HmpMonitor } from '../../lib/hmp/client.js';
 import { startFakePeer, type FakePeer } from '../helpers/fake-peer.js';
-import { GREETING, hmpReply, qemuEcho } from './hmp-wire.js';
+import { GREETING, hmpReply, PROMPT, qemuEcho } from './hmp-wire.js';
 
 async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -196,6 +196,28 @@ test('output past maxMessageBytes closes the connection; the command is rejected
     { maxMessageBytes: 64 },
   );
 });
+
+for (const [peerKind, echo] of [
+  ['QEMU, which echoes the line', qemuEcho('info big')],
+  ['a peer that does not echo (a qmpx proxy)', ''],
+] as const) {
+  test(`a 32 MiB output arriving in 64 KiB pieces is read in time linear in its size: ${peerKind}`, async () => {
+    const line = `${'0'.repeat(78)}\r\n`;
+    const piece = line.repeat(829); // 65,491 bytes
+    const pieces = 512;
+    await withHmpPeer(
+      (peer) => peer.expect({ text: 'info big' }).send(echo).flood(pieces, piece).send(PROMPT),
+      async (monitor) => {
+        // Read linearly this takes 0.2 to 0.4 s here; a reader that searches all it has collected on
+        // every piece takes several seconds. The deadline is there to catch the latter.
+        const output = await monitor.hmp('info big', { timeoutMs: 3_000 });
+        assert.is(output.length, pieces * 829 * 79);
+        assert.is(output.slice(0, 79), `${'0'.repeat(78)}\n`);
+      },
+      { maxMessageBytes: 64 * 1024 * 1024 },
+    );
+  });
+}
 
 test("'q', quit's alias, is answered by the close as well; a quit queued behind it was never sent and is rejected", async () => {
   await withHmpPeer(
