@@ -178,31 +178,46 @@ export interface OutputMember {
  * level. Linear in the text's length.
  */
 export function scanTopLevelMembers(text: string): OutputMember[] | null {
+  const scan = scanMembers(text);
+  return scan.complete ? scan.members : null;
+}
+
+/**
+ * The members of the top-level object in `text` that can be read before the
+ * first thing that is not `"key": value` (all of them in a well-formed
+ * object): enough to tell what a broken message of QEMU's was meant to be.
+ */
+export function readableMembers(text: string): OutputMember[] {
+  return scanMembers(text).members;
+}
+
+function scanMembers(text: string): { members: OutputMember[]; complete: boolean } {
+  const members: OutputMember[] = [];
+  const incomplete = { members, complete: false };
   let at = 0;
   const skipSpace = (): void => {
     while (at < text.length && isSpace(text.charCodeAt(at))) at++;
   };
   skipSpace();
-  if (text.charCodeAt(at) !== 0x7b) return null;
+  if (text.charCodeAt(at) !== 0x7b) return incomplete;
   at++;
   skipSpace();
-  const members: OutputMember[] = [];
   let closed = text.charCodeAt(at) === 0x7d;
   if (closed) at++;
   while (!closed) {
     skipSpace();
     const keyStart = at;
     const keyEnd = text.charCodeAt(at) === 0x22 ? stringEnd(text, at) : -1;
-    if (keyEnd === -1) return null;
+    if (keyEnd === -1) return incomplete;
     let key: string;
     try {
       key = JSON.parse(text.slice(keyStart, keyEnd)) as string;
     } catch {
-      return null;
+      return incomplete;
     }
     at = keyEnd;
     skipSpace();
-    if (text.charCodeAt(at++) !== 0x3a) return null;
+    if (text.charCodeAt(at++) !== 0x3a) return incomplete;
     skipSpace();
     const start = at;
     let depth = 0;
@@ -210,7 +225,7 @@ export function scanTopLevelMembers(text: string): OutputMember[] | null {
       const code = text.charCodeAt(at);
       if (code === 0x22) {
         const end = stringEnd(text, at);
-        if (end === -1) return null;
+        if (end === -1) return incomplete;
         at = end - 1;
       } else if (code === 0x7b || code === 0x5b) {
         depth++;
@@ -221,15 +236,15 @@ export function scanTopLevelMembers(text: string): OutputMember[] | null {
         break;
       }
     }
-    if (at >= text.length) return null;
+    if (at >= text.length) return incomplete;
     let end = at;
     while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
-    if (end === start) return null;
+    if (end === start) return incomplete;
     members.push({ key, keyStart, start, end });
     const code = text.charCodeAt(at++);
     if (code === 0x7d) closed = true;
-    else if (code !== 0x2c) return null;
+    else if (code !== 0x2c) return incomplete;
   }
   skipSpace();
-  return at === text.length ? members : null;
+  return at === text.length ? { members, complete: true } : incomplete;
 }
