@@ -91,7 +91,8 @@ test('garbage bytes and malformed messages are reported and never crash; a malfo
     async (peer) => {
       const monitor = await connect(peer.path, { logger: silentLogger });
       const errors = firstValueFrom(monitor.protocolErrors$.pipe(take(5), toArray()));
-      const [malformed, next] = await Promise.allSettled([monitor.execute('query-name'), monitor.execute('query-status')]);
+      const deadline = { timeoutMs: 10_000 };
+      const [malformed, next] = await Promise.allSettled([monitor.execute('query-name', undefined, deadline), monitor.execute('query-status', undefined, deadline)]);
       assert.ok(malformed.status === 'rejected' && malformed.reason instanceof ProtocolError, 'the malformed reply answers query-name');
       assert.is((malformed as PromiseRejectedResult).reason.evidence, '{"return": 1, }');
       assert.equal(next, { status: 'fulfilled', value: 'after garbage' });
