@@ -241,8 +241,45 @@ export function replaceWireId(replyText: string, isError: boolean, wireId: numbe
 /** withCallerId(), or undefined when the text has no members to place an id among (it then goes as QEMU wrote it). */
 function placeId(replyText: string, wireIdEchoed: boolean, idJson: string | undefined): string | undefined {
   try {
-    return withCallerId(replyText, wireIdEchoed, idJson);
+    return withCallerId(replyText, wireIdEchoed, idJson === undefined ? undefined : indentedLikeReply(idJson, replyText));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * An id that is an object or array, laid out as a `pretty=on` monitor lays
+ * out a top-level member's value: each member or item on its own line,
+ * indented 4 spaces per level, the closing bracket on a line of its own at
+ * the level of the opening one (also when empty). `idJson` is QEMU's
+ * compact form; scalars and compact replies are left alone.
+ */
+function indentedLikeReply(idJson: string, replyText: string): string {
+  const first = idJson.charCodeAt(0);
+  if ((first !== 0x7b && first !== 0x5b) || isCompact(replyText)) return idJson;
+  const lineEnd = replyText.charCodeAt(1) === 0x0d ? '\r\n' : '\n';
+  const newline = (depth: number): string => lineEnd + ' '.repeat(4 * depth);
+  let out = '';
+  let depth = 1;
+  for (let i = 0; i < idJson.length; i++) {
+    const char = idJson[i]!;
+    if (char === '"') {
+      const start = i;
+      for (i++; idJson[i] !== '"'; i++) if (idJson[i] === '\\') i++;
+      out += idJson.slice(start, i + 1);
+    } else if (char === '{' || char === '[') {
+      depth++;
+      out += char + newline(depth);
+    } else if (char === '}' || char === ']') {
+      depth--;
+      out = out.trimEnd() + newline(depth) + char;
+    } else if (char === ',') {
+      out += `,${newline(depth)}`;
+    } else if (char === ':') {
+      out += ': ';
+    } else if (char !== ' ') {
+      out += char;
+    }
+  }
+  return out;
 }
