@@ -16,6 +16,8 @@
  *   unreadable, and a reply's id can be put in QEMU's text.
  */
 
+import { isInteger, isSafeNumber } from 'lossless-json';
+
 /** QEMU never nests its output this deep; deeper text is refused, not recursed into. */
 export const MAX_OUTPUT_NESTING = 1024;
 
@@ -28,7 +30,6 @@ const NON_FINITE: ReadonlyMap<string, number> = new Map([
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const NON_FINITE_TOKEN = /-?(?:inf|nan)/y;
-const INTEGER = /^-?[0-9]+$/;
 
 function isSpace(code: number): boolean {
   return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
@@ -127,8 +128,8 @@ class OutputReader {
       const token = match[0];
       const nonFinite = NON_FINITE.get(token);
       if (nonFinite !== undefined) return nonFinite;
-      const value = Number(token);
-      return INTEGER.test(token) && !Number.isSafeInteger(value) ? BigInt(token) : value;
+      // The rule json.ts applies, so both readers give the same value for the same token.
+      return isInteger(token) && !isSafeNumber(token) ? BigInt(token) : Number(token);
     }
     return this.fail('a value expected');
   }
