@@ -65,9 +65,9 @@ async function runMonitorCommand(
   try {
     output = await monitorCommand(domain.monitor, args.cmd, args.flags, { signal });
   } catch (error) {
-    throw error instanceof ProtocolError && error.evidence !== undefined
-      ? unparseableReply(error.evidence, error.message)
-      : monitorCommandError(error, args.cmd);
+    if (!(error instanceof ProtocolError) || error.evidence === undefined) throw monitorCommandError(error, args.cmd);
+    ids.take(domain); // QEMU answered: libvirt's command had used its id
+    throw unparseableReply(error.evidence, error.message);
   }
   if (args.flags & MonitorCommandFlag.HMP) return { result: output };
   const result = libvirtResult(output, args.cmd, ids.take(domain));

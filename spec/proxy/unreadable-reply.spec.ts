@@ -88,7 +88,7 @@ for (const pretty of [false, true]) {
   });
 }
 
-test("a libvirt client's command oldest: virsh gets libvirt's cannot-parse error for the inf reply; the QMP client behind it gets its own reply", async () => {
+test("a libvirt client's command oldest: virsh gets libvirt's cannot-parse error for an inf or garbled reply; the QMP client behind it and later commands get their own replies", async () => {
   const peer = await startFakePeer();
   // The libvirt endpoint asks for the domain's UUID when virsh looks it up.
   peer.autoRespond({ 'query-uuid': { return: { UUID: '6c0e0f2e-5e0a-4a43-9b1c-7d1c0c5b1f10' } } });
@@ -99,7 +99,11 @@ test("a libvirt client's command oldest: virsh gets libvirt's cannot-parse error
     .expect('query-status')
     .send('{"return": {"status": "running"}}\r\n')
     .expect('query-name')
-    .send('{"return": {"name": "virsh-own"}}\r\n');
+    .send('{"return": {"name": "virsh-own"}}\r\n')
+    .expect('query-kvm')
+    .send('{"return": {"enabled": @}}\r\n')
+    .expect('query-name')
+    .send('{"return": {"name": "still-own"}}\r\n');
   const dir = createTempDir('unreadable');
   const libvirtPath = socketPathIn(dir, 'libvirt.sock');
   const monitor: MonitorConfig = {
@@ -129,6 +133,11 @@ test("a libvirt client's command oldest: virsh gets libvirt's cannot-parse error
     assert.equal((await client.waitForLines(3))[2], '{"return": {"status": "running"}, "id": "q1"}');
     const next = await virsh('{"execute":"query-name"}');
     assert.equal({ code: next.code, stdout: next.stdout.trim() }, { code: 0, stdout: '{"return":{"name":"virsh-own"},"id":"libvirt-2"}' });
+    const garbled = await virsh('{"execute":"query-kvm"}');
+    assert.is(garbled.code, 1);
+    assert.match(garbled.stderr, 'internal error: cannot parse json {"return": {"enabled": @}}: ');
+    const last = await virsh('{"execute":"query-name"}');
+    assert.is(last.stdout.trim(), '{"return":{"name":"still-own"},"id":"libvirt-4"}');
     await client.close();
     await peer.done();
   } finally {
