@@ -88,6 +88,35 @@ for (const pretty of [false, true]) {
   });
 }
 
+test('a reply no reader makes sense of, an exec-oob pending: the client that asked gets it as QEMU wrote it with its id; the next client its own', async () => {
+  const peer = await startFakePeer();
+  peer.autoRespond({});
+  peer
+    .expect('qom-get')
+    .expect({ execute: 'query-yank', oob: true })
+    .send('{"return": {"x": 1.5.5}}\r\n')
+    .reply((line) => `{"return": [], "id": ${echoed(line)}}\r\n`)
+    .expect('query-status')
+    .send('{"return": {"status": "b-own"}}\r\n');
+  const served = await serveUpstream(peer.path, { name: 'vm' });
+  try {
+    const a = await negotiated(served.qmpPath, true);
+    const b = await negotiated(served.qmpPath, false);
+    await a.send('{"execute":"qom-get","arguments":{"path":"/","property":"x"},"id":"a1"}\n{"exec-oob":"query-yank","id":"a-oob"}\n');
+    await eventually(() => peer.commands().includes('query-yank'), 'the OOB command upstream');
+    await b.send('{"execute":"query-status","id":"b1"}\n');
+    assert.equal((await b.waitForLines(3))[2], '{"return": {"status": "b-own"}, "id": "b1"}');
+    const aLines = (await a.waitForLines(4)).slice(2).sort();
+    assert.equal(aLines, ['{"return": [], "id": "a-oob"}', '{"return": {"x": 1.5.5}, "id": "a1"}']);
+    await a.close();
+    await b.close();
+    await peer.done();
+  } finally {
+    await served.stop();
+    await peer.close();
+  }
+});
+
 test("a libvirt client's command oldest: virsh gets libvirt's cannot-parse error for an inf or garbled reply; the QMP client behind it and later commands get their own replies", async () => {
   const peer = await startFakePeer();
   // The libvirt endpoint asks for the domain's UUID when virsh looks it up.
