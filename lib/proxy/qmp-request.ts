@@ -265,7 +265,7 @@ function indentedLikeReply(idJson: string, replyText: string): string {
     const char = idJson[i]!;
     if (char === '"') {
       const start = i;
-      for (i++; idJson[i] !== '"'; i++) if (idJson[i] === '\\') i++;
+      for (i++; i < idJson.length && idJson[i] !== '"'; i++) if (idJson[i] === '\\') i++;
       out += idJson.slice(start, i + 1);
     } else if (char === '{' || char === '[') {
       depth++;
