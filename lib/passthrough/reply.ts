@@ -17,7 +17,7 @@
  *   ASCII with upper-case `\uXXXX` escapes.
  */
 import { ProtocolError } from '../errors.js';
-import { scanJson, type TopLevelMember } from './json-scan.js';
+import { scanTopLevelMembers, type OutputMember } from '../qmp/qemu-output.js';
 import { qdictOrder } from './qemu-input.js';
 
 const SHORT_ESCAPES: Record<string, string> = {
@@ -95,11 +95,11 @@ export function returnReplyText(valueText: string, idText?: string): string {
  */
 export function withCallerId(text: string, wireIdEchoed: boolean, idText: string | undefined): string {
   if (idText === undefined && !wireIdEchoed) return text;
-  const scanned = scanJson(text);
-  if (!scanned.ok || scanned.kind !== 'object' || scanned.members.length === 0) {
+  // Members by structure only: QEMU's `inf` or `nan` in a value must not keep the id from its place.
+  const members = scanTopLevelMembers(text);
+  if (members === null || members.length === 0) {
     throw new ProtocolError('cannot place the caller id: the reply is not a JSON object with members', text.slice(0, 200));
   }
-  const members = scanned.members;
   const echoed = members.find((member) => member.key === 'id');
   if (wireIdEchoed) {
     if (echoed === undefined) throw new ProtocolError('the reply to a command sent with an id has no id', text.slice(0, 200));
@@ -119,13 +119,13 @@ export function withCallerId(text: string, wireIdEchoed: boolean, idText: string
 }
 
 /** Whether QEMU's QDict order puts an `id` before the reply's members (`error`) or after them (`return`). */
-function idPrecedes(members: readonly TopLevelMember[]): boolean {
+function idPrecedes(members: readonly OutputMember[]): boolean {
   const order = qdictOrder([...members.map((member) => ({ key: member.key })), { key: 'id' }]);
   return order[0]!.key === 'id';
 }
 
 /** `text` without `member` and the separator that tied it to a neighbour. */
-function withoutMember(text: string, members: readonly TopLevelMember[], member: TopLevelMember): string {
+function withoutMember(text: string, members: readonly OutputMember[], member: OutputMember): string {
   const index = members.indexOf(member);
   if (index > 0) return text.slice(0, members[index - 1]!.end) + text.slice(member.end);
   const next = members[index + 1];

@@ -11,7 +11,7 @@
  */
 import type { TopLevelMember } from '../passthrough/json-scan.js';
 import { judgeInput, qdictOrder } from '../passthrough/qemu-input.js';
-import { quoteLikeQemu } from '../passthrough/reply.js';
+import { quoteLikeQemu, withCallerId } from '../passthrough/reply.js';
 import { TokenType, type TokenGroup } from './qemu-lexer.js';
 import { plainStringValue, toQemuJson, toWireJson, type QValue } from './qemu-value.js';
 
@@ -198,20 +198,33 @@ export function emptyReturnText(idJson: string | undefined): string {
   return idJson === undefined ? '{"return": {}}' : `{"return": {}, "id": ${idJson}}`;
 }
 
+/** QEMU's compact output begins `{"`; a `pretty=on` monitor puts a line break after the brace. */
+function isCompact(replyText: string): boolean {
+  return replyText.charCodeAt(1) === 0x22;
+}
+
 /**
  * An id-less reply from QEMU with the client's id put where QEMU puts it:
- * last in a return, first in an error. The rest is QEMU's text untouched.
+ * last in a return, first in an error, with the monitor's own separators
+ * (a `pretty=on` monitor's line breaks and indent). The rest is QEMU's text
+ * untouched.
  */
 export function attachId(replyText: string, isError: boolean, idJson: string | undefined): string {
   if (idJson === undefined) return replyText;
+  if (!isCompact(replyText)) {
+    const placed = placeId(replyText, false, idJson);
+    if (placed !== undefined) return placed;
+  }
   if (isError) return `{"id": ${idJson}, ${replyText.slice(replyText.indexOf('{') + 1).trimStart()}`;
   return `${replyText.slice(0, replyText.lastIndexOf('}')).trimEnd()}, "id": ${idJson}}`;
 }
 
 /**
- * An OOB reply carries qmpx's wire id; swap it for the client's (or remove
- * it). QEMU writes `, "id": N}` at the end of a return and `{"id": N, ` at
- * the start of an error; anything else is rebuilt around the body.
+ * A reply that echoes qmpx's wire id (exec-oob), with the client's id in
+ * its place, or without it (and its separator) when the client gave none.
+ * Compact output has it at a known place: `, "id": N}` at the end of a
+ * return, `{"id": N, ` at the start of an error; anywhere else (a
+ * `pretty=on` monitor) the member is found by the text's structure.
  */
 export function replaceWireId(replyText: string, isError: boolean, wireId: number, idJson: string | undefined): string {
   const wire = String(wireId);
@@ -222,5 +235,51 @@ export function replaceWireId(replyText: string, isError: boolean, wireId: numbe
     const suffix = `, "id": ${wire}}`;
     if (replyText.endsWith(suffix)) return attachId(`${replyText.slice(0, -suffix.length)}}`, false, idJson);
   }
-  return replyText;
+  return placeId(replyText, true, idJson) ?? replyText;
+}
+
+/** withCallerId(), or undefined when the text has no members to place an id among (it then goes as QEMU wrote it). */
+function placeId(replyText: string, wireIdEchoed: boolean, idJson: string | undefined): string | undefined {
+  try {
+    return withCallerId(replyText, wireIdEchoed, idJson === undefined ? undefined : indentedLikeReply(idJson, replyText));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An id that is an object or array, laid out as a `pretty=on` monitor lays
+ * out a top-level member's value: each member or item on its own line,
+ * indented 4 spaces per level, the closing bracket on a line of its own at
+ * the level of the opening one (also when empty). `idJson` is QEMU's
+ * compact form; scalars and compact replies are left alone.
+ */
+function indentedLikeReply(idJson: string, replyText: string): string {
+  const first = idJson.charCodeAt(0);
+  if ((first !== 0x7b && first !== 0x5b) || isCompact(replyText)) return idJson;
+  const lineEnd = replyText.charCodeAt(1) === 0x0d ? '\r\n' : '\n';
+  const newline = (depth: number): string => lineEnd + ' '.repeat(4 * depth);
+  let out = '';
+  let depth = 1;
+  for (let i = 0; i < idJson.length; i++) {
+    const char = idJson[i]!;
+    if (char === '"') {
+      const start = i;
+      for (i++; i < idJson.length && idJson[i] !== '"'; i++) if (idJson[i] === '\\') i++;
+      out += idJson.slice(start, i + 1);
+    } else if (char === '{' || char === '[') {
+      depth++;
+      out += char + newline(depth);
+    } else if (char === '}' || char === ']') {
+      depth--;
+      out = out.trimEnd() + newline(depth) + char;
+    } else if (char === ',') {
+      out += `,${newline(depth)}`;
+    } else if (char === ':') {
+      out += ': ';
+    } else if (char !== ' ') {
+      out += char;
+    }
+  }
+  return out;
 }

@@ -28,6 +28,7 @@
 import type { Socket } from 'node:net';
 import { AbortError } from '../errors.js';
 import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
+import { echoedId } from '../qmp/wire.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { QemuJsonStreamer, type TokenGroup } from './qemu-lexer.js';
@@ -316,7 +317,7 @@ export class QmpSession implements DownstreamSession {
   private relayReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply, isError: boolean): void {
     const { text } = reply;
     if (slot === undefined) {
-      const wireId = reply.message.id;
+      const wireId = echoedId(reply);
       const withId = typeof wireId === 'number' ? replaceWireId(text, isError, wireId, command.idJson) : attachId(text, isError, command.idJson);
       this.outbound.write(`${withId}\r\n`);
     } else if (slot.text === undefined) {

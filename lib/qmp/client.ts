@@ -25,12 +25,16 @@ import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } f
 import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin, type RequestOutcome } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { JsonObjectFramer } from './framer.js';
+import { readableMembers } from './qemu-output.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 
 export const DEFAULT_MAX_IN_FLIGHT = 8;
+
+/** How a wire id of qmpx's looks in QEMU's text: a small decimal integer. */
+const WIRE_ID = /^[1-9][0-9]{0,15}$/;
 
 /** A reply exactly as QEMU sent it, return or error. */
 export type QmpReply = Extract<WireMessage, { kind: 'return' | 'error' }>;
@@ -301,7 +305,7 @@ export class QmpMonitor implements Monitor {
     try {
       value = parseMonitorJson(text, parsed);
     } catch (error) {
-      this.reportProtocolError((error as ProtocolError).message, text, error as ProtocolError);
+      this.onUnreadable(text, error as ProtocolError);
       return;
     }
     const message = classify(text, value);
@@ -326,9 +330,33 @@ export class QmpMonitor implements Monitor {
         }
         return;
       case 'invalid':
-        this.reportProtocolError(message.reason, text);
+        // A reply of the wrong shape still answers its request.
+        this.onUnreadable(text, new ProtocolError(message.reason, text));
         return;
     }
+  }
+
+  /**
+   * A complete message that no reader makes sense of. QEMU writes one reply
+   * per command; if this one's top-level keys (as far as they can be read)
+   * name a reply (`return` or `error`), it answers a request (by its
+   * numeric id, else the oldest in-band one), which gets QEMU's text as an
+   * UnparsedReturn whose value throws ProtocolError. Dropped instead, it
+   * would leave its request unanswered and hand every later reply to the
+   * request before it. Anything else (an event, a greeting, an object with
+   * no reply's key) answers nothing: it is reported, as any message that is
+   * not a reply is.
+   */
+  private onUnreadable(text: string, error: ProtocolError): void {
+    this.reportProtocolError(error.message, text, error);
+    const members = readableMembers(text);
+    if (!members.some(({ key }) => key === 'return' || key === 'error')) return;
+    if (members.some(({ key }) => key === 'event' || key === 'QMP')) return;
+    const idMember = members.find(({ key }) => key === 'id');
+    if (idMember === undefined) return this.onReply(new UnparsedReturn(text), undefined);
+    const idText = text.slice(idMember.start, idMember.end);
+    const wireId = WIRE_ID.test(idText) ? Number(idText) : undefined;
+    this.onReply(new UnparsedReturn(text, wireId), wireId ?? idText);
   }
 
   /**

@@ -6,6 +6,7 @@
 import { ProtocolError } from '../errors.js';
 import { compileSchema } from '../schema.js';
 import { losslessFromParsed, parseJsonLossless } from './json.js';
+import { readQemuOutput } from './qemu-output.js';
 
 export interface QmpVersion {
   qemu: { major: number; minor: number; micro: number };
@@ -133,14 +134,20 @@ function invalid(text: string, what: string, why: string): ClassifyResult {
 
 /**
  * The value of one message QEMU sent, numbers kept exact (`parsed`: its
- * JSON.parse value, when the framer already made it). Throws ProtocolError
- * when the text is not JSON.
+ * JSON.parse value, when the framer already made it). What JSON refuses is
+ * read again as QEMU's output, where `inf`, `-inf`, `nan` and `-nan` are
+ * the doubles QEMU printed (qemu-output.ts). Throws ProtocolError when the
+ * text is neither.
  */
 export function parseMonitorJson(text: string, parsed?: object): unknown {
   try {
     return parsed === undefined ? parseJsonLossless(text) : losslessFromParsed(text, parsed);
   } catch (error) {
-    throw new ProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, text);
+    try {
+      return readQemuOutput(text);
+    } catch {
+      throw new ProtocolError(`unparseable JSON from the monitor: ${(error as Error).message}`, text);
+    }
   }
 }
 
@@ -148,15 +155,21 @@ export function parseMonitorJson(text: string, parsed?: object): unknown {
 export const RETURN_PREFIX = '{"return": ';
 
 /**
- * A success reply kept as QEMU's text until its value is asked for: a proxy
- * relays the text and never needs the value. Reading `message` parses it,
- * and throws ProtocolError if it is not a well-formed reply.
+ * A reply kept as QEMU's text until its value is asked for: a proxy relays
+ * the text and never needs the value. Reading `message` parses it, and
+ * throws ProtocolError if it is not a well-formed success reply (a message
+ * QEMU wrote that no reader makes sense of still answers its request: this
+ * is how it reaches the requester). `wireId` is the numeric id read from
+ * the text when the value could not be.
  */
 export class UnparsedReturn {
   readonly kind = 'return' as const;
   private parsed: QmpReturn | undefined;
 
-  constructor(readonly text: string) {}
+  constructor(
+    readonly text: string,
+    readonly wireId?: number,
+  ) {}
 
   get message(): QmpReturn {
     if (this.parsed === undefined) {
@@ -166,4 +179,9 @@ export class UnparsedReturn {
     }
     return this.parsed;
   }
+}
+
+/** The id QEMU echoed in a reply (qmpx's wire id, when the command carried one), without parsing an unparsed reply. */
+export function echoedId(reply: { readonly message: { readonly id?: unknown } }): unknown {
+  return reply instanceof UnparsedReturn ? reply.wireId : reply.message.id;
 }

@@ -15,6 +15,7 @@
  *   MESSAGE, serial 1 (as libvirtd sends it, mitm-ev). Refused on a
  *   read-only connection, as libvirt refuses them.
  */
+import { ProtocolError } from '../errors.js';
 import { connect, type Monitor } from '../monitor.js';
 import { InvalidArgumentError, deregisterMonitorEvent, monitorCommand, registerMonitorEvent } from '../passthrough/index.js';
 import type { QgaMonitor } from '../qga/client.js';
@@ -65,10 +66,31 @@ async function runMonitorCommand(
   try {
     output = await monitorCommand(domain.monitor, args.cmd, args.flags, { signal });
   } catch (error) {
-    throw monitorCommandError(error, args.cmd);
+    if (!(error instanceof ProtocolError) || error.evidence === undefined) throw monitorCommandError(error, args.cmd);
+    ids.take(domain); // QEMU answered: libvirt's command had used its id
+    throw unparseableReply(error.evidence, error.message);
   }
   if (args.flags & MonitorCommandFlag.HMP) return { result: output };
-  return { result: libvirtResult(output, args.cmd, ids.take(domain)) };
+  const result = libvirtResult(output, args.cmd, ids.take(domain));
+  if (result === output) {
+    // Unchanged: not reshaped, perhaps because it is not JSON (QEMU's `inf`, `nan`); checked only then.
+    try {
+      parseJsonLossless(output);
+    } catch (error) {
+      throw unparseableReply(output, (error as Error).message);
+    }
+  }
+  return { result };
+}
+
+/**
+ * A reply of QEMU's that libvirt's JSON reader cannot read answers that one
+ * call as libvirt 9.0 answers it (`internal error: cannot parse json TEXT:
+ * REASON`, domain NONE; the reason is qmpx's). libvirt then also gives up on
+ * the monitor; qmpx keeps serving it, every later reply in its place.
+ */
+function unparseableReply(text: string, reason: string): RpcError {
+  return RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, `cannot parse json ${text}: ${reason}`);
 }
 
 /** Runs `cmd` on the domain's guest agent; the reply compact, as libvirt's qemuAgentArbitraryCommand returns it. */
