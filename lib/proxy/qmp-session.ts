@@ -124,8 +124,16 @@ export class QmpSession implements DownstreamSession {
           );
           this.destroy();
         },
+        outOfBudget: (heldBytes) => {
+          context.logger.warn(
+            { monitor: context.monitorName(), socket: context.endpoint, client: this.id, heldBytes, limit: context.inputBudget?.limitBytes },
+            'memory for unfinished client input is spent; the client holding more disconnected',
+          );
+          this.destroy();
+        },
       },
       context.maxMessageBytes,
+      context.inputBudget,
     );
     socket.on('data', (chunk: Buffer) => {
       this.streamer.push(chunk);

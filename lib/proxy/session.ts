@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import type { RequestOrigin } from '../request.js';
 import type { AuditSink } from './audit.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Policy } from './policy.js';
 import type { UpstreamLink } from './upstream.js';
 
@@ -26,6 +27,8 @@ export interface SessionContext {
   readonly maxPendingCommands: number;
   /** Largest single message a client may send before it is disconnected. */
   readonly maxMessageBytes?: number;
+  /** Process-wide pool for unfinished client input (shared by every socket and monitor). */
+  readonly inputBudget?: MemoryBudget;
 }
 
 /** The surface the proxy drives every session through. */
