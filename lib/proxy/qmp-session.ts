@@ -59,6 +59,8 @@ const NEXT_STATES: Record<QmpSessionState, readonly QmpSessionState[]> = {
 
 /** The desc every request pending when the upstream goes away is answered with (issue 5). */
 export const UPSTREAM_LOST_DESC = 'monitor connection lost';
+/** How long a greeted client may take to send qmp_capabilities before it is disconnected. */
+export const DEFAULT_NEGOTIATION_TIMEOUT_MS = 30_000;
 
 type InputItem = { kind: 'group'; tokens: TokenGroup } | { kind: 'error'; desc: string };
 
@@ -87,6 +89,7 @@ export class QmpSession implements DownstreamSession {
   /** The client shut down its side: answer what it sent, then close. */
   private inputEnded = false;
   private readonly abort = abortControllerForMany();
+  private negotiationTimer: NodeJS.Timeout | undefined;
   /** What every forwarded command is sent with, made once rather than per command. */
   private readonly inBandOptions: RawRequestOptions;
   private readonly oobOptions: RawRequestOptions;
@@ -212,6 +215,24 @@ export class QmpSession implements DownstreamSession {
   private transition(next: QmpSessionState): void {
     if (!NEXT_STATES[this.state].includes(next)) throw new Error(`illegal QMP session state change ${this.state} → ${next}`);
     this.state = next;
+    // A greeted client has negotiationTimeoutMs to send qmp_capabilities: idle unnegotiated clients would hold connection slots for good.
+    if (next === 'greeted') {
+      const timeoutMs = this.context.negotiationTimeoutMs ?? DEFAULT_NEGOTIATION_TIMEOUT_MS;
+      this.negotiationTimer = setTimeout(() => this.negotiationTimedOut(timeoutMs), timeoutMs);
+    } else if (this.negotiationTimer !== undefined) {
+      clearTimeout(this.negotiationTimer);
+      this.negotiationTimer = undefined;
+    }
+  }
+
+  private negotiationTimedOut(timeoutMs: number): void {
+    this.negotiationTimer = undefined;
+    if (this.state !== 'greeted') return;
+    this.context.logger.warn(
+      { monitor: this.context.monitorName(), socket: this.context.endpoint, client: this.id, timeoutMs },
+      'client did not negotiate capabilities in time; disconnected',
+    );
+    this.destroy();
   }
 
   private onClose(): void {

@@ -29,6 +29,8 @@ export interface SessionContext {
   readonly maxMessageBytes?: number;
   /** Process-wide pool for unfinished client input (shared by every socket and monitor). */
   readonly inputBudget?: MemoryBudget;
+  /** How long a greeted QMP client may take to negotiate; default DEFAULT_NEGOTIATION_TIMEOUT_MS. */
+  readonly negotiationTimeoutMs?: number;
 }
 
 /** The surface the proxy drives every session through. */

@@ -21,6 +21,7 @@
  * client; nothing else does. On close, running handlers see their
  * AbortSignal fire and their replies are dropped.
  */
+import type { MemoryBudget } from '../proxy/memory-budget.js';
 import { type Dispatcher } from './dispatch.js';
 import { FrameError } from './errors.js';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';
@@ -48,6 +49,8 @@ export interface RpcConnectionOptions {
   maxBufferedInputBytes?: number;
   /** See FrameDecoderOptions: skip the one placeholder byte per passed fd. Default true. */
   skipFdPlaceholderBytes?: boolean;
+  /** See FrameDecoderOptions: the process-wide pool partial frames are charged to. */
+  budget?: MemoryBudget;
 }
 
 /**
@@ -85,6 +88,7 @@ export class RpcConnection {
     this.decoder = new FrameDecoder({
       maxMessageBytes: options.maxMessageBytes,
       skipFdPlaceholderBytes: options.skipFdPlaceholderBytes,
+      budget: options.budget,
     });
     this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS);
     this.maxBufferedInputBytes =
@@ -198,6 +202,7 @@ export class RpcConnection {
   private transitionToClosed(error: FrameError | null): void {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
+    this.decoder.release();
     this.abortController.abort(error ?? undefined);
     this.sink.close(error);
     this.notifyIfSettled();

@@ -19,7 +19,9 @@
  */
 import net from 'node:net';
 import { defaultLogger, type Logger } from '../log.js';
+import type { ConnectionLimiter } from '../proxy/connection-limit.js';
 import { listenPrivately } from '../proxy/listen.js';
+import type { MemoryBudget } from '../proxy/memory-budget.js';
 import { SessionStore } from './client-session.js';
 import { RpcConnection } from './connection.js';
 import { Dispatcher } from './dispatch.js';
@@ -33,6 +35,14 @@ export type { LibvirtDomain } from './domains.js';
 
 /** Default bytes that may wait unsent for one client: two largest messages. */
 export const DEFAULT_MAX_OUTBOUND_BYTES = 2 * RpcLimit.MESSAGE_BYTES;
+/**
+ * Default largest call a client may send: one string at libvirt's string
+ * limit (a 4 MiB monitor or agent command, the largest argument of any
+ * procedure served here) plus room for the rest of the call. libvirt's own
+ * message limit (32 MiB) is what a server may answer with, not what any
+ * call served here needs, and a client could make every connection hold it.
+ */
+export const DEFAULT_MAX_CALL_BYTES = RpcLimit.STRING_BYTES + 64 * 1024;
 
 export interface LibvirtEndpointOptions {
   /** Where to listen. An existing live socket there is an error; a stale one is replaced. */
@@ -49,6 +59,12 @@ export interface LibvirtEndpointOptions {
   maxOutboundBytes?: number;
   /** Server-side keepalive timing (libvirtd's 5 s / 5 by default). */
   keepalive?: KeepaliveOptions;
+  /** Largest call a client may send (header + body). Default DEFAULT_MAX_CALL_BYTES; ceiling 32 MiB. */
+  maxCallBytes?: number;
+  /** Connection limits shared with the process's other sockets; none when absent. */
+  connections?: ConnectionLimiter;
+  /** The process-wide pool partial frames are charged to; unbounded when absent. */
+  budget?: MemoryBudget;
 }
 
 /** A listening endpoint. */
@@ -79,6 +95,11 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
   const sockets = new Set<net.Socket>();
 
   const server = net.createServer((socket) => {
+    const release = options.connections === undefined ? () => undefined : options.connections.admit(options.path);
+    if (release === undefined) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     const connection: RpcConnection = new RpcConnection(dispatcher, {
       write(bytes) {
@@ -104,11 +125,12 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         if (reading) socket.resume();
         else socket.pause();
       },
-    });
+    }, { maxMessageBytes: options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES, budget: options.budget });
     sessions.of(connection).keepalive = new Keepalive(connection, logger, options.keepalive);
     socket.on('data', (chunk) => connection.receive(chunk));
     socket.on('error', (error) => logger.debug({ connection: connection.id, err: error }, 'libvirt client socket error'));
     socket.on('close', () => {
+      release();
       sockets.delete(socket);
       connection.close();
     });
