@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import { noAudit, openAuditLog, type AuditSink } from './audit.js';
 import type { LaunchConfig, MonitorConfig, ServeConfig } from './config.js';
 import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOCKET } from './connection-limit.js';
+import { InputPacer } from './input-pacer.js';
 import { MemoryBudget } from './memory-budget.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
 
@@ -61,6 +62,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     logger,
   );
   const inputBudget = new MemoryBudget();
+  const inputPacer = new InputPacer();
   let finishing: Promise<number> | undefined;
   let resolveDone!: (status: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
@@ -87,7 +89,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         launchers.push(supervisor);
         upstreamTarget = await supervisor.start();
       }
-      const proxy = new MonitorProxy({ config: monitor, upstreamTarget: upstreamTarget!, logger, audit, connections, inputBudget, ...options.proxy });
+      const proxy = new MonitorProxy({ config: monitor, upstreamTarget: upstreamTarget!, logger, audit, connections, inputBudget, inputPacer, ...options.proxy });
       supervisor?.onRestart({ starting: () => proxy.upstream.hold(), started: () => proxy.upstream.release() });
       proxies.push(proxy);
       await proxy.start();

@@ -22,6 +22,7 @@ import type { AuditSink } from './audit.js';
 import type { MonitorConfig } from './config.js';
 import { HmpSession } from './hmp-session.js';
 import type { ConnectionLimiter } from './connection-limit.js';
+import type { InputPacer } from './input-pacer.js';
 import { listenPrivately, type BoundSocket } from './listen.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { policyNamed, type PolicyName } from './policy.js';
@@ -50,6 +51,8 @@ export interface MonitorProxyOptions {
   inputBudget?: MemoryBudget;
   /** See SessionContext.negotiationTimeoutMs. */
   negotiationTimeoutMs?: number;
+  /** See SessionContext.inputPacer. */
+  inputPacer?: InputPacer;
 }
 
 export class MonitorProxy {
@@ -187,6 +190,7 @@ export class MonitorProxy {
       maxMessageBytes: this.options.maxClientMessageBytes,
       inputBudget: this.options.inputBudget,
       negotiationTimeoutMs: this.options.negotiationTimeoutMs,
+      inputPacer: this.options.inputPacer,
     };
     const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
     this.sessions.add(session);

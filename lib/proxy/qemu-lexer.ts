@@ -161,6 +161,11 @@ export class QemuJsonStreamer {
     return this.length > 0 || this.state !== State.Start;
   }
 
+  /** Token bytes of the unfinished message so far. */
+  get unfinishedBytes(): number {
+    return this.length;
+  }
+
   /** Heap bytes held for the unfinished message (its storage's capacity). */
   get storageHeldBytes(): number {
     return this.heldBytes;

@@ -90,6 +90,8 @@ export class QmpSession implements DownstreamSession {
   private inputEnded = false;
   private readonly abort = abortControllerForMany();
   private negotiationTimer: NodeJS.Timeout | undefined;
+  /** Bulk input of this client waits in the InputPacer; reading resumes when it has been lexed. */
+  private awaitingInputTurn = false;
   /** What every forwarded command is sent with, made once rather than per command. */
   private readonly inBandOptions: RawRequestOptions;
   private readonly oobOptions: RawRequestOptions;
@@ -138,10 +140,7 @@ export class QmpSession implements DownstreamSession {
       context.maxMessageBytes,
       context.inputBudget,
     );
-    socket.on('data', (chunk: Buffer) => {
-      this.streamer.push(chunk);
-      this.drainInbox();
-    });
+    socket.on('data', (chunk: Buffer) => this.onInput(chunk));
     socket.on('error', () => undefined); // a vanished client is handled by 'close'
     socket.on('end', () => {
       // A client that gives up before its greeting is let go at once, rather than held through an upstream outage.
@@ -210,6 +209,29 @@ export class QmpSession implements DownstreamSession {
   destroy(): void {
     this.streamer.close();
     this.socket.destroy();
+  }
+
+  private onInput(chunk: Buffer): void {
+    const pacer = this.context.inputPacer;
+    if (pacer === undefined || !pacer.isBulk(chunk.length, this.streamer.unfinishedBytes)) {
+      this.streamer.push(chunk);
+      this.drainInbox();
+      return;
+    }
+    // Bulk input waits for its turn (lib/proxy/input-pacer.ts), reading stopped meanwhile: floods cannot hold up other clients.
+    this.awaitingInputTurn = true;
+    this.updateReading();
+    pacer.enqueue(
+      chunk,
+      (slice) => {
+        this.streamer.push(slice);
+        this.drainInbox();
+      },
+      () => {
+        this.awaitingInputTurn = false;
+        this.updateReading();
+      },
+    );
   }
 
   private transition(next: QmpSessionState): void {
@@ -393,6 +415,7 @@ export class QmpSession implements DownstreamSession {
       this.state !== 'closed' &&
       !this.readingStopped &&
       !this.outputBackpressure &&
+      !this.awaitingInputTurn &&
       this.inboxHead === this.inbox.length;
     if (read === this.reading) return;
     this.reading = read;
