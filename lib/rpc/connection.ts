@@ -78,6 +78,7 @@ export class RpcConnection {
   private readonly abortController = new AbortController();
   private running = 0;
   private reading = true;
+  private messagesTaken = 0;
   private settledWaiters: Array<() => void> = [];
 
   constructor(
@@ -107,6 +108,16 @@ export class RpcConnection {
   /** Fires when the connection closes. */
   get signal(): AbortSignal {
     return this.abortController.signal;
+  }
+
+  /** Complete messages taken from the client so far. */
+  get messagesReceived(): number {
+    return this.messagesTaken;
+  }
+
+  /** Bytes of a message the client has begun and not finished (see FrameDecoder.partialFrameBytes). */
+  get partialInputBytes(): number {
+    return this.currentState === 'open' ? this.decoder.partialFrameBytes : 0;
   }
 
   addMessageFilter(filter: MessageFilter): void {
@@ -167,6 +178,7 @@ export class RpcConnection {
         return;
       }
       if (!message) break;
+      this.messagesTaken++;
       if (this.filters.some((filter) => filter(message, this))) continue;
       this.startDispatch(message);
     }

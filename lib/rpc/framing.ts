@@ -161,6 +161,14 @@ export class FrameDecoder {
     return this.end - this.start;
   }
 
+  /** Bytes of a first message not yet complete (0 when nothing is buffered or the first message is whole). */
+  get partialFrameBytes(): number {
+    const buffered = this.bufferedBytes;
+    if (buffered === 0 || this.placeholderBytesToSkip > 0) return 0;
+    if (buffered < LENGTH_WORD_BYTES) return buffered;
+    return buffered < this.storage.readUInt32BE(this.start) ? buffered : 0;
+  }
+
   /** True once a FrameError has been thrown; every later call rethrows it. */
   get failed(): boolean {
     return this.failure !== null;

@@ -43,6 +43,14 @@ export const DEFAULT_MAX_OUTBOUND_BYTES = 2 * RpcLimit.MESSAGE_BYTES;
  * call served here needs, and a client could make every connection hold it.
  */
 export const DEFAULT_MAX_CALL_BYTES = RpcLimit.STRING_BYTES + 64 * 1024;
+/**
+ * How long a client may leave a message half sent. Idle clients with
+ * nothing half sent are never timed out (virsh and libvirt-python sit idle
+ * between calls); a client that starts a message and never finishes it
+ * would hold its buffer and its connection slot for good. Counted from the
+ * first byte of the message, so trickling bytes does not extend it.
+ */
+export const DEFAULT_PARTIAL_FRAME_TIMEOUT_MS = 60_000;
 
 export interface LibvirtEndpointOptions {
   /** Where to listen. An existing live socket there is an error; a stale one is replaced. */
@@ -65,6 +73,8 @@ export interface LibvirtEndpointOptions {
   connections?: ConnectionLimiter;
   /** The process-wide pool partial frames are charged to; unbounded when absent. */
   budget?: MemoryBudget;
+  /** How long a begun message may stay unfinished before the client is disconnected. Default DEFAULT_PARTIAL_FRAME_TIMEOUT_MS. */
+  partialFrameTimeoutMs?: number;
 }
 
 /** A listening endpoint. */
@@ -127,9 +137,35 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
       },
     }, { maxMessageBytes: options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES, budget: options.budget });
     sessions.of(connection).keepalive = new Keepalive(connection, logger, options.keepalive);
-    socket.on('data', (chunk) => connection.receive(chunk));
+    const partialFrameTimeoutMs = options.partialFrameTimeoutMs ?? DEFAULT_PARTIAL_FRAME_TIMEOUT_MS;
+    let partialFrameTimer: NodeJS.Timeout | undefined;
+    const armPartialFrameTimer = (): void => {
+      const messagesAtStart = connection.messagesReceived;
+      partialFrameTimer = setTimeout(() => {
+        partialFrameTimer = undefined;
+        if (connection.partialInputBytes === 0) return;
+        // Messages completed meanwhile: the half-sent one is newer than the timer.
+        if (connection.messagesReceived !== messagesAtStart) return armPartialFrameTimer();
+        logger.warn(
+          { connection: connection.id, partialBytes: connection.partialInputBytes, timeoutMs: partialFrameTimeoutMs },
+          'libvirt client left a message unfinished; disconnecting it',
+        );
+        connection.close();
+      }, partialFrameTimeoutMs);
+    };
+    socket.on('data', (chunk) => {
+      connection.receive(chunk);
+      const partial = connection.partialInputBytes > 0;
+      if (partial && partialFrameTimer === undefined) {
+        armPartialFrameTimer();
+      } else if (!partial && partialFrameTimer !== undefined) {
+        clearTimeout(partialFrameTimer);
+        partialFrameTimer = undefined;
+      }
+    });
     socket.on('error', (error) => logger.debug({ connection: connection.id, err: error }, 'libvirt client socket error'));
     socket.on('close', () => {
+      clearTimeout(partialFrameTimer);
       release();
       sockets.delete(socket);
       connection.close();

@@ -140,4 +140,34 @@ test('the connection limit closes a client over it at once and admits one again 
   }
 });
 
+/** Sends CONNECT_OPEN (name null, flags 0) with `serial`; resolves with the reply's serial. */
+function connectOpen(socket: Socket, serial: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no reply to CONNECT_OPEN')), DEADLINE_MS);
+    socket.once('data', (data: Buffer) => {
+      clearTimeout(timer);
+      resolve(data.readUInt32BE(20));
+    });
+    socket.once('close', () => reject(new Error('closed instead of served')));
+    const call = Buffer.concat([callHeader(36), Buffer.alloc(8)]);
+    call.writeUInt32BE(serial, 20);
+    socket.write(call);
+  });
+}
+
+test('a message left half sent past the timeout disconnects its client; an idle client with nothing half sent stays', async () => {
+  const served = await endpointWith({ partialFrameTimeoutMs: 200 });
+  const idle = await open(served.endpoint.path);
+  try {
+    const stalled = await open(served.endpoint.path);
+    stalled.write(callHeader(1000).subarray(0, 10));
+    await closedWithin(stalled);
+    assert.is(served.log.count('libvirt client left a message unfinished; disconnecting it'), 1);
+    assert.is(await connectOpen(idle, 41), 41);
+  } finally {
+    idle.destroy();
+    await served.stop();
+  }
+});
+
 test.run();
