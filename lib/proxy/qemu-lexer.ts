@@ -82,6 +82,8 @@ export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 1024 * 1024;
 /** Storage a streamer keeps between messages; larger storage grown for one big message is given back after it. */
 const INITIAL_BYTES = 256;
 const INITIAL_TOKENS = 64;
+/** Up to this many tokens a complete group gets plain arrays. */
+const SMALL_GROUP_TOKENS = 64;
 
 const enum State {
   Start,
@@ -117,8 +119,8 @@ const isStringByte = (c: number): boolean => c >= 0x20 && c <= 0xfd;
 /** A complete message's tokens: their bytes in one string, a type and an end offset each. */
 class PackedTokenGroup implements TokenGroup {
   constructor(
-    readonly types: Uint8Array,
-    private readonly ends: Uint32Array,
+    readonly types: ArrayLike<TokenType>,
+    private readonly ends: ArrayLike<number>,
     private readonly bytes: string,
   ) {}
 
@@ -360,9 +362,27 @@ export class QemuJsonStreamer {
     this.count++;
     this.tokenStart = this.length;
     if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return;
-    const group = new PackedTokenGroup(this.types.slice(0, this.count), this.ends.slice(0, this.count), this.bytes.toString('latin1', 0, this.length));
+    const group = this.takeGroup();
     this.resetMessage();
     this.sink.group(group);
+  }
+
+  /**
+   * The complete message as a group that owns its data: plain arrays for
+   * the usual few tokens (cheaper to make than typed arrays, which cost an
+   * ArrayBuffer each), typed arrays for many (compact).
+   */
+  private takeGroup(): PackedTokenGroup {
+    const count = this.count;
+    const text = this.bytes.toString('latin1', 0, this.length);
+    if (count > SMALL_GROUP_TOKENS) return new PackedTokenGroup(this.types.slice(0, count), this.ends.slice(0, count), text);
+    const types: TokenType[] = new Array<TokenType>(count);
+    const ends: number[] = new Array<number>(count);
+    for (let index = 0; index < count; index++) {
+      types[index] = this.types[index]!;
+      ends[index] = this.ends[index]!;
+    }
+    return new PackedTokenGroup(types, ends, text);
   }
 
   private growTokens(): boolean {
