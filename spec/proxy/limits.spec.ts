@@ -4,7 +4,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ServeConfig } from '../../lib/proxy/config.js';
+import { buildServeConfig } from '../../lib/cli/serve.js';
+import { configFromJson, type ServeConfig } from '../../lib/proxy/config.js';
 import { startServe } from '../../lib/proxy/daemon.js';
 import { rawQmp, startQemu, type RawClient } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
@@ -92,6 +93,17 @@ test('a greeted client that never negotiates is disconnected after the timeout w
     await negotiated.close();
     await served.stop();
   }
+});
+
+test('the limits come from the top level of the config file, and the command line wins', async () => {
+  const file = { maxConnections: 7, maxConnectionsPerSocket: 3, monitors: [{ upstream: '/run/vm/qmp.sock', qmp: '/run/qmpx/vm.qmp' }] };
+  const fromFile = configFromJson(file, 'limits.json');
+  assert.is(fromFile.maxConnections, 7);
+  assert.is(fromFile.maxConnectionsPerSocket, 3);
+  assert.throws(() => configFromJson({ ...file, maxConnections: 0 }, 'limits.json'), /limits\.json: invalid config/);
+  const fromCli = await buildServeConfig({ upstream: '/run/vm/qmp.sock', qmp: '/run/qmpx/vm.qmp', maxConnections: 5 }, []);
+  assert.is(fromCli.maxConnections, 5);
+  assert.is(fromCli.maxConnectionsPerSocket, undefined, 'absent: the default applies');
 });
 
 test.run();
