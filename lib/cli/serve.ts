@@ -42,6 +42,8 @@ export interface ServeCliOptions {
   config?: string;
   socketMode?: number;
   maxClientBuffer?: number;
+  maxConnections?: number;
+  maxConnectionsPerSocket?: number;
   audit?: string;
   auditArguments?: boolean;
   logLevel?: ServeLogLevel;
@@ -78,6 +80,8 @@ export function serveCommand(): Command {
         .default(DEFAULT_MAX_CLIENT_BUFFER_BYTES, '8 MiB')
         .argParser(parseByteCount),
     )
+    .option('--max-connections <n>', 'clients served at once over every socket (default 1024); more are closed at once', parseConnectionCount)
+    .option('--max-connections-per-socket <n>', 'clients served at once on one socket (default 256)', parseConnectionCount)
     .option('--audit <file>', 'append an NDJSON audit record per command to FILE')
     .option('--audit-arguments', 'include command arguments in the audit log')
     .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stderr)').choices(LOG_LEVELS).default('info'))
@@ -144,6 +148,10 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
   };
   const audit = options.audit !== undefined ? { path: options.audit, arguments: options.auditArguments ?? false } : fromFile?.audit;
   if (audit) config.audit = audit;
+  const maxConnections = options.maxConnections ?? fromFile?.maxConnections;
+  if (maxConnections !== undefined) config.maxConnections = maxConnections;
+  const maxConnectionsPerSocket = options.maxConnectionsPerSocket ?? fromFile?.maxConnectionsPerSocket;
+  if (maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = maxConnectionsPerSocket;
   checkConfig(config, options.config ?? 'the command line');
   return config;
 }
@@ -154,6 +162,11 @@ function parseModeArgument(value: string): number {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
+}
+
+function parseConnectionCount(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError(`expected a positive whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 function parseByteCount(value: string): number {

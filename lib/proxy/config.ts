@@ -75,6 +75,9 @@ export interface AuditConfig {
 export interface ServeConfig {
   logLevel: ServeLogLevel;
   audit?: AuditConfig;
+  /** Clients served at once over every socket, and per socket (README, "Limits"); defaults when absent. */
+  maxConnections?: number;
+  maxConnectionsPerSocket?: number;
   monitors: MonitorConfig[];
 }
 
@@ -86,6 +89,8 @@ interface ConfigFile {
   logLevel?: ServeLogLevel;
   socketMode?: string | number;
   maxClientBufferBytes?: number;
+  maxConnections?: number;
+  maxConnectionsPerSocket?: number;
   audit?: { path: string; arguments?: boolean };
   monitors: Array<{
     name?: string;
@@ -117,6 +122,8 @@ const isConfigFile = compileSchema<ConfigFile>({
     logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
     socketMode: socketModeSchema,
     maxClientBufferBytes: { type: 'integer', minimum: 1024 },
+    maxConnections: { type: 'integer', minimum: 1 },
+    maxConnectionsPerSocket: { type: 'integer', minimum: 1 },
     audit: {
       type: 'object',
       additionalProperties: false,
@@ -209,6 +216,8 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
     })),
   };
   if (value.audit) config.audit = { path: value.audit.path, arguments: value.audit.arguments ?? false };
+  if (value.maxConnections !== undefined) config.maxConnections = value.maxConnections;
+  if (value.maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = value.maxConnectionsPerSocket;
   checkConfig(config, source);
   return config;
 }

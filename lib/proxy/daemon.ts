@@ -17,6 +17,9 @@ import { launchQemu, type LaunchedQemu } from '../launch/qemu.js';
 import type { Logger } from '../log.js';
 import { noAudit, openAuditLog, type AuditSink } from './audit.js';
 import type { LaunchConfig, MonitorConfig, ServeConfig } from './config.js';
+import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOCKET } from './connection-limit.js';
+import { InputPacer } from './input-pacer.js';
+import { MemoryBudget } from './memory-budget.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
 
 /** A started `serve`. */
@@ -31,7 +34,7 @@ export interface ServeHandle {
 export interface StartServeOptions {
   logger: Logger;
   /** Passed to every MonitorProxy (tests shorten backoffs and grace periods). */
-  proxy?: Partial<Pick<MonitorProxyOptions, 'upstream' | 'maxPendingPerClient' | 'maxClientMessageBytes'>>;
+  proxy?: Partial<Pick<MonitorProxyOptions, 'upstream' | 'maxPendingPerClient' | 'maxClientMessageBytes' | 'negotiationTimeoutMs'>>;
   shutdownGraceMs?: number;
 }
 
@@ -50,6 +53,16 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
   const audit: AuditSink = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : noAudit;
   const proxies: MonitorProxy[] = [];
   const launchers: QemuSupervisor[] = [];
+  // Shared by every monitor: the limits are per process.
+  const connections = new ConnectionLimiter(
+    {
+      maxConnections: config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      maxConnectionsPerSocket: config.maxConnectionsPerSocket ?? DEFAULT_MAX_CONNECTIONS_PER_SOCKET,
+    },
+    logger,
+  );
+  const inputBudget = new MemoryBudget();
+  const inputPacer = new InputPacer();
   let finishing: Promise<number> | undefined;
   let resolveDone!: (status: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
@@ -60,6 +73,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
       await Promise.all(proxies.map((proxy) => proxy.stop(options.shutdownGraceMs)));
       await Promise.all(launchers.map((launcher) => launcher.stop()));
       await audit.close();
+      connections.close();
       resolveDone(status);
       return status;
     })();
@@ -75,7 +89,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         launchers.push(supervisor);
         upstreamTarget = await supervisor.start();
       }
-      const proxy = new MonitorProxy({ config: monitor, upstreamTarget: upstreamTarget!, logger, audit, ...options.proxy });
+      const proxy = new MonitorProxy({ config: monitor, upstreamTarget: upstreamTarget!, logger, audit, connections, inputBudget, inputPacer, ...options.proxy });
       supervisor?.onRestart({ starting: () => proxy.upstream.hold(), started: () => proxy.upstream.release() });
       proxies.push(proxy);
       await proxy.start();

@@ -123,8 +123,9 @@ export class HmpSession implements DownstreamSession {
   upstreamLost(): void {
     if (this.state === 'closed') return;
     // Lines already running get an error in their place before the end, as QMP clients get error replies.
-    for (const slot of this.slots) slot.text ??= `Error: ${UPSTREAM_LOST_DESC}\r\n${HMP_PROMPT}`;
-    this.flush();
+    for (let slot = this.slots.shift(); slot !== undefined; slot = this.slots.shift()) {
+      this.outbound.write(slot.text ?? `Error: ${UPSTREAM_LOST_DESC}\r\n${HMP_PROMPT}`);
+    }
     this.state = 'closed';
     this.outbound.end();
   }

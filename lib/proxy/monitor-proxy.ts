@@ -21,7 +21,10 @@ import { startLibvirtEndpoint, type LibvirtDomain, type LibvirtEndpoint } from '
 import type { AuditSink } from './audit.js';
 import type { MonitorConfig } from './config.js';
 import { HmpSession } from './hmp-session.js';
+import type { ConnectionLimiter } from './connection-limit.js';
+import type { InputPacer } from './input-pacer.js';
 import { listenPrivately, type BoundSocket } from './listen.js';
+import type { MemoryBudget } from './memory-budget.js';
 import { policyNamed, type PolicyName } from './policy.js';
 import { QmpSession } from './qmp-session.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';
@@ -44,6 +47,14 @@ export interface MonitorProxyOptions {
   upstream?: Partial<UpstreamOptions>;
   maxPendingPerClient?: number;
   maxClientMessageBytes?: number;
+  /** Connection limits shared by every monitor of the process; none when absent. */
+  connections?: ConnectionLimiter;
+  /** The process-wide pool for clients' unfinished input; unbounded when absent. */
+  inputBudget?: MemoryBudget;
+  /** See SessionContext.negotiationTimeoutMs. */
+  negotiationTimeoutMs?: number;
+  /** See SessionContext.inputPacer. */
+  inputPacer?: InputPacer;
 }
 
 export class MonitorProxy {
@@ -109,6 +120,8 @@ export class MonitorProxy {
           readOnly,
           logger: this.options.logger,
           socketMode: config.socketMode,
+          connections: this.options.connections,
+          budget: this.options.inputBudget,
         });
         this.libvirtEndpoints.push(endpoint);
         this.options.logger.info({ monitor: this.name, socket: path, kind: readOnly ? 'libvirt-read-only' : 'libvirt' }, 'listening');
@@ -168,6 +181,12 @@ export class MonitorProxy {
       socket.destroy();
       return;
     }
+    const { connections } = this.options;
+    const release = connections === undefined ? () => undefined : connections.admit(path);
+    if (release === undefined) {
+      socket.destroy();
+      return;
+    }
     const policy: PolicyName = kind === 'read-only' ? 'read-only' : 'full';
     const context: SessionContext = {
       endpoint: path,
@@ -178,12 +197,16 @@ export class MonitorProxy {
       maxBufferedBytes: this.options.config.maxClientBufferBytes,
       maxPendingCommands: this.options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT,
       maxMessageBytes: this.options.maxClientMessageBytes,
+      inputBudget: this.options.inputBudget,
+      negotiationTimeoutMs: this.options.negotiationTimeoutMs,
+      inputPacer: this.options.inputPacer,
     };
     const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
     this.sessions.add(session);
     const fields = { monitor: this.name, socket: path, client: session.id };
     this.options.logger.debug(fields, 'client connected');
     void session.closed.then(() => {
+      release();
       this.sessions.delete(session);
       this.options.logger.debug(fields, 'client disconnected');
     });

@@ -18,9 +18,20 @@
  *     │    a-z ─▶ KEYWORD (lookahead)           char, 0xFE/0xFF or [ ] { } : ,
  *     └─ { } [ ] : , ─▶ token
  *
- * Bytes are handled as latin1 characters (one char per byte): the lexer
- * works on bytes, and UTF-8 is validated later, by the parser, as in QEMU.
+ * The lexer works on bytes (token texts are latin1 strings, one char per
+ * byte); UTF-8 is validated later, by the parser, as in QEMU.
+ *
+ * Memory: an unfinished message is held compactly, as its token bytes once
+ * (whitespace dropped) plus one type byte and one 32-bit end offset per
+ * token: at most 6 × maxMessageBytes of storage (reached with one-byte
+ * tokens such as `[1,1,1,…`), however the message is cut into tokens,
+ * where a string object per token would cost ~25 bytes a token. QEMU's own per-message
+ * limits apply as well (MAX_TOKEN_COUNT, MAX_NESTING, with its error texts),
+ * and growth past a small allowance can be charged to a process-wide
+ * MemoryBudget.
  */
+import type { MemoryBudget } from './memory-budget.js';
+
 
 export const enum TokenType {
   LeftCurly = 1,
@@ -35,25 +46,44 @@ export const enum TokenType {
   String,
 }
 
-/** One group of tokens the streamer hands to the parser; token texts are latin1 byte strings. */
+/** One group of tokens the streamer hands to the parser. */
 export interface TokenGroup {
-  types: TokenType[];
-  texts: string[];
+  /** One type per token; reading past the end gives undefined, as an array would. */
+  readonly types: ArrayLike<TokenType>;
+  /** The text of token `index` (latin1: one char per byte). */
+  text(index: number): string;
+}
+
+/** Every token text of a group, in order (for diagnostics and tests; a large group makes many strings). */
+export function tokenTexts(group: TokenGroup): string[] {
+  const texts: string[] = [];
+  for (let index = 0; index < group.types.length; index++) texts.push(group.text(index));
+  return texts;
 }
 
 export interface StreamerSink {
   /** A token group, complete as far as QEMU's streamer is concerned (it may still fail to parse). */
   group(tokens: TokenGroup): void;
-  /** An error QEMU reports without parsing: stray bytes, nesting. `desc` holds raw bytes as latin1. */
+  /** An error QEMU reports without parsing: stray bytes, token count, nesting. `desc` holds raw bytes as latin1. */
   error(desc: string): void;
   /** The tokens of one message passed `maxMessageBytes`; the streamer is closed. */
   oversize(bytes: number, limit: number): void;
+  /** Holding more of an unfinished message would pass the process-wide MemoryBudget; the streamer is closed. */
+  outOfBudget?(heldBytes: number): void;
 }
 
 /** QEMU's MAX_NESTING: brackets plus braces open at once. */
 export const MAX_NESTING = 1024;
+/** QEMU's MAX_TOKEN_COUNT: tokens one message may hold; the next one gets `JSON token count limit exceeded`. */
+export const MAX_TOKEN_COUNT = 2 * 1024 * 1024;
 /** Token bytes one message may hold here (QEMU allows 64 MiB; a proxy disconnects sooner). */
 export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 1024 * 1024;
+
+/** Storage a streamer keeps between messages; larger storage grown for one big message is given back after it. */
+const INITIAL_BYTES = 256;
+const INITIAL_TOKENS = 64;
+/** Up to this many tokens a complete group gets plain arrays. */
+const SMALL_GROUP_TOKENS = 64;
 
 const enum State {
   Start,
@@ -86,31 +116,67 @@ const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 /** Bytes a string may hold unescaped: QEMU's lexer takes 0x20..0xFD, leaving UTF-8 checks to the parser. */
 const isStringByte = (c: number): boolean => c >= 0x20 && c <= 0xfd;
 
+/** A complete message's tokens: their bytes in one string, a type and an end offset each. */
+class PackedTokenGroup implements TokenGroup {
+  constructor(
+    readonly types: ArrayLike<TokenType>,
+    private readonly ends: ArrayLike<number>,
+    private readonly bytes: string,
+  ) {}
+
+  text(index: number): string {
+    return this.bytes.slice(index === 0 ? 0 : this.ends[index - 1], this.ends[index]);
+  }
+}
+
 export class QemuJsonStreamer {
   private state = State.Start;
-  /** The token being lexed (latin1). */
-  private token = '';
   private braces = 0;
   private brackets = 0;
-  private types: TokenType[] = [];
-  private texts: string[] = [];
-  private tokenBytes = 0;
+  /** Token bytes of the message so far, the token being lexed last (from tokenStart). */
+  private bytes = Buffer.allocUnsafe(INITIAL_BYTES);
+  private length = 0;
+  private tokenStart = 0;
+  private types = new Uint8Array(INITIAL_TOKENS);
+  private ends = new Uint32Array(INITIAL_TOKENS);
+  private count = 0;
+  /** Bytes of storage charged to the budget's accounting (all of it, the allowance included). */
+  private heldBytes = 0;
   private closed = false;
 
+  /**
+   * `maxMessageBytes`: token bytes one message may hold (past it: oversize,
+   * closed). `budget`: charged for storage grown past its per-holder
+   * allowance; when it refuses, outOfBudget, closed.
+   */
   constructor(
     private readonly sink: StreamerSink,
     readonly maxMessageBytes = DEFAULT_MAX_CLIENT_MESSAGE_BYTES,
-  ) {}
+    private readonly budget?: MemoryBudget,
+  ) {
+    this.heldBytes = this.storageBytes();
+    budget?.resize(0, this.heldBytes);
+  }
 
   /** True while part of a message or token is buffered. */
   get midMessage(): boolean {
-    return this.types.length > 0 || this.token !== '' || this.state !== State.Start;
+    return this.length > 0 || this.state !== State.Start;
+  }
+
+  /** Token bytes of the unfinished message so far. */
+  get unfinishedBytes(): number {
+    return this.length;
+  }
+
+  /** Heap bytes held for the unfinished message (its storage's capacity). */
+  get storageHeldBytes(): number {
+    return this.heldBytes;
   }
 
   /** Feeds a chunk of client bytes; emits everything it completes. Ignored once closed. */
   push(chunk: Buffer | string): void {
-    const text = typeof chunk === 'string' ? chunk : chunk.toString('latin1');
-    const length = text.length;
+    const input = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+    const length = input.length;
     let i = 0;
     while (i < length && !this.closed) {
       const state = this.state;
@@ -119,60 +185,53 @@ export class QemuJsonStreamer {
         const quote = state === State.DqString ? 0x22 : 0x27;
         let end = i;
         while (end < length) {
-          const c = text.charCodeAt(end);
+          const c = input[end]!;
           if (c === quote || c === 0x5c || !isStringByte(c)) break;
           end++;
         }
-        // A whole string in this chunk is one slice: no concatenation to flatten later.
-        if (
-          end < length &&
-          text.charCodeAt(end) === quote &&
-          this.token.length === 1 &&
-          i > 0 &&
-          text.charCodeAt(i - 1) === quote &&
-          this.tokenBytes + 1 + end - i <= this.maxMessageBytes
-        ) {
-          this.emitToken(TokenType.String, text.slice(i - 1, end + 1));
-          i = end + 1;
-          continue;
-        }
         if (end > i) {
-          this.token += text.slice(i, end);
-          if (this.tokenBytes + this.token.length > this.maxMessageBytes) return this.overflow(this.tokenBytes + this.token.length);
+          if (!this.reserve(end - i)) return;
+          if (end - i < 32) {
+            for (let at = i; at < end; at++) this.bytes[this.length++] = input[at]!;
+          } else {
+            this.length += input.copy(this.bytes, this.length, i, end);
+          }
           i = end;
           continue;
         }
       }
-      if (this.feed(text.charCodeAt(i), text[i]!)) i++;
+      if (this.feed(input[i]!)) i++;
     }
   }
 
-  /** Stops; later input is ignored. */
+  /** Stops; later input is ignored, and the storage is given back to the budget. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    this.releaseStorage();
   }
 
-  /** Runs one lexer step; returns whether `char` was consumed (false: look at it again in the new state). */
-  private feed(c: number, char: string): boolean {
+  /** Runs one lexer step; returns whether byte `c` was consumed (false: look at it again in the new state). */
+  private feed(c: number): boolean {
     switch (this.state) {
       case State.Start: {
         const punctuation = PUNCTUATION[c]!;
         if (punctuation !== 0) {
-          this.emitToken(punctuation as TokenType, char);
+          if (this.append(c)) this.emitToken(punctuation as TokenType);
         } else if (c === 0x22) {
-          this.begin(State.DqString, char);
+          this.begin(State.DqString, c);
         } else if (c === 0x27) {
-          this.begin(State.SqString, char);
+          this.begin(State.SqString, c);
         } else if (c === 0x30) {
-          this.begin(State.Zero, char);
+          this.begin(State.Zero, c);
         } else if (c >= 0x31 && c <= 0x39) {
-          this.begin(State.Digits, char);
+          this.begin(State.Digits, c);
         } else if (c === 0x2d) {
-          this.begin(State.Sign, char);
+          this.begin(State.Sign, c);
         } else if (c >= 0x61 && c <= 0x7a) {
-          this.begin(State.Keyword, char);
+          this.begin(State.Keyword, c);
         } else if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) {
-          this.lexError(char);
+          this.lexError(c);
         }
         return true;
       }
@@ -187,127 +246,211 @@ export class QemuJsonStreamer {
       case State.SqString: {
         const quote = this.state === State.DqString ? 0x22 : 0x27;
         if (c === quote) {
-          this.token += char;
-          this.emitToken(TokenType.String, this.token);
+          if (this.append(c)) this.emitToken(TokenType.String);
         } else if (c === 0x5c) {
-          this.extend(this.state === State.DqString ? State.DqEscape : State.SqEscape, char);
+          this.extend(this.state === State.DqString ? State.DqEscape : State.SqEscape, c);
         } else if (isStringByte(c)) {
-          this.token += char;
+          this.append(c);
         } else {
-          this.lexError(this.token + char);
+          this.lexError(c);
         }
         return true;
       }
       case State.DqEscape:
       case State.SqEscape:
-        if (isStringByte(c)) this.extend(this.state === State.DqEscape ? State.DqString : State.SqString, char);
-        else this.lexError(this.token + char);
+        if (isStringByte(c)) this.extend(this.state === State.DqEscape ? State.DqString : State.SqString, c);
+        else this.lexError(c);
         return true;
       case State.Zero:
-        if (isDigit(c)) return this.lexError(this.token + char);
-        if (c === 0x2e) return this.extend(State.Mantissa, char);
+        if (isDigit(c)) return this.lexError(c);
+        if (c === 0x2e) return this.extend(State.Mantissa, c);
         return this.lookahead(TokenType.Integer);
       case State.Sign:
-        if (c === 0x30) return this.extend(State.Zero, char);
-        if (c >= 0x31 && c <= 0x39) return this.extend(State.Digits, char);
-        return this.lexError(this.token + char);
+        if (c === 0x30) return this.extend(State.Zero, c);
+        if (c >= 0x31 && c <= 0x39) return this.extend(State.Digits, c);
+        return this.lexError(c);
       case State.Digits:
-        if (isDigit(c)) return this.extend(State.Digits, char);
-        if (c === 0x65 || c === 0x45) return this.extend(State.ExpE, char);
-        if (c === 0x2e) return this.extend(State.Mantissa, char);
+        if (isDigit(c)) return this.extend(State.Digits, c);
+        if (c === 0x65 || c === 0x45) return this.extend(State.ExpE, c);
+        if (c === 0x2e) return this.extend(State.Mantissa, c);
         return this.lookahead(TokenType.Integer);
       case State.Mantissa:
-        if (isDigit(c)) return this.extend(State.MantissaDigits, char);
-        return this.lexError(this.token + char);
+        if (isDigit(c)) return this.extend(State.MantissaDigits, c);
+        return this.lexError(c);
       case State.MantissaDigits:
-        if (isDigit(c)) return this.extend(State.MantissaDigits, char);
-        if (c === 0x65 || c === 0x45) return this.extend(State.ExpE, char);
+        if (isDigit(c)) return this.extend(State.MantissaDigits, c);
+        if (c === 0x65 || c === 0x45) return this.extend(State.ExpE, c);
         return this.lookahead(TokenType.Float);
       case State.ExpE:
-        if (c === 0x2d || c === 0x2b) return this.extend(State.ExpSign, char);
-        if (isDigit(c)) return this.extend(State.ExpDigits, char);
-        return this.lexError(this.token + char);
+        if (c === 0x2d || c === 0x2b) return this.extend(State.ExpSign, c);
+        if (isDigit(c)) return this.extend(State.ExpDigits, c);
+        return this.lexError(c);
       case State.ExpSign:
-        if (isDigit(c)) return this.extend(State.ExpDigits, char);
-        return this.lexError(this.token + char);
+        if (isDigit(c)) return this.extend(State.ExpDigits, c);
+        return this.lexError(c);
       case State.ExpDigits:
-        if (isDigit(c)) return this.extend(State.ExpDigits, char);
+        if (isDigit(c)) return this.extend(State.ExpDigits, c);
         return this.lookahead(TokenType.Float);
       case State.Keyword:
-        if (c >= 0x61 && c <= 0x7a) return this.extend(State.Keyword, char);
+        if (c >= 0x61 && c <= 0x7a) return this.extend(State.Keyword, c);
         return this.lookahead(TokenType.Keyword);
     }
   }
 
-  private begin(state: State, char: string): void {
+  private begin(state: State, c: number): void {
     this.state = state;
-    this.token = char;
+    this.append(c);
   }
 
-  private extend(state: State, char: string): true {
+  private extend(state: State, c: number): true {
     this.state = state;
-    this.token += char;
-    if (this.tokenBytes + this.token.length > this.maxMessageBytes) this.overflow(this.tokenBytes + this.token.length);
+    this.append(c);
     return true;
   }
 
-  /** The token ended just before this character, which is looked at again from START. */
+  /** Adds one byte to the token being lexed; false (and closed) when the message limit or the budget refuses it. */
+  private append(c: number): boolean {
+    if (!this.reserve(1)) return false;
+    this.bytes[this.length++] = c;
+    return true;
+  }
+
+  /** Makes room for `more` token bytes; false once the stream was closed for the message limit or the budget. */
+  private reserve(more: number): boolean {
+    const needed = this.length + more;
+    if (needed > this.maxMessageBytes) {
+      this.overflow(needed);
+      return false;
+    }
+    if (needed <= this.bytes.length) return true;
+    const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, this.bytes.length * 2), this.maxMessageBytes));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+    return this.charge();
+  }
+
+  /** The token ended just before this byte, which is looked at again from START. */
   private lookahead(type: TokenType): false {
-    this.emitToken(type, this.token);
+    this.emitToken(type);
     return false;
   }
 
   /** A byte no token can take: QEMU reports the token so far plus that byte, then recovers. */
-  private lexError(tokenText: string): true {
-    this.token = '';
+  private lexError(c: number): true {
+    const tokenText = this.bytes.toString('latin1', this.tokenStart, this.length) + String.fromCharCode(c);
     this.state = State.Recovery;
     this.resetMessage();
     this.sink.error(`JSON parse error, stray '${tokenText}'`);
     return true;
   }
 
-  /** json_message_process_token() for a complete token. */
-  private emitToken(type: TokenType, text: string): void {
-    this.token = '';
+  /** json_message_process_token() for the complete token at tokenStart..length. */
+  private emitToken(type: TokenType): void {
+    if (this.closed) return;
     this.state = State.Start;
     if (type === TokenType.LeftCurly) this.braces++;
     else if (type === TokenType.RightCurly) this.braces--;
     else if (type === TokenType.LeftSquare) this.brackets++;
     else if (type === TokenType.RightSquare) this.brackets--;
-    if (this.tokenBytes + text.length + 1 > this.maxMessageBytes) {
-      this.overflow(this.tokenBytes + text.length);
-      return;
-    }
-    if (this.braces + this.brackets > MAX_NESTING) {
-      this.resetMessage();
-      this.sink.error('JSON nesting depth limit exceeded');
-      return;
-    }
-    this.types.push(type);
-    this.texts.push(text);
-    this.tokenBytes += text.length;
+    // QEMU's checks, in its order: size (here a disconnect), count, nesting; a refused token is dropped with the message.
+    if (this.length + 1 > this.maxMessageBytes) return this.overflow(this.length);
+    if (this.count + 1 > MAX_TOKEN_COUNT) return this.refuseMessage('JSON token count limit exceeded');
+    if (this.braces + this.brackets > MAX_NESTING) return this.refuseMessage('JSON nesting depth limit exceeded');
+    if (this.count === this.types.length && !this.growTokens()) return;
+    this.types[this.count] = type;
+    this.ends[this.count] = this.length;
+    this.count++;
+    this.tokenStart = this.length;
     if ((this.braces > 0 || this.brackets > 0) && this.braces >= 0 && this.brackets >= 0) return;
-    const group = { types: this.types, texts: this.texts };
-    this.types = [];
-    this.texts = [];
+    const group = this.takeGroup();
     this.resetMessage();
     this.sink.group(group);
+  }
+
+  /**
+   * The complete message as a group that owns its data: plain arrays for
+   * the usual few tokens (cheaper to make than typed arrays, which cost an
+   * ArrayBuffer each), typed arrays for many (compact).
+   */
+  private takeGroup(): PackedTokenGroup {
+    const count = this.count;
+    const text = this.bytes.toString('latin1', 0, this.length);
+    if (count > SMALL_GROUP_TOKENS) return new PackedTokenGroup(this.types.slice(0, count), this.ends.slice(0, count), text);
+    const types: TokenType[] = new Array<TokenType>(count);
+    const ends: number[] = new Array<number>(count);
+    for (let index = 0; index < count; index++) {
+      types[index] = this.types[index]!;
+      ends[index] = this.ends[index]!;
+    }
+    return new PackedTokenGroup(types, ends, text);
+  }
+
+  private growTokens(): boolean {
+    // A message cannot hold more tokens than bytes: with the byte buffer, storage stays within 6 × maxMessageBytes.
+    const capacity = Math.min(this.types.length * 2, MAX_TOKEN_COUNT, Math.max(this.maxMessageBytes, INITIAL_TOKENS));
+    const types = new Uint8Array(capacity);
+    types.set(this.types);
+    const ends = new Uint32Array(capacity);
+    ends.set(this.ends);
+    this.types = types;
+    this.ends = ends;
+    return this.charge();
+  }
+
+  private refuseMessage(desc: string): void {
+    this.resetMessage();
+    this.sink.error(desc);
   }
 
   private resetMessage(): void {
     this.braces = 0;
     this.brackets = 0;
-    this.tokenBytes = 0;
-    if (this.types.length > 0) {
-      this.types = [];
-      this.texts = [];
+    this.length = 0;
+    this.tokenStart = 0;
+    this.count = 0;
+    if (this.bytes.length > INITIAL_BYTES * 16 || this.types.length > INITIAL_TOKENS * 16) {
+      this.bytes = Buffer.allocUnsafe(INITIAL_BYTES);
+      this.types = new Uint8Array(INITIAL_TOKENS);
+      this.ends = new Uint32Array(INITIAL_TOKENS);
+      this.charge();
     }
+  }
+
+  private storageBytes(): number {
+    return this.bytes.length + this.types.byteLength + this.ends.byteLength;
+  }
+
+  /** Tells the budget the storage's new size; false (and closed) when it refuses growth. */
+  private charge(): boolean {
+    const next = this.storageBytes();
+    if (this.budget === undefined || this.budget.resize(this.heldBytes, next)) {
+      this.heldBytes = next;
+      return true;
+    }
+    const held = this.heldBytes;
+    this.closed = true;
+    this.releaseStorage();
+    this.sink.outOfBudget?.(held);
+    return false;
+  }
+
+  private releaseStorage(): void {
+    this.budget?.resize(this.heldBytes, 0);
+    this.heldBytes = 0;
+    this.state = State.Start;
+    this.braces = 0;
+    this.brackets = 0;
+    this.length = 0;
+    this.tokenStart = 0;
+    this.count = 0;
+    this.bytes = Buffer.alloc(0);
+    this.types = new Uint8Array(0);
+    this.ends = new Uint32Array(0);
   }
 
   private overflow(bytes: number): void {
     this.closed = true;
-    this.resetMessage();
-    this.token = '';
+    this.releaseStorage();
     this.sink.oversize(bytes, this.maxMessageBytes);
   }
 }

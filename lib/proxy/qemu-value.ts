@@ -57,12 +57,12 @@ class TokenParser {
       case TokenType.LeftSquare:
         return this.array();
       case TokenType.String:
-        return { kind: 'string', value: parseString(this.group.texts[this.index++]!) };
+        return { kind: 'string', value: parseString(this.group.text(this.index++)) };
       case TokenType.Integer:
       case TokenType.Float:
-        return { kind: 'number', token: this.group.texts[this.index++]!, float: type === TokenType.Float };
+        return { kind: 'number', token: this.group.text(this.index++), float: type === TokenType.Float };
       case TokenType.Keyword: {
-        const word = this.group.texts[this.index++]!;
+        const word = this.group.text(this.index++);
         if (word === 'true' || word === 'false') return { kind: 'boolean', value: word === 'true' };
         if (word === 'null') return { kind: 'null' };
         throw new ParseFailure(`invalid keyword '${word}'`);

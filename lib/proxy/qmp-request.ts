@@ -110,7 +110,7 @@ function plainCommand(value: QValue): ClientCommand | undefined {
  * which takes the full path: a repeated key, an escape, `arguments`.
  */
 export function plainTokenCommand(group: TokenGroup): ClientCommand | undefined {
-  const { types, texts } = group;
+  const { types } = group;
   const count = types.length;
   if ((count !== 5 && count !== 9) || types[0] !== TokenType.LeftCurly || types[count - 1] !== TokenType.RightCurly) return undefined;
   let name: string | undefined;
@@ -119,13 +119,13 @@ export function plainTokenCommand(group: TokenGroup): ClientCommand | undefined 
   for (let at = 1; at < count; at += 4) {
     if (types[at] !== TokenType.String || types[at + 1] !== TokenType.Colon) return undefined;
     if (at + 4 < count && types[at + 3] !== TokenType.Comma) return undefined;
-    const key = plainStringValue(texts[at]!);
+    const key = plainStringValue(group.text(at));
     if (key === 'execute' && name === undefined) {
       if (types[at + 2] !== TokenType.String) return undefined;
-      name = plainStringValue(texts[at + 2]!);
+      name = plainStringValue(group.text(at + 2));
       if (name === undefined) return undefined;
     } else if (key === 'id' && !hasId) {
-      idJson = scalarIdJson(types[at + 2]!, texts[at + 2]!);
+      idJson = scalarIdJson(types[at + 2]!, group.text(at + 2));
       if (idJson === undefined) return undefined;
       hasId = true;
     } else {

@@ -60,6 +60,8 @@ const NEXT_STATES: Record<QmpSessionState, readonly QmpSessionState[]> = {
 
 /** The desc every request pending when the upstream goes away is answered with (issue 5). */
 export const UPSTREAM_LOST_DESC = 'monitor connection lost';
+/** How long a greeted client may take to send qmp_capabilities before it is disconnected. */
+export const DEFAULT_NEGOTIATION_TIMEOUT_MS = 30_000;
 
 type InputItem = { kind: 'group'; tokens: TokenGroup } | { kind: 'error'; desc: string };
 
@@ -88,6 +90,9 @@ export class QmpSession implements DownstreamSession {
   /** The client shut down its side: answer what it sent, then close. */
   private inputEnded = false;
   private readonly abort = abortControllerForMany();
+  private negotiationTimer: NodeJS.Timeout | undefined;
+  /** Bulk input of this client waits in the InputPacer; reading resumes when it has been lexed. */
+  private awaitingInputTurn = false;
   /** What every forwarded command is sent with, made once rather than per command. */
   private readonly inBandOptions: RawRequestOptions;
   private readonly oobOptions: RawRequestOptions;
@@ -125,13 +130,18 @@ export class QmpSession implements DownstreamSession {
           );
           this.destroy();
         },
+        outOfBudget: (heldBytes) => {
+          context.logger.warn(
+            { monitor: context.monitorName(), socket: context.endpoint, client: this.id, heldBytes, limit: context.inputBudget?.limitBytes },
+            'memory for unfinished client input is spent; the client holding more disconnected',
+          );
+          this.destroy();
+        },
       },
       context.maxMessageBytes,
+      context.inputBudget,
     );
-    socket.on('data', (chunk: Buffer) => {
-      this.streamer.push(chunk);
-      this.drainInbox();
-    });
+    socket.on('data', (chunk: Buffer) => this.onInput(chunk));
     socket.on('error', () => undefined); // a vanished client is handled by 'close'
     socket.on('end', () => {
       // A client that gives up before its greeting is let go at once, rather than held through an upstream outage.
@@ -202,9 +212,50 @@ export class QmpSession implements DownstreamSession {
     this.socket.destroy();
   }
 
+  private onInput(chunk: Buffer): void {
+    const pacer = this.context.inputPacer;
+    if (pacer === undefined || !pacer.isBulk(chunk.length, this.streamer.unfinishedBytes)) {
+      this.streamer.push(chunk);
+      this.drainInbox();
+      return;
+    }
+    // Bulk input waits for its turn (lib/proxy/input-pacer.ts), reading stopped meanwhile: floods cannot hold up other clients.
+    this.awaitingInputTurn = true;
+    this.updateReading();
+    pacer.enqueue(
+      chunk,
+      (slice) => {
+        this.streamer.push(slice);
+        this.drainInbox();
+      },
+      () => {
+        this.awaitingInputTurn = false;
+        this.updateReading();
+      },
+    );
+  }
+
   private transition(next: QmpSessionState): void {
     if (!NEXT_STATES[this.state].includes(next)) throw new Error(`illegal QMP session state change ${this.state} → ${next}`);
     this.state = next;
+    // A greeted client has negotiationTimeoutMs to send qmp_capabilities: idle unnegotiated clients would hold connection slots for good.
+    if (next === 'greeted') {
+      const timeoutMs = this.context.negotiationTimeoutMs ?? DEFAULT_NEGOTIATION_TIMEOUT_MS;
+      this.negotiationTimer = setTimeout(() => this.negotiationTimedOut(timeoutMs), timeoutMs);
+    } else if (this.negotiationTimer !== undefined) {
+      clearTimeout(this.negotiationTimer);
+      this.negotiationTimer = undefined;
+    }
+  }
+
+  private negotiationTimedOut(timeoutMs: number): void {
+    this.negotiationTimer = undefined;
+    if (this.state !== 'greeted') return;
+    this.context.logger.warn(
+      { monitor: this.context.monitorName(), socket: this.context.endpoint, client: this.id, timeoutMs },
+      'client did not negotiate capabilities in time; disconnected',
+    );
+    this.destroy();
   }
 
   private onClose(): void {
@@ -372,6 +423,7 @@ export class QmpSession implements DownstreamSession {
       this.state !== 'closed' &&
       !this.readingStopped &&
       !this.outputBackpressure &&
+      !this.awaitingInputTurn &&
       this.inboxHead === this.inbox.length;
     if (read === this.reading) return;
     this.reading = read;

@@ -7,6 +7,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import type { RequestOrigin } from '../request.js';
 import type { AuditSink } from './audit.js';
+import type { InputPacer } from './input-pacer.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Policy } from './policy.js';
 import type { UpstreamLink } from './upstream.js';
 
@@ -31,6 +33,12 @@ export interface SessionContext {
   readonly maxPendingCommands: number;
   /** Largest single message a client may send before it is disconnected. */
   readonly maxMessageBytes?: number;
+  /** Process-wide pool for unfinished client input (shared by every socket and monitor). */
+  readonly inputBudget?: MemoryBudget;
+  /** How long a greeted QMP client may take to negotiate; default DEFAULT_NEGOTIATION_TIMEOUT_MS. */
+  readonly negotiationTimeoutMs?: number;
+  /** Process-wide fair turns for bulk input; everything is lexed on arrival when absent. */
+  readonly inputPacer?: InputPacer;
 }
 
 /** The surface the proxy drives every session through. */

@@ -21,6 +21,7 @@
  * client; nothing else does. On close, running handlers see their
  * AbortSignal fire and their replies are dropped.
  */
+import type { MemoryBudget } from '../proxy/memory-budget.js';
 import { type Dispatcher } from './dispatch.js';
 import { FrameError } from './errors.js';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';
@@ -48,6 +49,8 @@ export interface RpcConnectionOptions {
   maxBufferedInputBytes?: number;
   /** See FrameDecoderOptions: skip the one placeholder byte per passed fd. Default true. */
   skipFdPlaceholderBytes?: boolean;
+  /** See FrameDecoderOptions: the process-wide pool partial frames are charged to. */
+  budget?: MemoryBudget;
 }
 
 /**
@@ -75,6 +78,7 @@ export class RpcConnection {
   private readonly abortController = new AbortController();
   private running = 0;
   private reading = true;
+  private messagesTaken = 0;
   private settledWaiters: Array<() => void> = [];
 
   constructor(
@@ -85,6 +89,7 @@ export class RpcConnection {
     this.decoder = new FrameDecoder({
       maxMessageBytes: options.maxMessageBytes,
       skipFdPlaceholderBytes: options.skipFdPlaceholderBytes,
+      budget: options.budget,
     });
     this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS);
     this.maxBufferedInputBytes =
@@ -103,6 +108,16 @@ export class RpcConnection {
   /** Fires when the connection closes. */
   get signal(): AbortSignal {
     return this.abortController.signal;
+  }
+
+  /** Complete messages taken from the client so far. */
+  get messagesReceived(): number {
+    return this.messagesTaken;
+  }
+
+  /** Bytes of a message the client has begun and not finished (see FrameDecoder.partialFrameBytes). */
+  get partialInputBytes(): number {
+    return this.currentState === 'open' ? this.decoder.partialFrameBytes : 0;
   }
 
   addMessageFilter(filter: MessageFilter): void {
@@ -163,6 +178,7 @@ export class RpcConnection {
         return;
       }
       if (!message) break;
+      this.messagesTaken++;
       if (this.filters.some((filter) => filter(message, this))) continue;
       this.startDispatch(message);
     }
@@ -198,6 +214,7 @@ export class RpcConnection {
   private transitionToClosed(error: FrameError | null): void {
     if (this.currentState === 'closed') return;
     this.currentState = 'closed';
+    this.decoder.release();
     this.abortController.abort(error ?? undefined);
     this.sink.close(error);
     this.notifyIfSettled();

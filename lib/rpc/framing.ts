@@ -21,6 +21,7 @@
  * 32 MiB limit, a bad fd count) throw FrameError; the decoder then stays
  * failed and rethrows it, since the stream can no longer be split.
  */
+import type { MemoryBudget } from '../proxy/memory-budget.js';
 import { FrameError, XdrError } from './errors.js';
 import { HEADER_BYTES, LENGTH_WORD_BYTES, MessageType, RpcLimit } from './protocol.js';
 
@@ -107,6 +108,12 @@ export interface FrameDecoderOptions {
    * them together with the fds.
    */
   skipFdPlaceholderBytes?: boolean;
+  /**
+   * Process-wide pool the decoder's storage is charged to (past the
+   * budget's per-holder allowance). When it refuses growth the decoder
+   * fails with FrameError input-overflow.
+   */
+  budget?: MemoryBudget;
 }
 
 /** Storage kept between messages; a larger one is released once it empties. */
@@ -126,18 +133,40 @@ export class FrameDecoder {
   /** Set once the stream proved unusable; every later call rethrows it. */
   private failure: FrameError | null = null;
   /** Unconsumed input is storage[start, end). */
-  private storage = Buffer.alloc(0);
+  private storage: Buffer = Buffer.alloc(0);
   private start = 0;
   private end = 0;
+  private readonly budget: MemoryBudget | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxMessageBytes = Math.min(options.maxMessageBytes ?? RpcLimit.MESSAGE_BYTES, RpcLimit.MESSAGE_BYTES);
     this.skipFdPlaceholderBytes = options.skipFdPlaceholderBytes ?? true;
+    this.budget = options.budget;
+  }
+
+  /** Bytes of storage held (its capacity), for the budget and tests. */
+  get storageBytes(): number {
+    return this.storage.length;
+  }
+
+  /** Gives the storage back (the connection ended); later input starts from empty storage. */
+  release(): void {
+    this.replaceStorage(Buffer.alloc(0));
+    this.start = 0;
+    this.end = 0;
   }
 
   /** Bytes received and not yet returned in a message. */
   get bufferedBytes(): number {
     return this.end - this.start;
+  }
+
+  /** Bytes of a first message not yet complete (0 when nothing is buffered or the first message is whole). */
+  get partialFrameBytes(): number {
+    const buffered = this.bufferedBytes;
+    if (buffered === 0 || this.placeholderBytesToSkip > 0) return 0;
+    if (buffered < LENGTH_WORD_BYTES) return buffered;
+    return buffered < this.storage.readUInt32BE(this.start) ? buffered : 0;
   }
 
   /** True once a FrameError has been thrown; every later call rethrows it. */
@@ -233,7 +262,16 @@ export class FrameDecoder {
     if (live + extraBytes <= this.storage.length) {
       this.storage.copyWithin(0, this.start, this.end);
     } else {
-      const grown = Buffer.allocUnsafe(Math.max(live + extraBytes, this.storage.length * 2, 4096));
+      const grownBytes = Math.max(live + extraBytes, this.storage.length * 2, 4096);
+      if (this.budget !== undefined && !this.budget.resize(this.storage.length, grownBytes)) {
+        this.fail(
+          new FrameError(
+            `holding ${live + extraBytes} bytes of unfinished input would pass the process-wide limit of ${this.budget.limitBytes} bytes`,
+            'input-overflow',
+          ),
+        );
+      }
+      const grown = Buffer.allocUnsafe(grownBytes);
       this.storage.copy(grown, 0, this.start, this.end);
       this.storage = grown;
     }
@@ -244,16 +282,21 @@ export class FrameDecoder {
   private reset(): void {
     this.start = 0;
     this.end = 0;
-    if (this.storage.length > RETAINED_STORAGE_BYTES) this.storage = Buffer.alloc(0);
+    if (this.storage.length > RETAINED_STORAGE_BYTES) this.replaceStorage(Buffer.alloc(0));
   }
 
   private fail(error: FrameError): never {
     this.failure = error;
     this.placeholderBytesToSkip = 0;
-    this.storage = Buffer.alloc(0);
+    this.replaceStorage(Buffer.alloc(0));
     this.start = 0;
     this.end = 0;
     throw error;
+  }
+
+  private replaceStorage(storage: Buffer): void {
+    this.budget?.resize(this.storage.length, storage.length);
+    this.storage = storage;
   }
 
   private throwIfFailed(): void {

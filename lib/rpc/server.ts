@@ -19,7 +19,9 @@
  */
 import net from 'node:net';
 import { defaultLogger, type Logger } from '../log.js';
+import type { ConnectionLimiter } from '../proxy/connection-limit.js';
 import { listenPrivately } from '../proxy/listen.js';
+import type { MemoryBudget } from '../proxy/memory-budget.js';
 import { SessionStore } from './client-session.js';
 import { RpcConnection } from './connection.js';
 import { Dispatcher } from './dispatch.js';
@@ -33,6 +35,22 @@ export type { LibvirtDomain } from './domains.js';
 
 /** Default bytes that may wait unsent for one client: two largest messages. */
 export const DEFAULT_MAX_OUTBOUND_BYTES = 2 * RpcLimit.MESSAGE_BYTES;
+/**
+ * Default largest call a client may send: one string at libvirt's string
+ * limit (a 4 MiB monitor or agent command, the largest argument of any
+ * procedure served here) plus room for the rest of the call. libvirt's own
+ * message limit (32 MiB) is what a server may answer with, not what any
+ * call served here needs, and a client could make every connection hold it.
+ */
+export const DEFAULT_MAX_CALL_BYTES = RpcLimit.STRING_BYTES + 64 * 1024;
+/**
+ * How long a client may leave a message half sent. Idle clients with
+ * nothing half sent are never timed out (virsh and libvirt-python sit idle
+ * between calls); a client that starts a message and never finishes it
+ * would hold its buffer and its connection slot for good. Counted from the
+ * first byte of the message, so trickling bytes does not extend it.
+ */
+export const DEFAULT_PARTIAL_FRAME_TIMEOUT_MS = 60_000;
 
 export interface LibvirtEndpointOptions {
   /** Where to listen. An existing live socket there is an error; a stale one is replaced. */
@@ -49,6 +67,14 @@ export interface LibvirtEndpointOptions {
   maxOutboundBytes?: number;
   /** Server-side keepalive timing (libvirtd's 5 s / 5 by default). */
   keepalive?: KeepaliveOptions;
+  /** Largest call a client may send (header + body). Default DEFAULT_MAX_CALL_BYTES; ceiling 32 MiB. */
+  maxCallBytes?: number;
+  /** Connection limits shared with the process's other sockets; none when absent. */
+  connections?: ConnectionLimiter;
+  /** The process-wide pool partial frames are charged to; unbounded when absent. */
+  budget?: MemoryBudget;
+  /** How long a begun message may stay unfinished before the client is disconnected. Default DEFAULT_PARTIAL_FRAME_TIMEOUT_MS. */
+  partialFrameTimeoutMs?: number;
 }
 
 /** A listening endpoint. */
@@ -79,6 +105,11 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
   const sockets = new Set<net.Socket>();
 
   const server = net.createServer((socket) => {
+    const release = options.connections === undefined ? () => undefined : options.connections.admit(options.path);
+    if (release === undefined) {
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     const connection: RpcConnection = new RpcConnection(dispatcher, {
       write(bytes) {
@@ -104,11 +135,38 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         if (reading) socket.resume();
         else socket.pause();
       },
-    });
+    }, { maxMessageBytes: options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES, budget: options.budget });
     sessions.of(connection).keepalive = new Keepalive(connection, logger, options.keepalive);
-    socket.on('data', (chunk) => connection.receive(chunk));
+    const partialFrameTimeoutMs = options.partialFrameTimeoutMs ?? DEFAULT_PARTIAL_FRAME_TIMEOUT_MS;
+    let partialFrameTimer: NodeJS.Timeout | undefined;
+    const armPartialFrameTimer = (): void => {
+      const messagesAtStart = connection.messagesReceived;
+      partialFrameTimer = setTimeout(() => {
+        partialFrameTimer = undefined;
+        if (connection.partialInputBytes === 0) return;
+        // Messages completed meanwhile: the half-sent one is newer than the timer.
+        if (connection.messagesReceived !== messagesAtStart) return armPartialFrameTimer();
+        logger.warn(
+          { connection: connection.id, partialBytes: connection.partialInputBytes, timeoutMs: partialFrameTimeoutMs },
+          'libvirt client left a message unfinished; disconnecting it',
+        );
+        connection.close();
+      }, partialFrameTimeoutMs);
+    };
+    socket.on('data', (chunk) => {
+      connection.receive(chunk);
+      const partial = connection.partialInputBytes > 0;
+      if (partial && partialFrameTimer === undefined) {
+        armPartialFrameTimer();
+      } else if (!partial && partialFrameTimer !== undefined) {
+        clearTimeout(partialFrameTimer);
+        partialFrameTimer = undefined;
+      }
+    });
     socket.on('error', (error) => logger.debug({ connection: connection.id, err: error }, 'libvirt client socket error'));
     socket.on('close', () => {
+      clearTimeout(partialFrameTimer);
+      release();
       sockets.delete(socket);
       connection.close();
     });

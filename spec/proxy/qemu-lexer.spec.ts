@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { QemuJsonStreamer, TokenType, type TokenGroup } from '../../lib/proxy/qemu-lexer.js';
+import { QemuJsonStreamer, tokenTexts, type TokenGroup } from '../../lib/proxy/qemu-lexer.js';
 import { formatDouble, decodeBytesLikeQemu, parseTokenGroup, toQemuJson, toWireJson } from '../../lib/proxy/qemu-value.js';
 import { checkRequest, plainTokenCommand } from '../../lib/proxy/qmp-request.js';
 
@@ -14,7 +14,7 @@ function cut(chunks: Array<string | Buffer>, maxMessageBytes?: number): string[]
   const out: string[] = [];
   const streamer = new QemuJsonStreamer(
     {
-      group: (group) => out.push(`group ${group.texts.join(' ')}`),
+      group: (group) => out.push(`group ${tokenTexts(group).join(' ')}`),
       error: (desc) => out.push(`error ${desc}`),
       oversize: (bytes, limit) => out.push(`oversize ${bytes} ${limit}`),
     },
@@ -77,7 +77,7 @@ test('a message over the limit is reported once and the stream closed', () => {
 });
 
 test('values: wire JSON keeps number tokens, QEMU JSON re-prints them as QEMU does', () => {
-  const groups: Array<{ types: TokenType[]; texts: string[] }> = [];
+  const groups: TokenGroup[] = [];
   new QemuJsonStreamer({ group: (group) => groups.push(group), error: () => undefined, oversize: () => undefined }).push(
     `{"n":[1e3,1.0,-0,18446744073709551615,18446744073709551616,123456789012345678901234567890],'s':'it\\'s \\u00e9'}\n`,
   );
