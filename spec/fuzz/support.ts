@@ -133,7 +133,7 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, what: str
 
 /** fast-check parameters of one round. */
 export function roundParameters(seed: number, runs: number): fc.Parameters<unknown> {
-  return { seed, numRuns: runs, endOnFailure: false };
+  return { seed, numRuns: runs, includeErrorInReport: true };
 }
 
 const CORPUS_DIR = new URL('../../../spec/fuzz/corpus/', import.meta.url);
@@ -245,4 +245,35 @@ export function mutate(input: Uint8Array, mutations: readonly Mutation[]): Buffe
 /** Latin1 strings as byte arrays, for `mutation()`'s dictionary. */
 export function tokens(...texts: string[]): Uint8Array[] {
   return texts.map((text) => Buffer.from(text, 'latin1'));
+}
+
+/**
+ * A round of an asynchronous property: runs `body` on `runs` generated
+ * values and returns how many inputs they fed (what `body` returns).
+ */
+export function asyncRound<T>(arbitrary: fc.Arbitrary<T>, body: (value: T) => Promise<number>): (seed: number, runs: number) => Promise<number> {
+  return async (seed, runs) => {
+    let fed = 0;
+    await fc.assert(
+      fc.asyncProperty(arbitrary, async (value) => {
+        fed += await body(value);
+      }),
+      roundParameters(seed, runs),
+    );
+    return fed;
+  };
+}
+
+/** The same for a synchronous property. */
+export function syncRound<T>(arbitrary: fc.Arbitrary<T>, body: (value: T) => number): (seed: number, runs: number) => number {
+  return (seed, runs) => {
+    let fed = 0;
+    fc.assert(
+      fc.property(arbitrary, (value) => {
+        fed += body(value);
+      }),
+      roundParameters(seed, runs),
+    );
+    return fed;
+  };
 }
