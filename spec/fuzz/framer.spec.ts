@@ -44,7 +44,7 @@ function frame(chunks: readonly Uint8Array[], maxMessageBytes: number, takesUnpa
   return events;
 }
 
-const INPUTS = inputsPerTarget(5000);
+const INPUTS = inputsPerTarget(3000);
 
 test('fuzz: the QMP framer gives the same result whole, byte by byte and in any chunks', async () => {
   const property = fc.property(

@@ -22,7 +22,7 @@ import type { QmpMonitor, QmpReply } from '../../lib/qmp/client.js';
 import type { RequestOutcome } from '../../lib/request.js';
 import { JSON_TOKENS, qemuJson, serverStream } from './grammar.js';
 import { returnText, scriptedMonitor, type ReceivedCommand } from './scripted-qemu.js';
-import { asyncRound, chunked, cutPoints, fuzzTarget, inputsPerTarget, mutate, mutation, withDeadline } from './support.js';
+import { IN_MEMORY_CASE_DEADLINE_MS, asyncRound, chunked, cutPoints, fuzzTarget, inputsPerTarget, mutate, mutation, withDeadline } from './support.js';
 
 type How = 'send' | 'relay' | 'oob';
 
@@ -99,7 +99,7 @@ test('fuzz: the QMP client settles every command once, with its own reply, whate
       let eventsSeen = 0;
       monitor.events$.subscribe(() => eventsSeen++);
       const { settlements, order, all } = sendAll(monitor, hows);
-      await withDeadline(all, 10_000, 'every command settled');
+      await withDeadline(all, IN_MEMORY_CASE_DEADLINE_MS, 'every command settled');
       settlements.forEach((outcomes, n) => {
         assert.is(outcomes.length, 1, `command ${n} settled ${outcomes.length} times`);
         const outcome = outcomes[0]!;
@@ -114,7 +114,7 @@ test('fuzz: the QMP client settles every command once, with its own reply, whate
       assert.is(eventsSeen, eventsWritten);
       assert.is(monitor.pendingCount, 0);
       qemu.end();
-      await withDeadline(monitor.closed, 10_000, 'close after the peer ended');
+      await withDeadline(monitor.closed, IN_MEMORY_CASE_DEADLINE_MS, 'close after the peer ended');
       assert.is(monitor.pendingCount, 0);
       return hows.length + noise.length;
     }),
@@ -159,8 +159,8 @@ test('fuzz: the QMP client settles every command once when replies and noise are
       monitor.events$.subscribe(() => undefined);
       const { settlements, all } = sendAll(monitor, hows);
       if (endAfterReplies === 0) qemu.end();
-      await withDeadline(monitor.closed, 10_000, 'the connection closed');
-      await withDeadline(all, 10_000, 'every command settled after the close');
+      await withDeadline(monitor.closed, IN_MEMORY_CASE_DEADLINE_MS, 'the connection closed');
+      await withDeadline(all, IN_MEMORY_CASE_DEADLINE_MS, 'every command settled after the close');
       settlements.forEach((outcomes, n) => assert.is(outcomes.length, 1, `command ${n} settled ${outcomes.length} times`));
       assert.is(monitor.pendingCount, 0);
       for (const error of protocolErrors) assert.instance(error, ProtocolError);

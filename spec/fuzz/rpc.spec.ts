@@ -28,7 +28,7 @@ import { remoteError, type Domain } from '../../lib/rpc/messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
 import { decodeXdr, encodeXdr } from '../../lib/rpc/xdr.js';
 import { CAPTURE_LOGS, readRawMessages } from '../rpc/capture-log.js';
-import { asyncRound, chunked, cutPoints, fuzzTarget, inputsPerTarget, mutate, mutation, socatStream, syncRound, withDeadline } from './support.js';
+import { IN_MEMORY_CASE_DEADLINE_MS, asyncRound, chunked, cutPoints, fuzzTarget, inputsPerTarget, mutate, mutation, socatStream, syncRound, withDeadline } from './support.js';
 
 /** Frames of a byte stream, by their length words, as far as they are whole. */
 function framesOf(stream: Buffer): Buffer[] {
@@ -193,7 +193,7 @@ test('fuzz: an RPC connection answers every call framed before a fault exactly o
         { maxConcurrentCalls },
       );
       for (const chunk of chunked(bytes, cuts)) connection.receive(chunk);
-      await withDeadline(connection.settled(), 10_000, 'the connection settled');
+      await withDeadline(connection.settled(), IN_MEMORY_CASE_DEADLINE_MS, 'the connection settled');
 
       const expected = decodeAll([bytes]);
       assert.is(closes.length, expected.failure === null ? 0 : 1);

@@ -41,10 +41,14 @@ export class SessionHarness {
   private readonly path = socketPathIn(this.dir, 'session.sock');
   private readonly server: Server;
   private nextCase: ((socket: Socket) => void) | undefined;
+  /** Sessions' sockets still open: a hung case must not keep close() waiting. */
+  private readonly openSockets = new Set<Socket>();
 
   private constructor() {
     // As the proxy listens: a client that ends its side still gets its answers.
     this.server = createServer({ allowHalfOpen: true }, (socket) => {
+      this.openSockets.add(socket);
+      socket.once('close', () => this.openSockets.delete(socket));
       const take = this.nextCase;
       this.nextCase = undefined;
       if (take === undefined) socket.destroy();
@@ -96,7 +100,9 @@ export class SessionHarness {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.openSockets) socket.destroy();
+    await closed;
     await removeTempDir(this.dir);
   }
 }
