@@ -3,7 +3,7 @@
  * The long fuzz run (after `npm run build`): each spec file of spec/fuzz/
  * in its own node process with QMPX_FUZZ_RUNS set to its share of the
  * inputs, one file at a time. Prints per target the inputs fed, the time,
- * the findings and the heap growth, then the totals; exits 1 if any target
+ * the findings and the heap growth (after the run and its peak), then the totals; exits 1 if any target
  * had a finding or a file failed.
  *
  *   node scripts/fuzz.mjs [SCALE]     SCALE multiplies every share (default 1: 1,100,000 inputs)
@@ -57,8 +57,9 @@ process.exit(findings > 0 || failedFiles.length > 0 ? 1 : 0);
 function line(result) {
   const seconds = (result.ms / 1000).toFixed(1);
   const perSecond = Math.round(result.inputs / Math.max(result.ms / 1000, 0.001));
-  const heapMiB = (result.heapGrowthBytes / 1024 / 1024).toFixed(1);
-  return `${result.target.padEnd(20)} ${String(result.inputs).padStart(9)} inputs ${seconds.padStart(7)} s ${String(perSecond).padStart(6)}/s  findings ${result.findings}  heap +${heapMiB} MiB  seed ${result.seed}`;
+  const mebibytes = (bytes) => `${bytes < 0 ? '' : '+'}${(bytes / 1024 / 1024).toFixed(1)}`;
+  const heap = `heap ${mebibytes(result.heapGrowthBytes)} MiB after (peak ${mebibytes(result.peakHeapGrowthBytes)})`;
+  return `${result.target.padEnd(20)} ${String(result.inputs).padStart(9)} inputs ${seconds.padStart(7)} s ${String(perSecond).padStart(6)}/s  findings ${result.findings}  ${heap}  seed ${result.seed}`;
 }
 
 function runFile(file, inputs) {

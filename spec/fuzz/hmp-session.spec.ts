@@ -19,7 +19,7 @@ import { HMP_PROMPT } from '../../lib/hmp/reader.js';
 import { policyNamed } from '../../lib/proxy/policy.js';
 import { hmpInput } from './grammar.js';
 import { linkFor, returnText, scriptedMonitor } from './scripted-qemu.js';
-import { SessionHarness } from './session-harness.js';
+import { SessionHarness, sessionsReleased } from './session-harness.js';
 import { asyncRound, chunked, cutPoints, fuzzTarget, inputsPerTarget } from './support.js';
 
 let harness: SessionHarness;
@@ -93,6 +93,7 @@ test('fuzz: the HMP session runs every typed line once, in order, with one promp
       await monitor.close();
       return Math.max(1, lines.length);
     }),
+    { quiesce: sessionsReleased },
   );
 });
 

@@ -24,7 +24,7 @@ import { QemuJsonStreamer } from '../../lib/proxy/qemu-lexer.js';
 import { policyNamed } from '../../lib/proxy/policy.js';
 import { clientMessage } from './grammar.js';
 import { linkFor, returnText, scriptedMonitor } from './scripted-qemu.js';
-import { SessionHarness } from './session-harness.js';
+import { SessionHarness, sessionsReleased } from './session-harness.js';
 import { asyncRound, chunked, cutPoints, fuzzTarget, inputsPerTarget } from './support.js';
 
 let harness: SessionHarness;
@@ -111,6 +111,7 @@ test('fuzz: the QMP session answers every message once, in order, and forwards o
       await monitor.close();
       return messages.length;
     }),
+    { quiesce: sessionsReleased },
   );
 });
 
