@@ -13,6 +13,10 @@
  * - every command the upstream saw is answered downstream exactly once:
  *   the upstream's sequence numbers come back each once, in-band ones in
  *   increasing order;
+ * - tagged commands mixed in (well-formed, in-band or exec-oob, each with
+ *   its own id) are answered at most once each, with their own id, and
+ *   exactly as many as reached the upstream: no reply goes to another
+ *   command;
  * - nothing reaches the upstream that the socket's policy refuses, and no
  *   in-band command carries an id upstream;
  * - nothing stays pending, in the session or in the upstream monitor.
@@ -50,6 +54,11 @@ function messagesIn(input: Buffer): number {
   return count;
 }
 
+/** A well-formed command whose reply can be told apart: the upstream echoes its tag, the client gave it the id `t<tag>`. */
+function taggedCommand(key: 'execute' | 'exec-oob', tag: number): Buffer {
+  return Buffer.from(`{"${key}":"query-tagged","arguments":{"tag":${tag}},"id":"t${tag}"}\n`);
+}
+
 const NEGOTIATIONS = ['{"execute":"qmp_capabilities"}\n', '{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}\n', ''];
 
 const INPUTS = inputsPerTarget(3000);
@@ -57,7 +66,10 @@ const INPUTS = inputsPerTarget(3000);
 test('fuzz: the QMP session answers every message once, in order, and forwards only what the policy allows', async () => {
   const cases = fc.tuple(
     fc.constantFrom(...NEGOTIATIONS),
-    fc.array(clientMessage, { minLength: 1, maxLength: 24 }),
+    fc.array(fc.oneof({ weight: 3, arbitrary: clientMessage }, { weight: 1, arbitrary: fc.constantFrom('execute' as const, 'exec-oob' as const) }), {
+      minLength: 1,
+      maxLength: 24,
+    }),
     cutPoints,
     fc.constantFrom('full' as const, 'read-only' as const),
     fc.integer({ min: 1, max: 32 }),
@@ -67,11 +79,16 @@ test('fuzz: the QMP session answers every message once, in order, and forwards o
     'qmp-session',
     INPUTS,
     50,
-    asyncRound(cases, async ([negotiation, messages, cuts, policyName, maxPendingCommands, maxInFlight]) => {
+    asyncRound(cases, async ([negotiation, entries, cuts, policyName, maxPendingCommands, maxInFlight]) => {
       const { monitor, qemu } = await scriptedMonitor({
         maxInFlight,
-        reply: (command, seq) => returnText(command, `{"${command.oob ? 'upstream-oob-seq' : 'upstream-seq'}": ${seq}}`),
+        reply: (command, seq) => {
+          const tag = (command.arguments as { tag?: unknown } | undefined)?.tag;
+          const tagged = typeof tag === 'number' ? `, "tag": ${tag}` : '';
+          return returnText(command, `{"${command.oob ? 'upstream-oob-seq' : 'upstream-seq'}": ${seq}${tagged}}`);
+        },
       });
+      const messages = entries.map((entry, tag) => (Buffer.isBuffer(entry) ? entry : taggedCommand(entry, tag)));
       const input = Buffer.concat([Buffer.from(negotiation), ...messages]);
       const policy = policyNamed(policyName);
       const { session, output } = await harness.run({
@@ -102,6 +119,17 @@ test('fuzz: the QMP session answers every message once, in order, and forwards o
       for (let seq = 2; seq <= qemu.received.length; seq++) assert.is(seen.get(seq), 1, `upstream reply ${seq} relayed ${seen.get(seq) ?? 0} times`);
       assert.is(seen.size, forwarded.length);
       assert.equal(inBandSeqs, [...inBandSeqs].sort((a, b) => a - b), 'in-band replies out of order');
+      const tagsAnswered = new Set<number>();
+      for (const line of lines.slice(1)) {
+        const match = /"tag": (\d+)/.exec(line);
+        if (match === null) continue;
+        const tag = Number(match[1]);
+        assert.not.ok(tagsAnswered.has(tag), `tagged command ${tag} answered twice`);
+        tagsAnswered.add(tag);
+        const reply = JSON.parse(line) as { return: { tag: number }; id: unknown };
+        assert.is(reply.id, `t${tag}`, `reply to tagged command ${tag} carries another id: ${line}`);
+      }
+      assert.is(tagsAnswered.size, forwarded.filter((command) => typeof (command.arguments as { tag?: unknown } | undefined)?.tag === 'number').length);
       for (const command of forwarded) {
         assert.ok(policy.allows(command.execute ?? ''), `${policyName} socket forwarded ${command.line}`);
         if (!command.oob) assert.not.ok(command.hasId, `in-band command forwarded with an id: ${command.line}`);
