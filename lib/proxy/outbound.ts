@@ -124,7 +124,9 @@ export class Outbound {
     this.socket.removeAllListeners('data');
     this.socket.on('data', () => undefined);
     this.socket.resume();
-    setTimeout(() => this.socket.destroy(), lingerMs).unref();
+    // Cleared once the socket closes: a pending timer would keep the closed session reachable for lingerMs.
+    const linger = setTimeout(() => this.socket.destroy(), lingerMs).unref();
+    this.socket.once('close', () => clearTimeout(linger));
   }
 
   private send(text: string): void {
