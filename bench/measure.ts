@@ -1,6 +1,6 @@
 /**
  * Shared measuring tools for the benchmarks: results in one shape, medians,
- * and interleaved rounds after discarded warm-up rounds (FACTS §7:
+ * and interleaved rounds after discarded warm-up rounds (docs/monitor-facts.md §7:
  * sequential figures vary up to 2× between rounds here, so qmpx and the raw
  * client alternate within one run).
  */

@@ -115,7 +115,7 @@ async function pipelinedRate(path: string): Promise<number> {
 /**
  * Median round trip on each path, one client per path, taking turns command
  * by command in every order in rotation (allOrders): sequential figures drift
- * up to 2x between rounds on a shared machine (FACTS §7), and turns cancel
+ * up to 2x between rounds on a shared machine (docs/monitor-facts.md §7), and turns cancel
  * the drift.
  */
 async function sequentialMicros(paths: readonly string[]): Promise<number[]> {

@@ -37,7 +37,7 @@ async function pipelinedRate(path: string, useQmpx: boolean): Promise<number> {
 
 /**
  * Sequential round trips drift up to 2x between rounds on a shared machine
- * (FACTS §7), so qmpx and the raw client each hold their own monitor socket on
+ * (docs/monitor-facts.md §7), so qmpx and the raw client each hold their own monitor socket on
  * the same QEMU and alternate command by command, taking turns at going first.
  */
 async function sequentialMedianMicros(qmpxPath: string, rawPath: string): Promise<{ qmpx: number; raw: number }> {

@@ -3,7 +3,7 @@
  * pino logger can be passed straight in; the library itself depends on no
  * logger. Callers format nothing unless the level is enabled: hot paths guard
  * debug output with `isLevelEnabled`, because formatting a message per wire
- * frame is what makes other clients slow (FACTS §7).
+ * frame is what makes other clients slow (docs/monitor-facts.md §7).
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

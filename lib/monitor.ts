@@ -116,7 +116,7 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
 }
 
 /**
- * QMP greets with `{`, the human monitor with its `QEMU ` banner (FACTS §2, §3).
+ * QMP greets with `{`, the human monitor with its `QEMU ` banner (docs/monitor-facts.md §2, §3).
  * Anything else is not a QEMU monitor.
  */
 export function detectProtocol(firstBytes: Buffer): 'qmp' | 'hmp' {

@@ -1,6 +1,6 @@
 /**
  * One request's life, whatever the protocol: it settles exactly once, by
- * reply, error, timeout, abort or connection loss (DESIGN.md invariant 2).
+ * reply, error, timeout, abort or connection loss (docs/design.md invariant 2).
  * A request settled early (timeout, abort) keeps its place on the wire so that
  * its late reply is recognised and dropped instead of being given to the next
  * caller.

@@ -1,6 +1,6 @@
 /**
  * A monitor's run state: one enum, one transition function, every change
- * logged and emitted on `state$`, illegal moves refused (STYLE.md habit 3).
+ * logged and emitted on `state$`, illegal moves refused (one state enum and one transition function, never parallel booleans).
  *
  *   connecting ──▶ negotiating ──▶ ready ──▶ closed
  *        │               │                     ▲

@@ -64,7 +64,7 @@ export function openSocket(target: ConnectOptions, deadlineMs: number): Promise<
 
 /**
  * Waits for the peer's first bytes. QEMU greets at once on accept, so silence
- * means another client holds the monitor (FACTS §2). Resolves with what
+ * means another client holds the monitor (docs/monitor-facts.md §2). Resolves with what
  * arrived; the socket is left paused with no data listener.
  */
 export function readFirstBytes(socket: net.Socket, timeoutMs: number): Promise<Buffer> {

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Real peers and third-party clients (DESIGN.md, testing policy).
+# Real peers and third-party clients (docs/design.md, Testing).
 readonly DEBIAN_PACKAGES=(
   qemu-system-x86                        # qemu-system-x86_64: the monitor qmpx serves
   qemu-guest-agent                       # qemu-ga

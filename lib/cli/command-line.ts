@@ -16,7 +16,7 @@
  * virsh takes the command name from the first argv element, whole: a quoted
  * `'not json at all'` is one (unknown) command name, as the captures show.
  * Argument text is embedded as written, never re-serialised, so number tokens
- * reach QEMU exactly (DESIGN.md invariant 5).
+ * reach QEMU exactly (docs/design.md invariant 5).
  */
 import { isJsonObjectText } from './json-text.js';
 

@@ -1,6 +1,6 @@
 /**
  * `qmpx events`: print QEMU's events the way `virsh qemu-monitor-event` does
- * (FACTS §5, captures/libvirt-9.0/virsh-qemu-monitor-event.txt), byte for
+ * (docs/monitor-facts.md §5, captures/libvirt-9.0/virsh-qemu-monitor-event.txt), byte for
  * byte, against any monitor socket.
  *
  *   qmpx events SOCKET [--event NAME] [--regex] [--no-case] [--loop]
@@ -130,7 +130,7 @@ const DRAIN_TIMEOUT_MS = 1000;
 /**
  * One round trip after Ctrl-C. QEMU writes an event to every monitor before
  * it answers any later command, and qmpx delivers events before the reply
- * that follows them (DESIGN.md invariant 4), so every event QEMU emitted
+ * that follows them (docs/design.md invariant 4), so every event QEMU emitted
  * before the interrupt is counted and printed, not lost in the socket buffer.
  */
 async function drainEvents(monitor: Monitor): Promise<void> {

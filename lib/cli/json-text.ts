@@ -1,7 +1,7 @@
 /**
  * Re-layout of JSON text without parsing it into values: only insignificant
  * whitespace changes, so every number token, string escape and key order
- * stays exactly as QEMU (or the caller) wrote it (DESIGN.md invariant 5).
+ * stays exactly as QEMU (or the caller) wrote it (docs/design.md invariant 5).
  * The CLI prints QEMU's replies this way: compact like virsh
  * (`{"return":{...}}`) or indented by two spaces like `virsh --pretty`.
  */

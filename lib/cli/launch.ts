@@ -9,7 +9,7 @@
  * Extra arguments, in this order: the domain XML's qemu:arg values, the
  * --arg values, then everything after `--`. Each is one argv element, never
  * split or rewritten (lib/launch/qemu.ts). With none at all, the guest-less
- * QEMU of FACTS §1 runs.
+ * QEMU of docs/monitor-facts.md §1 runs.
  *
  * QEMU never outlives launch: SIGINT, SIGTERM and SIGHUP are passed on and
  * waited for (a second one sends SIGKILL), and if launch itself dies the

@@ -9,7 +9,7 @@
  * - `execute()` runs the QMP commands that have an HMP twin
  *   (lib/hmp/commands.ts) and returns what QMP would; anything else is
  *   UnsupportedError naming the command.
- * - `events$` never emits: HMP prints no asynchronous output (FACTS §3).
+ * - `events$` never emits: HMP prints no asynchronous output (docs/monitor-facts.md §3).
  *
  * One command at a time: the echo and the prompt are the only framing HMP
  * has, so a second line written before the prompt would interleave with the
@@ -299,7 +299,7 @@ export class HmpMonitor implements Monitor {
     this.waitingHead = 0;
     this.stateMachine.transition('closed', info.cause?.message ?? (expected ? 'closed' : 'connection lost'));
     for (const request of pending) {
-      // quit is answered by the close itself (FACTS §3: echo, then EOF).
+      // quit is answered by the close itself (docs/monitor-facts.md §3: echo, then EOF).
       if (request === written && request.closes && !this.closedByCaller) request.resolve('');
       else request.reject(error);
     }

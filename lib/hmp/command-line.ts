@@ -2,7 +2,7 @@
  * Which command lines may be typed into a raw HMP socket.
  *
  * The human monitor reads its socket through a line editor, not a parser
- * (FACTS §3): `\r` and `\n` each run what has been typed so far, TAB
+ * (docs/monitor-facts.md §3): `\r` and `\n` each run what has been typed so far, TAB
  * completes, DEL deletes, ESC starts a cursor-key sequence, and input past
  * 4,095 bytes is silently dropped. Any of these in a command line would make
  * QEMU run something other than what the caller wrote, and leave the editor

@@ -1,7 +1,7 @@
 /**
  * HMP byte stream → banner and command outputs.
  *
- * What QEMU's human monitor sends (FACTS §3), with one command outstanding:
+ * What QEMU's human monitor sends (docs/monitor-facts.md §3), with one command outstanding:
  *
  *   on connect   QEMU 7.2.22 monitor - type 'help' for more information\r\n(qemu) 
  *   per command  <echo>\x1b[K\r\n<output lines, each ending \r\n>(qemu) 

@@ -7,7 +7,7 @@
  * spaces, never re-quoted, never rewritten. That is the lesson of libvirt's
  * `<qemu:commandline>` design (one `<qemu:arg>` per element, because
  * splitting a free-form string is fragile, and no "alter" of generated
- * options). With no caller arguments the guest-less QEMU of FACTS §1 runs.
+ * options). With no caller arguments the guest-less QEMU of docs/monitor-facts.md §1 runs.
  *
  *   [binary, -qmp unix:QMP,server=on,wait=off, (-monitor unix:HMP,server=on,wait=off),
  *    ...(extraArgs || -machine none -nodefaults -display none -S)]
@@ -69,7 +69,7 @@ export class LaunchError extends QmpxError {
   }
 }
 
-/** The guest-less QEMU of FACTS §1: no guest, no KVM, paused in prelaunch. */
+/** The guest-less QEMU of docs/monitor-facts.md §1: no guest, no KVM, paused in prelaunch. */
 export const GUESTLESS_ARGS: readonly string[] = ['-machine', 'none', '-nodefaults', '-display', 'none', '-S'];
 export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
 /** How long QEMU gets to serve every monitor socket. Machine setup precedes the main loop, hence generous. */
@@ -232,7 +232,7 @@ class RunningQemu implements LaunchedQemu {
  * received a `greeting` (QMP greeting, HMP banner), or had a QMP `command`
  * answered (qmp_capabilities, which QEMU's main thread runs). The probe is
  * closed at once: QEMU serves one client per monitor and greets the next
- * one anew (FACTS §2).
+ * one anew (docs/monitor-facts.md §2).
  */
 function probe(path: string, level: 'connect' | 'greeting' | 'command', timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> {
   return new Promise((resolve) => {

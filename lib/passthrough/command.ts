@@ -9,7 +9,7 @@
  *                     ▼
  *              mon's queue (origin: passthrough) ──▶ QEMU's reply text, caller's id restored
  *
- * Only JSON qmpx serialised itself is ever written (DESIGN.md invariant 3):
+ * Only JSON qmpx serialised itself is ever written (docs/design.md invariant 3):
  * input QEMU would answer with zero or several replies (nesting, token
  * limits) or refuse outright is answered locally with the first reply QEMU
  * would have given, so no caller can desynchronise the shared connection.

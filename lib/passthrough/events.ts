@@ -1,12 +1,12 @@
 /**
  * Named-event callbacks on a monitor, libvirt's
- * `virConnectDomainQemuMonitorEventRegister` (FACTS §5), built on
+ * `virConnectDomainQemuMonitorEventRegister` (docs/monitor-facts.md §5), built on
  * `mon.events$`, which stays the primary reactive API:
  *
  * - ids count from 1 per monitor, in registration order;
  * - callbacks run synchronously from `events$`, so each one sees its events
  *   in wire order, and an event that arrived before a command's reply has
- *   been delivered before that reply's promise settles (DESIGN.md
+ *   been delivered before that reply's promise settles (docs/design.md
  *   invariant 4); registrations are called in the order they were made;
  * - a callback that throws (or returns a promise that rejects) is logged on
  *   the monitor's logger and changes nothing for other callbacks, later

@@ -1,6 +1,6 @@
 /**
  * The event-name filter of `registerMonitorEvent`, with libvirt's semantics
- * (FACTS §5, `virsh qemu-monitor-event --event/--regex/--no-case`):
+ * (docs/monitor-facts.md §5, `virsh qemu-monitor-event --event/--regex/--no-case`):
  *
  *   event null          every event
  *   no flags            the name equals `event`, case-sensitively

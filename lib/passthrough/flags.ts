@@ -1,7 +1,7 @@
 /**
  * Flag values, numerically libvirt's (`VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP`,
  * `VIR_CONNECT_DOMAIN_QEMU_MONITOR_EVENT_REGISTER_REGEX` / `_NOCASE`), so
- * code and flag numbers carry over unchanged (FACTS §6: the same numbers
+ * code and flag numbers carry over unchanged (docs/monitor-facts.md §6: the same numbers
  * travel in the libvirt RPC messages).
  */
 import { UnsupportedError } from '../errors.js';

@@ -1,6 +1,6 @@
 /**
  * Reply texts for pass-through callers, exactly as QEMU would have written
- * them had the caller's own text reached it (FACTS §2):
+ * them had the caller's own text reached it (docs/monitor-facts.md §2):
  *
  * - QEMU's text is kept; only the id changes. qmpx sends in-band commands
  *   without an id, so the caller's id is inserted; for `exec-oob` (or

@@ -2,7 +2,7 @@
  * Taint: once a monitor has carried a raw pass-through command, qmpx can no
  * longer vouch for QEMU's state (the caller may have changed anything behind
  * the library's back). Like libvirt's `custom-monitor` taint on a domain
- * (FACTS §5), the mark is set on the first pass-through command, logged
+ * (docs/monitor-facts.md §5), the mark is set on the first pass-through command, logged
  * once per monitor, and never cleared.
  */
 import { defaultLogger, type Logger } from '../log.js';

@@ -4,7 +4,7 @@
  * output and a fresh prompt sent back.
  *
  * Unlike QEMU's own HMP socket there is no line editor: no echo of the
- * typed line and no terminal escapes (FACTS §3), so `socat` and scripts
+ * typed line and no terminal escapes (docs/monitor-facts.md §3), so `socat` and scripts
  * read plain output. `\r`, `\n` and `\r\n` each end one line; an empty line
  * gets just a prompt; a line is cut at 4,095 bytes as QEMU's editor cuts it.
  * Lines typed ahead run in order, each output followed by its prompt; they
@@ -117,7 +117,7 @@ export class HmpSession implements DownstreamSession {
     this.runLines();
   }
 
-  /** HMP prints no asynchronous output (FACTS §3). */
+  /** HMP prints no asynchronous output (docs/monitor-facts.md §3). */
   deliverEvent(): void {}
 
   upstreamLost(): void {

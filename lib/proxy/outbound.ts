@@ -1,6 +1,6 @@
 /**
  * One downstream client's outbound side: batched writes, a bounded buffer,
- * and explicit overflow (DESIGN.md invariant 4).
+ * and explicit overflow (docs/design.md invariant 4).
  *
  * The first text written in a tick goes to the socket at once (a lone
  * reply waits for nothing); what follows in the same tick is joined and

@@ -7,7 +7,7 @@
  * (qobject/json-streamer.c) collects tokens until braces and brackets
  * balance, or one goes negative, or the nesting passes 1024, and hands each
  * group to the parser. How many replies a client gets for malformed input
- * (zero, one, or hundreds: FACTS §2) is decided here, so a proxy that is to
+ * (zero, one, or hundreds: docs/monitor-facts.md §2) is decided here, so a proxy that is to
  * answer exactly like QEMU must cut the stream exactly where QEMU would.
  * This is a transcription of those two state machines, push-driven and
  * resumable across chunks: feeding input whole or byte by byte gives the

@@ -4,12 +4,12 @@
  * back out two ways.
  *
  * - `toWireJson`: standard compact JSON for the upstream, with every number
- *   token exactly as the client wrote it (DESIGN.md invariant 5): QEMU then
+ *   token exactly as the client wrote it (docs/design.md invariant 5): QEMU then
  *   parses the same tokens it would have parsed from the client.
  * - `toQemuJson`: what QEMU itself would print for the value (an `id` it
  *   echoes): `", "` and `": "` separators, dict members in QEMU's hash-table
  *   order, ASCII-only strings with upper-case `\uXXXX`, integers normalised
- *   and out-of-range numbers printed as doubles with `%.17g` (FACTS §2:
+ *   and out-of-range numbers printed as doubles with `%.17g` (docs/monitor-facts.md §2:
  *   `1e3` → `1000`, `{"a":[1]}` → `{"a": [1]}`).
  *
  * Strings are decoded from QEMU's modified UTF-8 and validated as its parser

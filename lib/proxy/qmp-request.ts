@@ -174,7 +174,7 @@ export function negotiate(command: ClientCommand, offered: readonly string[]): {
       if (enable.kind !== 'array') return fail("Invalid parameter type for 'enable', expected: array");
       for (const [index, item] of enable.items.entries()) {
         if (item.kind !== 'string') return fail(`Invalid parameter type for 'enable[${index}]', expected: string`);
-        // QMPCapability has one member in QEMU 7.2; list elements have no name, printed as 'null' (FACTS §2).
+        // QMPCapability has one member in QEMU 7.2; list elements have no name, printed as 'null' (docs/monitor-facts.md §2).
         if (item.value !== 'oob') return fail(`Parameter 'null' does not accept value '${item.value}'`);
         if (!enabled.includes(item.value)) enabled.push(item.value);
       }
@@ -187,7 +187,7 @@ export function negotiate(command: ClientCommand, offered: readonly string[]): {
   return { ok: true, enabled };
 }
 
-/** QEMU's error reply text, without the line end: the id first (FACTS §2). */
+/** QEMU's error reply text, without the line end: the id first (docs/monitor-facts.md §2). */
 export function errorReplyText(error: LocalError): string {
   const body = `"error": {"class": ${quoteLikeQemu(error.errorClass)}, "desc": ${quoteLikeQemu(error.desc)}}`;
   return error.idJson === undefined ? `{${body}}` : `{"id": ${error.idJson}, ${body}}`;

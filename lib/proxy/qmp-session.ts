@@ -1,6 +1,6 @@
 /**
  * One downstream QMP client, made to see exactly what QEMU would show it
- * (DESIGN.md invariant 7).
+ * (docs/design.md invariant 7).
  *
  *   queued ──greet──▶ greeted ──qmp_capabilities──▶ capabilities-sent ──reply written──▶ negotiated
  *     │                  │                                 │                                 │

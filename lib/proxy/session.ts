@@ -70,7 +70,7 @@ export function allocateSessionId(): number {
   return nextSessionId++;
 }
 
-/** The request origin recorded for a downstream session's commands (DESIGN.md invariant 1). */
+/** The request origin recorded for a downstream session's commands (docs/design.md invariant 1). */
 export function downstreamOrigin(session: number, endpoint: string): RequestOrigin {
   return { kind: 'downstream', session, endpoint };
 }

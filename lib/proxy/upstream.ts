@@ -1,5 +1,5 @@
 /**
- * The one connection to the upstream monitor (DESIGN.md invariant 1), kept
+ * The one connection to the upstream monitor (docs/design.md invariant 1), kept
  * up for as long as the proxy runs.
  *
  * Each successful connection is a *link*. Downstream sessions are greeted on
@@ -22,7 +22,7 @@ import { QmpMonitor } from '../qmp/client.js';
 
 export const DEFAULT_INITIAL_BACKOFF_MS = 50;
 export const DEFAULT_MAX_BACKOFF_MS = 1000;
-/** A QEMU whose socket is held by another client greets nobody (FACTS §2): give up on this attempt after this long. */
+/** A QEMU whose socket is held by another client greets nobody (docs/monitor-facts.md §2): give up on this attempt after this long. */
 export const DEFAULT_UPSTREAM_GREETING_TIMEOUT_MS = 5000;
 
 export type UpstreamState = 'connecting' | 'up' | 'stopped';

@@ -1,7 +1,7 @@
 /**
  * A guest-agent (qemu-ga) session over one stream. The agent speaks QMP's
  * JSON without a greeting, negotiation or events, with LF line ends
- * (FACTS §4); this client gives it the same Monitor interface.
+ * (docs/monitor-facts.md §4); this client gives it the same Monitor interface.
  *
  * Synchronisation. On connect, and before the next command after any
  * command timed out or was aborted, the client writes a 0xFF byte (which
@@ -79,7 +79,7 @@ export class QgaMonitor implements Monitor {
   readonly capabilities: readonly string[] = [];
 
   private readonly eventsSubject = new Subject<QmpEvent>();
-  /** The agent sends no events (FACTS §4); anything event-shaped it did send would appear here. */
+  /** The agent sends no events (docs/monitor-facts.md §4); anything event-shaped it did send would appear here. */
   readonly events$: Observable<QmpEvent> = this.eventsSubject.asObservable();
   private readonly protocolErrorsSubject = new Subject<ProtocolError>();
   readonly protocolErrors$ = this.protocolErrorsSubject.asObservable();

@@ -1,6 +1,6 @@
 /**
  * Guest-agent byte stream → JSON messages, with the agent's resync
- * handshake (FACTS §4).
+ * handshake (docs/monitor-facts.md §4).
  *
  * The agent sends no greeting and may hold anything in the pipe when a client
  * arrives: replies meant for a previous client, half an object, an error

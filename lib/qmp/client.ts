@@ -2,7 +2,7 @@
  * A QMP session over one stream: greeting, negotiation, the ordered request
  * queue, events, and close.
  *
- * Wire ids (DESIGN.md invariant 3): QEMU answers in-band commands strictly
+ * Wire ids (docs/design.md invariant 3): QEMU answers in-band commands strictly
  * in order with exactly one reply each, so in-band commands go without an id
  * and replies are matched by position. That holds only because nothing but
  * JSON this class serialised itself is ever written. `exec-oob` commands
@@ -13,7 +13,7 @@
  *   exec-oob ─────────────written at once─────▶ oobById (matched by id)
  *
  * With OOB negotiated QEMU queues at most 8 in-band commands and then stops
- * reading the socket entirely (FACTS §2), which would also hold back any
+ * reading the socket entirely (docs/monitor-facts.md §2), which would also hold back any
  * exec-oob written after them; the local window keeps QEMU's queue from
  * filling so OOB commands can always overtake.
  */
@@ -463,7 +463,7 @@ export class QmpMonitor implements Monitor {
     this.byWireId.clear();
     this.stateMachine.transition('closed', info.cause?.message ?? (expected ? 'closed' : 'connection lost'));
     for (const request of pending) {
-      // quit's reply can be lost when QEMU exits with it unread (FACTS §2): the close is its answer.
+      // quit's reply can be lost when QEMU exits with it unread (docs/monitor-facts.md §2): the close is its answer.
       if (isClosingCommand(request.command) && !this.closedByCaller) {
         request.resolve({ kind: 'return', text: '{"return": {}}', message: { return: {} } });
       } else {

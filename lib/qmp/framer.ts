@@ -4,7 +4,7 @@
  * QEMU ends every object with CRLF and writes one per line in compact mode,
  * but `pretty=on` spreads one object over many lines, the guest agent ends
  * lines with LF only, and a dying QEMU can stop in the middle of an object
- * (FACTS §2, §4). So framing is by JSON structure, not by line: a small
+ * (docs/monitor-facts.md §2, §4). So framing is by JSON structure, not by line: a small
  * resumable scanner tracks brace depth and string state across chunks and
  * emits the exact text of each complete top-level object. It never parses
  * and never throws on input; what is not an object is reported as garbage.

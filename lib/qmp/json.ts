@@ -1,5 +1,5 @@
 /**
- * Lossless JSON for the monitor wire (DESIGN.md invariant 5).
+ * Lossless JSON for the monitor wire (docs/design.md invariant 5).
  *
  * QEMU emits uint64 values (guest-get-time nanoseconds, block sizes, ids the
  * caller chose) that JSON.parse would round. Everything is parsed with plain

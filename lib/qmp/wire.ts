@@ -1,5 +1,5 @@
 /**
- * The shapes QEMU's QMP server and the guest agent send (FACTS §2, §4),
+ * The shapes QEMU's QMP server and the guest agent send (docs/monitor-facts.md §2, §4),
  * validated with ajv. Members QEMU may add later are allowed through: the
  * QMP specification tells clients to ignore what they do not know.
  */

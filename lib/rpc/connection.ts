@@ -2,7 +2,7 @@
  * One client connection of the RPC endpoint, without the socket: fed the
  * bytes the client sent, it hands the bytes to send back to a sink. The
  * socket server (not here) wires `receive` to 'data', the sink's `write` to
- * the socket with its bounded outbound buffer (DESIGN.md invariant 4), its
+ * the socket with its bounded outbound buffer (docs/design.md invariant 4), its
  * `close` to destroy(), and `setReading` to pause()/resume().
  *
  *   bytes ─▶ FrameDecoder ─▶ message filters (e.g. keepalive) ─▶ Dispatcher ─▶ sink.write
@@ -37,7 +37,7 @@ export interface RpcConnectionSink {
 }
 
 export interface RpcConnectionOptions {
-  /** Largest header + body accepted from the client. Default and ceiling 32 MiB (FACTS.md §6). */
+  /** Largest header + body accepted from the client. Default and ceiling 32 MiB (docs/monitor-facts.md §6). */
   maxMessageBytes?: number;
   /** Messages dispatched at once. Default 5, libvirtd's max_client_requests. */
   maxConcurrentCalls?: number;

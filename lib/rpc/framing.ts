@@ -8,7 +8,7 @@
  *    of the bytes                                                CALL_WITH_FDS /
  *                                                                REPLY_WITH_FDS
  *
- * Everything is big-endian (FACTS.md §6). The fd count is framing, not body:
+ * Everything is big-endian (docs/monitor-facts.md §6). The fd count is framing, not body:
  * libvirt reads it right after the header (virNetMessageDecodeNumFDs) before
  * any dispatch, so it is split off here and `body` is the procedure's XDR
  * alone (mitm-fds: `... 00000004 00000008 00000000 | 00000001 | <args>`).

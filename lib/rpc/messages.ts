@@ -1,6 +1,6 @@
 /**
  * Body layouts (XDR codecs) of the RPC messages a minimal libvirt endpoint
- * exchanges (FACTS.md §6). Each layout is written in the field order of
+ * exchanges (docs/monitor-facts.md §6). Each layout is written in the field order of
  * libvirt's remote_protocol.x / qemu_protocol.x and was checked byte for byte
  * against captures/libvirt-9.0/mitm-*.log (spec/rpc/replay.spec.ts decodes
  * and re-encodes every captured message).

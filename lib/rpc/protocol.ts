@@ -1,6 +1,6 @@
 /**
  * The vocabulary of libvirt's RPC wire protocol as libvirt 9.0 speaks it
- * (FACTS.md §6): program numbers, message types and statuses, the procedure
+ * (docs/monitor-facts.md §6): program numbers, message types and statuses, the procedure
  * numbers a minimal endpoint meets, feature numbers, error codes, domains and
  * levels, and the protocol's size limits. Numbers only; the body layouts are
  * in messages.ts, framing in framing.ts.

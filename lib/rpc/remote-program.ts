@@ -1,6 +1,6 @@
 /**
  * The REMOTE program table (remote_protocol.x) as far as virsh, libvirt-python
- * and virt-qemu-qmp-proxy need it for the QEMU pass-through (FACTS.md §6).
+ * and virt-qemu-qmp-proxy need it for the QEMU pass-through (docs/monitor-facts.md §6).
  *
  * Features answered: PROGRAM_KEEPALIVE 1 (and the server starts pinging, as
  * libvirtd's remoteDispatchConnectSupportsFeature does), REMOTE_EVENT_CALLBACK

@@ -1,5 +1,5 @@
 /**
- * XDR (RFC 4506) as libvirt's RPC uses it (FACTS.md §6): big-endian 4-byte
+ * XDR (RFC 4506) as libvirt's RPC uses it (docs/monitor-facts.md §6): big-endian 4-byte
  * int/uint, 8-byte hyper/uhyper, bool, strings and variable opaques as a u32
  * length + bytes + zero padding to a multiple of 4, fixed opaques padded the
  * same way, optionals as a u32 0 (absent) or 1 followed by the value, and

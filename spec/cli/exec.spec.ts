@@ -1,8 +1,7 @@
 /**
  * `qmpx exec` as a child process against real QEMU. Every case of
- * fixtures/libvirt-9.0/virsh-qemu-monitor-command.txt (a copy of
- * ../shared/captures/libvirt-9.0/, virsh 9.0 on QEMU 7.2 with a VM named
- * lab1, running) is run with the same words, and the output must be virsh's
+ * fixtures/libvirt-9.0/virsh-qemu-monitor-command.txt (recorded from
+ * virsh 9.0 on QEMU 7.2 with a VM named lab1, running) is run with the same words, and the output must be virsh's
  * without libvirt's id and without virsh's extra blank line, HMP CRLF made
  * LF. The VM here is named lab1 and running too, so the texts are the same.
  * Where qmpx deliberately differs (exit status of error replies, a caller's

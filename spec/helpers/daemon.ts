@@ -41,7 +41,7 @@ export interface Daemon {
   kill(): Promise<ExitStatus>;
 }
 
-/** Interval between readiness probes; QEMU needs ~25 ms to listen (FACTS §1). */
+/** Interval between readiness probes; QEMU needs ~25 ms to listen (docs/monitor-facts.md §1). */
 const READY_POLL_INTERVAL_MS = 10;
 /** Default deadline for a daemon to serve all its sockets. */
 export const DEFAULT_READY_TIMEOUT_MS = 10_000;

@@ -13,7 +13,7 @@ import { formatLikeQemu } from './qemu-json.js';
 const DEFAULT_WAIT_TIMEOUT_MS = 10_000;
 const LF = 0x0a;
 const CR = 0x0d;
-/** The guest agent's flush / resync byte (FACTS §4). */
+/** The guest agent's flush / resync byte (docs/monitor-facts.md §4). */
 const AGENT_FLUSH_BYTE = 0xff;
 
 /** One line the client sent, as recorded and as offered to the script. */

@@ -33,7 +33,7 @@
  *
  * Replies to a command carry the command's `id` (if it had one and the reply
  * has none) where QEMU puts it: last in a `return`, first in an `error`,
- * re-serialised losslessly (FACTS §2).
+ * re-serialised losslessly (docs/monitor-facts.md §2).
  */
 
 import { createServer, type Server, type Socket } from 'node:net';

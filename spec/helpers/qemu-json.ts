@@ -1,6 +1,6 @@
 /**
  * JSON the way QEMU writes it, so the fake peer's bytes look like QEMU's
- * (FACTS §2): separators `", "` and `": "`, empty containers as `{}` / `[]`,
+ * (docs/monitor-facts.md §2): separators `", "` and `": "`, empty containers as `{}` / `[]`,
  * pure ASCII output with `\uXXXX` upper-case escapes (surrogate pairs too,
  * and DEL), `/` not escaped. Checked against QEMU 7.2 echoing ids.
  */
@@ -15,7 +15,7 @@ export function rawJson(text: string): RawJson {
   return new RawJson(text);
 }
 
-/** The greeting QEMU 7.2.22 sends on accept (FACTS §2), without its CRLF. */
+/** The greeting QEMU 7.2.22 sends on accept (docs/monitor-facts.md §2), without its CRLF. */
 export const QEMU_7_2_GREETING =
   '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"}, "capabilities": ["oob"]}}';
 

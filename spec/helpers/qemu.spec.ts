@@ -6,10 +6,10 @@ import * as assert from 'uvu/assert';
 import { isProcessAlive } from './daemon.js';
 import { rawQmp, startQemu, startQga, type QemuInstance, type RawClient } from './qemu.js';
 
-/** FACTS §2: one compact line, `", "` / `": "` separators, CRLF. */
+/** docs/monitor-facts.md §2: one compact line, `", "` / `": "` separators, CRLF. */
 const QMP_GREETING =
   /^\{"QMP": \{"version": \{"qemu": \{"micro": \d+, "minor": \d+, "major": \d+\}, "package": "[^"]*"\}, "capabilities": \["oob"\]\}\}$/;
-/** FACTS §3: the banner, then the prompt with no newline after it. */
+/** docs/monitor-facts.md §3: the banner, then the prompt with no newline after it. */
 const HMP_BANNER = /^QEMU \d+\.\d+\.\d+ monitor - type 'help' for more information\r\n\(qemu\) $/;
 
 /** Runs `body` against a fresh QEMU, always stopping it. */
@@ -52,7 +52,7 @@ async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected the promise to reject');
 }
 
-test('QMP greets with the FACTS §2 greeting: one compact line ending in CRLF', async () => {
+test('QMP greets with the docs/monitor-facts.md §2 greeting: one compact line ending in CRLF', async () => {
   await withQemu({}, async (qemu) => {
     const client = await rawQmp(qemu.qmpPath);
     const [greeting] = await client.waitForLines(1);

@@ -4,7 +4,7 @@
  *   const qemu = await startQemu();             // QMP on qemu.qmpPath, HMP on qemu.hmpPath
  *   try { ... connect(qemu.qmpPath) ... } finally { await qemu.stop(); }
  *
- * The command line follows FACTS §1: `-machine none -nodefaults -display none
+ * The command line follows docs/monitor-facts.md §1: `-machine none -nodefaults -display none
  * -S` (no guest, no KVM, paused in prelaunch), every monitor a UNIX socket
  * server with `wait=off` (without it QEMU blocks at start until a client
  * connects). `startQemu` resolves only once every monitor socket has
@@ -40,7 +40,7 @@ export interface QemuOptions {
   pretty?: boolean;
   /**
    * How many more QMP monitors to serve, on `extraQmpPaths` (default 0).
-   * QEMU serves one client per monitor socket at a time (FACTS §2); extra
+   * QEMU serves one client per monitor socket at a time (docs/monitor-facts.md §2); extra
    * sockets let one test hold several negotiated connections at once.
    */
   extraQmpSockets?: number;
@@ -92,7 +92,7 @@ export async function startQemu(options: QemuOptions = {}): Promise<QemuInstance
     const servedPaths = [...(serveQmp ? [qmpPath] : []), ...extraQmpPaths, ...(serveHmp ? [hmpPath] : [])];
     const deadline = Date.now() + (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
     try {
-      // The HMP socket can appear after the QMP one (FACTS §1): wait for each.
+      // The HMP socket can appear after the QMP one (docs/monitor-facts.md §1): wait for each.
       for (const path of servedPaths) await daemon.waitUntilServing(path, true, deadline);
     } catch (error) {
       await daemon.kill();
@@ -111,7 +111,7 @@ function machineArgs(machine: 'none' | 'pc'): string[] {
     : ['-machine', 'none'];
 }
 
-/** The main compact QMP monitor, exactly as FACTS §1 starts it. */
+/** The main compact QMP monitor, exactly as docs/monitor-facts.md §1 starts it. */
 function qmpShorthandArgs(socketPath: string): string[] {
   return ['-qmp', `unix:${escapeOptionValue(socketPath)},server=on,wait=off`];
 }

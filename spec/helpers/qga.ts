@@ -1,6 +1,6 @@
 /**
  * A real QEMU guest agent (qemu-ga) listening on a UNIX socket, so the agent
- * protocol is tested against the real program without a guest (FACTS §4):
+ * protocol is tested against the real program without a guest (docs/monitor-facts.md §4):
  *
  *   qemu-ga -m unix-listen -p DIR/qga.sock -t DIR/state
  *

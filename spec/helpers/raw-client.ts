@@ -97,7 +97,7 @@ class RawSocketClient implements RawClient {
     readonly socket: Socket,
   ) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    // ECONNRESET and EPIPE are normal when a peer exits (FACTS §2); keep them as evidence.
+    // ECONNRESET and EPIPE are normal when a peer exits (docs/monitor-facts.md §2); keep them as evidence.
     socket.on('error', (error) => {
       this.socketError = error;
     });

@@ -134,7 +134,7 @@ test('a 4,096-character line, TAB, ESC and newlines are refused without sending 
     assert.instance(mapped, UnsupportedError);
     assert.equal(writes, [], 'nothing reached QEMU');
     assert.is(await monitor.hmp('info status'), 'VM status: paused (prelaunch)\n', 'the line editor is clean afterwards');
-    // Its echo is ~1.5 MB of redraws (FACTS §3), skipped as it streams.
+    // Its echo is ~1.5 MB of redraws (docs/monitor-facts.md §3), skipped as it streams.
     assert.is(await monitor.hmp(`print ${'1+'.repeat(496)}1`), '0x1f1\n', 'a 999-character line runs');
   } finally {
     await monitor.close();

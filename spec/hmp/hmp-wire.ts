@@ -1,5 +1,5 @@
 /**
- * HMP wire text as QEMU 7.2.22 sends it (FACTS §3), for scripting fake
+ * HMP wire text as QEMU 7.2.22 sends it (docs/monitor-facts.md §3), for scripting fake
  * peers and feeding the reader. spec/hmp/reader.spec.ts checks `qemuEcho`
  * against bytes captured from QEMU.
  */

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { HmpReader, MAX_BANNER_BYTES, type HmpReaderSink } from '../../lib/hmp/reader.js';
 import { BANNER, PROMPT, qemuEcho } from './hmp-wire.js';
 
-// Verbatim from QEMU 7.2.22 (FACTS §3).
+// Verbatim from QEMU 7.2.22 (docs/monitor-facts.md §3).
 const STOP_ECHO = 's\x1b[K\x1b[Dst\x1b[K\x1b[D\x1b[Dsto\x1b[K\x1b[D\x1b[D\x1b[Dstop\x1b[K\r\n';
 const MTREE_OUTPUT =
   'address-space: memory\r\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\r\n\r\n' +

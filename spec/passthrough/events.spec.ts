@@ -1,6 +1,6 @@
 /**
  * Named-event callbacks against the real QEMU's STOP, RESUME and RESET.
- * QEMU sends the events a command causes before its reply (FACTS §2) and
+ * QEMU sends the events a command causes before its reply (docs/monitor-facts.md §2) and
  * qmpx delivers them before that reply settles, so after `await
  * execute('stop')` the STOP callbacks have already run: no waiting needed.
  */

@@ -2,7 +2,7 @@
  * The HMP flag and the human monitor, against the real QEMU: the same
  * command line gives the same text through QMP's human-monitor-command and
  * on the HMP socket, CRLF line ends kept as libvirt hands them back
- * (FACTS §5: `'VM status: running\r\n'`).
+ * (docs/monitor-facts.md §5: `'VM status: running\r\n'`).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';

@@ -1,7 +1,7 @@
 /**
  * Events through the proxy: only to negotiated clients, in upstream wire
  * order with each client's replies, to every client, and never slowed by a
- * client that does not read (DESIGN.md invariant 4). The upstream is a
+ * client that does not read (docs/design.md invariant 4). The upstream is a
  * scripted fake peer, since QEMU cannot put an event and a reply in one
  * write or flood on demand.
  */

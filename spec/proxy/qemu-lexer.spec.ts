@@ -1,6 +1,6 @@
 /**
  * The QEMU-compatible stream cutter: the same messages whether the input
- * comes whole or byte by byte (STYLE habit 4), and QEMU's cut points.
+ * comes whole or byte by byte (every parser is checked both ways), and QEMU's cut points.
  * (Its agreement with QEMU itself is checked in qmp-session.spec.ts.)
  */
 import fc from 'fast-check';

@@ -1,5 +1,5 @@
 /**
- * A downstream QMP client must see exactly what QEMU shows it (DESIGN.md
+ * A downstream QMP client must see exactly what QEMU shows it (docs/design.md
  * invariant 7). Each input goes both to a second monitor of the same QEMU,
  * directly, and through the proxy; the replies must be the same bytes.
  */

@@ -27,7 +27,7 @@ async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection');
 }
 
-/** The agent's answer to guest-sync-delimited: 0xFF, then the id back (FACTS §4). */
+/** The agent's answer to guest-sync-delimited: 0xFF, then the id back (docs/monitor-facts.md §4). */
 function syncReply(line: ReceivedLine): Buffer {
   const id = (line.arguments as { id: number }).id;
   return Buffer.concat([Buffer.from([0xff]), Buffer.from(`{"return": ${id}}\n`)]);
