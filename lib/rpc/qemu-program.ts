@@ -28,7 +28,7 @@ import { carriesLibvirtId, hasMember, libvirtResult } from './libvirt-result.js'
 import { monitorCommandError, unsupportedFlags } from './qemu-errors.js';
 import { monitorEventMessage, type MonitorCommandArgs } from './messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, MonitorCommandFlag, MonitorEventFlag, QemuProc, RPC_PROTOCOL_VERSION, RpcProgram } from './protocol.js';
-import { openDomain, type ProgramContext } from './remote-program.js';
+import { openDomain, readOnlyError, type ProgramContext } from './remote-program.js';
 import { encodeXdr } from './xdr.js';
 
 /** libvirt's default agent wait (QEMU_AGENT_WAIT_TIME) when the caller passes -1. */
@@ -137,7 +137,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     QemuProc.DOMAIN_MONITOR_COMMAND,
     procedure(qemuProcedures.domainMonitorCommand, (args, call) =>
       runMonitorCommand(
-        openDomain(context, call, args.dom, 'virDomainQemuMonitorCommand'),
+        openDomain(context, call, args.dom, 'virDomainQemuMonitorCommand', ErrorDomain.NONE),
         args,
         ids,
         'qemuDomainQemuMonitorCommandWithFiles',
@@ -148,7 +148,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
   table.define(
     QemuProc.DOMAIN_MONITOR_COMMAND_WITH_FILES,
     procedure(qemuProcedures.domainMonitorCommandWithFiles, (args, call) => {
-      const domain = openDomain(context, call, args.dom, 'virDomainQemuMonitorCommandWithFiles');
+      const domain = openDomain(context, call, args.dom, 'virDomainQemuMonitorCommandWithFiles', ErrorDomain.NONE);
       if (call.fdCount > 0) {
         throw RpcError.report(ErrorCode.NO_SUPPORT, ErrorDomain.QEMU, 'qmpx cannot receive file descriptors (SCM_RIGHTS) from libvirt clients');
       }
@@ -158,7 +158,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
   table.define(
     QemuProc.DOMAIN_AGENT_COMMAND,
     procedure(qemuProcedures.domainAgentCommand, async (args, call) => {
-      const domain = openDomain(context, call, args.dom, 'virDomainQemuAgentCommand');
+      const domain = openDomain(context, call, args.dom, 'virDomainQemuAgentCommand', ErrorDomain.NONE);
       if (args.flags !== 0) throw unsupportedFlags(args.flags, 'qemuDomainQemuAgentCommand', ErrorDomain.QEMU);
       return { result: await runAgentCommand(domain, args.cmd, args.timeout, call.signal) };
     }),
@@ -168,7 +168,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     procedure(qemuProcedures.connectDomainMonitorEventRegister, ({ dom, event, flags }, call) => {
       const session = sessions.of(call.connection);
       session.requireOpen();
-      if (session.readOnly) throw monitorEventsReadOnlyError('virConnectDomainQemuMonitorEventRegister');
+      if (session.readOnly) throw readOnlyError('virConnectDomainQemuMonitorEventRegister', ErrorDomain.NONE);
       const known = MonitorEventFlag.REGEX | MonitorEventFlag.NOCASE;
       if (flags & ~known) throw unsupportedFlags(flags & ~known, 'virDomainQemuMonitorEventStateRegisterID', ErrorDomain.NONE);
       const callbackID = nextCallbackId++;
@@ -229,7 +229,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     procedure(qemuProcedures.connectDomainMonitorEventDeregister, ({ callbackID }, call) => {
       const session = sessions.of(call.connection);
       session.requireOpen();
-      if (session.readOnly) throw monitorEventsReadOnlyError('virConnectDomainQemuMonitorEventDeregister');
+      if (session.readOnly) throw readOnlyError('virConnectDomainQemuMonitorEventDeregister', ErrorDomain.NONE);
       const registration = session.registrations.get(callbackID);
       if (!registration) throw RpcError.report(ErrorCode.RPC, ErrorDomain.RPC, `qemu monitor event callback ${callbackID} not registered`);
       session.registrations.delete(callbackID);
@@ -238,17 +238,6 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     }),
   );
   return table;
-}
-
-/**
- * libvirt refuses monitor-event registration and deregistration on a
- * read-only connection (virCheckReadOnlyGoto in libvirt-qemu.c, before the
- * flags or the domain are looked at): code 29, and domain NONE, since that
- * file raises its errors from VIR_FROM_NONE (libvirt 9.0's python binding
- * on a read-only connection reports code 29, domain 0, level 2).
- */
-function monitorEventsReadOnlyError(apiName: string): RpcError {
-  return RpcError.report(ErrorCode.OPERATION_DENIED, ErrorDomain.NONE, `read only access prevents ${apiName}`);
 }
 
 /** libvirtd sends every DOMAIN_MONITOR_EVENT with serial 1 (mitm-ev). */

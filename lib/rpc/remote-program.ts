@@ -30,16 +30,29 @@ export interface ProgramContext {
   readonly logger: Logger;
 }
 
-/** libvirt's refusal of a write on a read-only connection (virCheckReadOnlyGoto). */
-export function readOnlyError(apiName: string): RpcError {
-  return RpcError.report(ErrorCode.OPERATION_DENIED, ErrorDomain.DOM, `read only access prevents ${apiName}`);
+/**
+ * libvirt's refusal of a write on a read-only connection (virCheckReadOnlyGoto),
+ * raised from the error domain of the file that holds the API: DOM for
+ * libvirt-domain.c, NONE for libvirt-qemu.c.
+ */
+export function readOnlyError(apiName: string, errorDomain: number = ErrorDomain.DOM): RpcError {
+  return RpcError.report(ErrorCode.OPERATION_DENIED, errorDomain, `read only access prevents ${apiName}`);
 }
 
-/** The open session's domain for `dom`, refusing writes on read-only sessions with `writeApi`'s name. */
-export function openDomain(context: ProgramContext, call: CallContext, dom: { uuid: Buffer; name: string; id: number }, writeApi?: string): LibvirtDomain {
+/**
+ * The open session's domain for `dom`, refusing writes on read-only
+ * sessions with `writeApi`'s name, from `refusalDomain` (see readOnlyError).
+ */
+export function openDomain(
+  context: ProgramContext,
+  call: CallContext,
+  dom: { uuid: Buffer; name: string; id: number },
+  writeApi?: string,
+  refusalDomain: number = ErrorDomain.DOM,
+): LibvirtDomain {
   const session = context.sessions.of(call.connection);
   session.requireOpen();
-  if (writeApi !== undefined && session.readOnly) throw readOnlyError(writeApi);
+  if (writeApi !== undefined && session.readOnly) throw readOnlyError(writeApi, refusalDomain);
   return context.domains.resolve(dom);
 }
 

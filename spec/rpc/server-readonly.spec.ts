@@ -43,13 +43,14 @@ test('read-only: error code 29 (VIR_ERR_OPERATION_DENIED); suspend, resume and a
   try {
     await client.call(REMOTE, RemoteProc.CONNECT_OPEN, remoteProcedures.connectOpen.args, { name: null, flags: 0 }, emptyBody);
     const denied = await client.callFails(QEMU, QemuProc.DOMAIN_MONITOR_COMMAND, monitorCommandArgs, { dom, cmd: '{"execute":"stop"}', flags: 0 });
-    assert.equal([denied.code, denied.message], [29, DENIED]);
+    // libvirt-qemu.c raises its errors from VIR_FROM_NONE, libvirt-domain.c from VIR_FROM_DOMAIN (20).
+    assert.equal([denied.code, denied.domain, denied.message], [29, 0, DENIED]);
     const suspend = await client.callFails(REMOTE, RemoteProc.DOMAIN_SUSPEND, remoteProcedures.domainSuspend.args, { dom });
-    assert.is(suspend.message, 'operation forbidden: read only access prevents virDomainSuspend');
+    assert.equal([suspend.domain, suspend.message], [20, 'operation forbidden: read only access prevents virDomainSuspend']);
     const resume = await client.callFails(REMOTE, RemoteProc.DOMAIN_RESUME, remoteProcedures.domainResume.args, { dom });
     assert.is(resume.message, 'operation forbidden: read only access prevents virDomainResume');
     const agent = await client.callFails(QEMU, QemuProc.DOMAIN_AGENT_COMMAND, qemuProcedures.domainAgentCommand.args, { dom, cmd: '{"execute":"guest-ping"}', timeout: -1, flags: 0 });
-    assert.is(agent.message, 'operation forbidden: read only access prevents virDomainQemuAgentCommand');
+    assert.equal([agent.domain, agent.message], [0, 'operation forbidden: read only access prevents virDomainQemuAgentCommand']);
     const found = await client.call(REMOTE, RemoteProc.DOMAIN_LOOKUP_BY_NAME, remoteProcedures.domainLookupByName.args, { name: DOMAIN_NAME }, remoteProcedures.domainLookupByName.reply);
     assert.equal(found, { dom });
     const status = await readOnly.other.execute<{ status: string }>('query-status');
