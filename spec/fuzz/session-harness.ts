@@ -9,7 +9,6 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { silentLogger } from '../../lib/log.js';
 import { noAudit } from '../../lib/proxy/audit.js';
 import { HmpSession } from '../../lib/proxy/hmp-session.js';
-import { END_LINGER_MS } from '../../lib/proxy/outbound.js';
 import type { Policy } from '../../lib/proxy/policy.js';
 import { QmpSession } from '../../lib/proxy/qmp-session.js';
 import type { DownstreamSession, SessionContext } from '../../lib/proxy/session.js';
@@ -38,13 +37,13 @@ export interface SessionRun {
 export const SESSION_DEADLINE_MS = 10_000;
 
 /**
- * Resolves once the sessions run so far are released: an ended session's
- * socket stays reachable from the end-linger timer of lib/proxy/outbound.ts
- * for END_LINGER_MS even after the connection closed, and nothing tells
- * when that timer has fired, so this waits it out.
+ * Resolves once the sessions run so far are released: their connections
+ * have closed (each case waits for that), and an ended session's linger
+ * timer is cleared on close, so one turn of the event loop lets their
+ * close handlers finish.
  */
 export function sessionsReleased(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, END_LINGER_MS + 1000));
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export class SessionHarness {

@@ -49,8 +49,11 @@ export interface RawClient {
   waitForLines(count: number, timeoutMs?: number): Promise<string[]>;
   /** Resolves with the first complete line, past or future, that satisfies `predicate`. */
   waitForLine(predicate: (line: string) => boolean, timeoutMs?: number): Promise<string>;
-  /** Resolves with all text so far once it contains `needle` (e.g. HMP's `(qemu) ` prompt). */
-  waitForText(needle: string | RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves with the text from `fromIndex` (default 0) on, once it contains
+   * `needle` (e.g. HMP's `(qemu) ` prompt).
+   */
+  waitForText(needle: string | RegExp, timeoutMs?: number, fromIndex?: number): Promise<string>;
   /** Resolves once the peer has closed the connection. */
   waitForClose(timeoutMs?: number): Promise<void>;
   /** Ends our side and resolves once the connection is closed (destroying it after the deadline). */
@@ -154,11 +157,11 @@ class RawSocketClient implements RawClient {
     );
   }
 
-  waitForText(needle: string | RegExp, timeoutMs?: number): Promise<string> {
+  waitForText(needle: string | RegExp, timeoutMs?: number, fromIndex = 0): Promise<string> {
     return this.waitFor(
       `text ${String(needle)}`,
       () => {
-        const text = this.text();
+        const text = this.text().slice(fromIndex);
         const found = typeof needle === 'string' ? text.includes(needle) : needle.test(text);
         return found ? text : undefined;
       },

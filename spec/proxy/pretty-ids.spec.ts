@@ -21,15 +21,9 @@ async function negotiatedWithOob(path: string): Promise<RawClient> {
   return client;
 }
 
-/** The text received after `from` once it holds one whole reply (pretty or compact). */
-async function waitForReply(client: RawClient, from: number): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const text = client.text().slice(from);
-    if (text.endsWith('\r\n}\r\n') || /^\{"[^\r\n]*\r\n$/.test(text)) return text;
-    if (Date.now() > deadline) throw new Error(`expected a reply, got ${JSON.stringify(text)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** The text received after `from` once it is one whole reply (pretty or compact). */
+function waitForReply(client: RawClient, from: number): Promise<string> {
+  return client.waitForText(/\r\n\}\r\n$|^\{"[^\r\n]*\r\n$/, 10_000, from);
 }
 
 /** Sends `command` alone and resolves with the whole reply to it. */
