@@ -19,15 +19,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { describeBody, findProcedure, type ProcedureSpec } from '../../lib/rpc/catalog.js';
+import { describeBody } from '../../lib/rpc/catalog.js';
 import { RpcConnection } from '../../lib/rpc/connection.js';
-import { Dispatcher, ProgramTable, procedure } from '../../lib/rpc/dispatch.js';
-import { FrameError, RpcError, XdrError } from '../../lib/rpc/errors.js';
+import { FrameError, XdrError } from '../../lib/rpc/errors.js';
 import { FrameDecoder, carriesFdCount, encodeMessage, type RpcMessage } from '../../lib/rpc/framing.js';
-import { remoteError, type Domain } from '../../lib/rpc/messages.js';
-import { ErrorCode, ErrorDomain, MessageStatus, MessageType, QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
+import { remoteError } from '../../lib/rpc/messages.js';
+import { MessageStatus, MessageType, QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
 import { decodeXdr, encodeXdr } from '../../lib/rpc/xdr.js';
 import { CAPTURE_LOGS, readRawMessages } from '../rpc/capture-log.js';
+import { cannedDispatcher } from '../rpc/canned-dispatcher.js';
 import { IN_MEMORY_CASE_DEADLINE_MS, asyncRound, chunked, cutPoints, fuzzTarget, inputsPerTarget, mutate, mutation, socatStream, syncRound, withDeadline } from './support.js';
 
 /** Frames of a byte stream, by their length words, as far as they are whole. */
@@ -109,51 +109,10 @@ function checkBody(message: RpcMessage): void {
   assert.equal(encodeXdr(description.codec, value), Buffer.from(message.body), `${description.name} ${description.role} re-encoded differently`);
 }
 
-const lab1: Domain = { name: 'lab1', uuid: Buffer.from('3a1676389b404ecb9fad87007c96f632', 'hex'), id: 1 };
-
-/** A plausible answer per procedure name; some throw, some are asynchronous. */
-const cannedReplies: Record<string, (args: unknown) => unknown> = {
-  AUTH_LIST: () => ({ types: [0] }),
-  CONNECT_SUPPORTS_FEATURE: () => ({ supported: 0 }),
-  CONNECT_GET_TYPE: () => ({ type: 'QEMU' }),
-  CONNECT_GET_VERSION: () => ({ hvVer: 7002022n }),
-  CONNECT_GET_URI: () => ({ uri: 'qemu:///system' }),
-  DOMAIN_LOOKUP_BY_ID: () => ({ dom: lab1 }),
-  DOMAIN_LOOKUP_BY_UUID: () => ({ dom: lab1 }),
-  DOMAIN_LOOKUP_BY_NAME: (args) => {
-    const { name } = args as { name: string };
-    if (name !== 'lab1') throw RpcError.report(ErrorCode.NO_DOMAIN, ErrorDomain.QEMU, `no domain with matching name '${name}'`);
-    return { dom: lab1 };
-  },
-  DOMAIN_IS_ACTIVE: () => ({ active: 1 }),
-  DOMAIN_MONITOR_COMMAND: async () => {
-    await new Promise((resolve) => setImmediate(resolve));
-    return { result: '{"return":{}}' };
-  },
-  DOMAIN_MONITOR_COMMAND_WITH_FILES: () => Promise.resolve({ result: '{"return":{}}' }),
-  DOMAIN_AGENT_COMMAND: () => {
-    throw RpcError.report(ErrorCode.ARGUMENT_UNSUPPORTED, ErrorDomain.QEMU, 'QEMU guest agent is not configured');
-  },
-  CONNECT_DOMAIN_MONITOR_EVENT_REGISTER: () => ({ callbackID: 1 }),
-};
-
 /** Handler or codec failures that were not the client's fault: must stay empty. */
 const unexpectedErrors: unknown[] = [];
 
-const dispatcher = (() => {
-  const table = (program: number, procs: Record<string, number>): ProgramTable => {
-    const built = new ProgramTable(program);
-    for (const proc of Object.values(procs)) {
-      const spec = findProcedure(program, proc) as ProcedureSpec<unknown, unknown> | undefined;
-      if (!spec) continue;
-      built.define(proc, procedure(spec, (args) => (cannedReplies[spec.name] ?? (() => undefined))(args)));
-    }
-    return built;
-  };
-  return new Dispatcher([table(RpcProgram.REMOTE, RemoteProc), table(RpcProgram.QEMU, QemuProc)], {
-    onUnexpectedError: (error) => unexpectedErrors.push(error),
-  });
-})();
+const dispatcher = cannedDispatcher((error) => unexpectedErrors.push(error));
 
 const callKey = (message: RpcMessage): string => [message.header.prog, message.header.vers, message.header.proc, message.header.serial].join('/');
 

@@ -210,17 +210,7 @@ export function socatStream(name: string, direction: '>' | '<'): Buffer {
   return Buffer.concat(chunks);
 }
 
-/** Splits `input` at the given cut points (any chunking, empty chunks included). */
-export function chunked(input: Uint8Array, cuts: readonly number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((cut) => cut % (input.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let previous = 0;
-  for (const point of [...points, input.length]) {
-    chunks.push(input.subarray(previous, point));
-    previous = point;
-  }
-  return chunks;
-}
+export { chunked } from '../helpers/chunks.js';
 
 /** Chunk cut points: none, a few, or one per byte (`byteByByte`). */
 export const cutPoints = fc.oneof(
