@@ -11,6 +11,7 @@
  *   │   └── GreetingTimeoutError   no greeting within greetingTimeoutMs
  *   ├── AbortError             the caller's AbortSignal fired
  *   └── UnsupportedError       refused before anything was sent: what and why
+ *       └── StateError         the monitor is not ready (negotiating or closed): state
  */
 
 export interface QmpxErrorOptions {
@@ -125,5 +126,22 @@ export class AbortError extends QmpxError {
 
 /** The request cannot be carried out on this monitor; nothing was sent. */
 export class UnsupportedError extends QmpxError {
-  override readonly code = 'UNSUPPORTED';
+  override readonly code: string = 'UNSUPPORTED';
+}
+
+/**
+ * The monitor is not in a state that takes requests (still negotiating, or
+ * closed); nothing was sent. A subclass of UnsupportedError, which is what
+ * callers caught before this class existed.
+ */
+export class StateError extends UnsupportedError {
+  override readonly code = 'NOT_READY';
+
+  constructor(
+    message: string,
+    /** The monitor's run state when the request was refused. */
+    readonly state: string,
+  ) {
+    super(message);
+  }
 }

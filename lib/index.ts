@@ -18,4 +18,5 @@ export {
   GreetingTimeoutError,
   AbortError,
   UnsupportedError,
+  StateError,
 } from './errors.js';

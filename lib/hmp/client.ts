@@ -24,7 +24,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { Subject, type Observable } from 'rxjs';
-import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, UnsupportedError } from '../errors.js';
+import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
 import { DRIVER_ORIGIN, PendingRequest } from '../request.js';
@@ -205,7 +205,7 @@ export class HmpMonitor implements Monitor {
     if (state === 'closed') {
       request.reject(new ConnectionClosedError(`${command}: the monitor connection is closed`));
     } else if (state !== 'ready') {
-      request.reject(new UnsupportedError(`${command}: the monitor is not ready (${state})`));
+      request.reject(new StateError(`${command}: the monitor is not ready (${state})`, state));
     } else {
       request.commandLine = commandLine;
       request.closes = closesMonitor(commandLine);

@@ -25,7 +25,7 @@
 import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Subject, type Observable } from 'rxjs';
-import { ConnectionClosedError, GreetingTimeoutError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
+import { ConnectionClosedError, GreetingTimeoutError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
 
 const AGENT_SILENT =
   'no answer to guest-sync-delimited: the guest agent may not be running in the guest, or another client holds the channel';
@@ -177,7 +177,7 @@ export class QgaMonitor implements Monitor {
     const state = this.stateMachine.current;
     if (opts.oob) request.reject(new UnsupportedError(`${command}: the guest agent has no out-of-band execution`));
     else if (state === 'closed') request.reject(new ConnectionClosedError(`${command}: the agent connection is closed`));
-    else if (state !== 'ready') request.reject(new UnsupportedError(`${command}: the agent is not ready (${state})`));
+    else if (state !== 'ready') request.reject(new StateError(`${command}: the agent is not ready (${state})`, state));
     else return this.enqueue(request);
     return request.promise;
   }
@@ -195,7 +195,7 @@ export class QgaMonitor implements Monitor {
   async resync(opts: RawRequestOptions = {}): Promise<void> {
     const state = this.stateMachine.current;
     if (state === 'closed') throw new ConnectionClosedError('resync: the agent connection is closed');
-    if (state !== 'ready') throw new UnsupportedError(`resync: the agent is not ready (${state})`);
+    if (state !== 'ready') throw new StateError(`resync: the agent is not ready (${state})`, state);
     await this.enqueue(this.newRequest('guest-sync-delimited', opts, true));
   }
 

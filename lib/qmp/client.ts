@@ -19,7 +19,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { Subject, type Observable } from 'rxjs';
-import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
+import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
 import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin, type RequestOutcome } from '../request.js';
@@ -253,7 +253,7 @@ export class QmpMonitor implements Monitor {
   private refusalOf(command: string, opts: RawRequestOptions, negotiating: boolean): Error | undefined {
     const state = this.stateMachine.current;
     if (state === 'closed') return new ConnectionClosedError(`${command}: the monitor connection is closed`);
-    if (state !== 'ready' && !negotiating) return new UnsupportedError(`${command}: the monitor is not ready (${state})`);
+    if (state !== 'ready' && !negotiating) return new StateError(`${command}: the monitor is not ready (${state})`, state);
     if (opts.oob && !this.capabilities.includes('oob')) {
       return new UnsupportedError(`${command}: out-of-band execution was not negotiated with this monitor`);
     }
