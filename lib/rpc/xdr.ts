@@ -5,10 +5,16 @@
  * same way, optionals as a u32 0 (absent) or 1 followed by the value, and
  * variable arrays as a u32 count followed by the items.
  *
- * The reader is strict where libvirt's XDR is lenient, so that whatever it
- * accepts re-encodes to the same bytes: bools and optional discriminants must
- * be 0 or 1, padding must be zero, strings must be valid UTF-8. Every
- * overrun or bad value throws an XdrError; nothing else escapes.
+ * The reader accepts what libvirt's decoder (the C library's xdr_bool,
+ * xdr_pointer and xdr_opaque) accepts: a bool or an optional's discriminant
+ * is true / present for ANY non-zero word, not only 1 (go-libvirt writes the
+ * "present" marker of CONNECT_OPEN's name as the bytes 01 00 00 00), and
+ * padding bytes are skipped without being looked at. It is as strict as
+ * libvirt where libvirt is strict: string, opaque and array lengths against
+ * their limits, and every overrun. Strings must also be valid UTF-8 (a
+ * JavaScript string cannot hold anything else). Every overrun or bad value
+ * throws an XdrError; nothing else escapes. What the writer produces is
+ * canonical: 0 / 1 and zero padding.
  */
 import { TextDecoder } from 'node:util';
 import { XdrError } from './errors.js';
@@ -246,8 +252,9 @@ export class XdrReader {
     return this.view.readBigUInt64BE(at);
   }
 
+  /** Any non-zero word is true, as xdr_bool decodes it. */
   readBool(): boolean {
-    return this.readDiscriminant('bool') === 1;
+    return this.readUint() !== 0;
   }
 
   /** Throws too-long past `maxBytes` (4 MiB by default), bad-utf8, bad-padding, overrun. */
@@ -258,7 +265,7 @@ export class XdrReader {
       this.fail(`string declares ${byteLength} bytes, over the maximum of ${maxBytes}`, 'too-long', lengthAt);
     }
     const at = this.take(byteLength);
-    this.skipZeroPadding(byteLength);
+    this.skipPadding(byteLength);
     try {
       return utf8.decode(this.view.subarray(at, at + byteLength));
     } catch (error) {
@@ -269,7 +276,7 @@ export class XdrReader {
   /** `opaque x[length]`, as a copy. */
   readOpaqueFixed(length: number): Buffer {
     const at = this.take(length);
-    this.skipZeroPadding(length);
+    this.skipPadding(length);
     return Buffer.from(this.view.subarray(at, at + length));
   }
 
@@ -283,9 +290,9 @@ export class XdrReader {
     return this.readOpaqueFixed(length);
   }
 
-  /** `T *x`: null when the discriminant is 0. */
+  /** `T *x`: null when the discriminant is 0, the value after any other (xdr_pointer reads it with xdr_bool). */
   readOptional<T>(readValue: (reader: XdrReader) => T): T | null {
-    return this.readDiscriminant('optional') === 1 ? readValue(this) : null;
+    return this.readUint() !== 0 ? readValue(this) : null;
   }
 
   /** `T x<maxItems>`. */
@@ -307,13 +314,6 @@ export class XdrReader {
     }
   }
 
-  private readDiscriminant(typeName: string): 0 | 1 {
-    const at = this.position;
-    const value = this.readUint();
-    if (value !== 0 && value !== 1) this.fail(`${typeName} discriminant ${value} is neither 0 nor 1`, 'bad-discriminant', at);
-    return value;
-  }
-
   /** Claims `length` bytes and returns where they start. */
   private take(length: number): number {
     if (length > this.end - this.position) {
@@ -324,12 +324,9 @@ export class XdrReader {
     return at;
   }
 
-  private skipZeroPadding(dataLength: number): void {
-    const padding = paddingOf(dataLength);
-    const at = this.take(padding);
-    for (let index = at; index < at + padding; index++) {
-      if (this.view[index] !== 0) this.fail('non-zero padding byte', 'bad-padding', index);
-    }
+  /** The padding must be there; its bytes are not checked (xdr_opaque reads them into a scratch buffer). */
+  private skipPadding(dataLength: number): void {
+    this.take(paddingOf(dataLength));
   }
 
   private fail(message: string, reason: XdrError['reason'], offset: number, cause?: unknown): never {

@@ -95,20 +95,33 @@ test('reading past the end throws overrun with the offset, whole values only', (
   throwsXdr(() => reader('0102').readOpaqueFixed(16), 'overrun', 0);
 });
 
-test('bad values throw typed errors: limits, discriminants, padding, UTF-8, leftovers', () => {
+test('bad values throw typed errors: limits, UTF-8, leftovers', () => {
   throwsXdr(() => reader('00400001').readString(), 'too-long', 0); // 4 MiB + 1
   throwsXdr(() => reader('00000005' + '6162636465000000').readString(4), 'too-long', 0);
   throwsXdr(() => reader('ffffffff').readOpaque(16), 'too-long', 0);
   throwsXdr(() => reader('00000015').readArray(20, (r) => r.readInt()), 'too-many-items', 0);
-  throwsXdr(() => reader('00000002').readBool(), 'bad-discriminant', 0);
-  throwsXdr(() => reader('ffffffff').readOptional((r) => r.readInt()), 'bad-discriminant', 0);
-  throwsXdr(() => reader('00000001' + '61000100').readString(), 'bad-padding', 6);
   throwsXdr(() => reader('00000002' + 'c3280000').readString(), 'bad-utf8', 4);
   throwsXdr(() => reader('00000002' + 'eda00000').readString(), 'bad-utf8', 4); // an encoded surrogate
   throwsXdr(() => decodeXdr({ encode: () => undefined, decode: (r) => r.readInt() }, Buffer.alloc(8)), 'trailing-bytes', 4);
   const lenient = decodeXdr({ encode: () => undefined, decode: (r) => r.readInt() }, Buffer.alloc(8), { allowTrailing: true });
   assert.is(lenient, 0);
   assert.throws(() => new XdrReader(Buffer.alloc(4), 2, 8), RangeError);
+});
+
+test('lenient where libvirt is: any non-zero bool or optional marker, unchecked padding', () => {
+  assert.is(reader('00000000').readBool(), false);
+  for (const word of ['00000001', '00000002', '01000000', 'ffffffff']) assert.is(reader(word).readBool(), true, word);
+  // go-libvirt's CONNECT_OPEN: the name's "present" marker is the bytes 01 00 00 00.
+  const r = reader('01000000' + '0000000e' + Buffer.from('qemu:///system').toString('hex') + '0000' + '00000000');
+  assert.is(r.readOptional((x) => x.readString()), 'qemu:///system');
+  assert.is(r.readUint(), 0);
+  r.expectEnd();
+  assert.is(reader('ffffffff' + '00000007').readOptional((x) => x.readInt()), 7);
+  assert.is(reader('00000001' + '61ff0102').readString(), 'a');
+  assert.equal(reader('0102' + 'ffff').readOpaqueFixed(2), Buffer.from([1, 2]));
+  // The padding itself must still be there, and the writer stays canonical.
+  throwsXdr(() => reader('00000001' + '6100').readString(), 'overrun', 5);
+  assert.is(hex((w) => { w.writeBool(true); w.writeString('a'); }), '00000001' + '00000001' + '61000000');
 });
 
 test('the writer refuses values XDR cannot carry', () => {
