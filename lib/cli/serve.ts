@@ -4,6 +4,7 @@
  *   qmpx serve (--upstream SOCKET | --launch [-- QEMU ARGS...]) --qmp PATH [--hmp PATH]
  *              [--read-only PATH] [--libvirt PATH] [--libvirt-read-only PATH] [--agent SOCKET]
  *              [--name NAME] [--config FILE]
+ *   qmpx serve --config FILE --libvirt PATH     one libvirt socket for every monitor of FILE
  *
  * Runs until SIGTERM/SIGINT (exit 0), or with --launch until QEMU exits
  * (exit with QEMU's status) unless --restart is given.
@@ -65,7 +66,7 @@ export function serveCommand(): Command {
     .option('--hmp <path>', 'downstream text monitor (HMP) socket')
     .option('--read-only <path>', 'downstream QMP socket that allows only query-* and other read-only commands')
     .option('--read-only-deny <commands>', 'comma-separated commands the read-only socket refuses besides its built-in policy')
-    .option('--libvirt <path>', 'downstream libvirt RPC socket (virsh qemu-monitor-command)')
+    .option('--libvirt <path>', 'libvirt RPC socket (virsh): with --upstream / --launch this monitor\'s; with only --config, one for every monitor of the file')
     .option('--libvirt-read-only <path>', 'downstream libvirt RPC socket on which every connection is read-only')
     .option('--agent <socket>', "the VM's guest-agent socket, for virsh qemu-agent-command through the libvirt sockets")
     .option('--name <name>', 'the VM name for logs, audit and libvirt (default: query-name, else the socket name)')
@@ -138,16 +139,22 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
   } else if (fromFile === undefined) {
     throw new QmpxError('nothing to serve: give --upstream SOCKET or --launch (with --qmp PATH), or --config FILE');
   } else if (
-    [options.qmp, options.hmp, options.readOnly, options.libvirt, options.libvirtReadOnly, options.agent, options.name].some((value) => value !== undefined)
+    [options.qmp, options.hmp, options.readOnly, options.libvirtReadOnly, options.agent, options.name].some((value) => value !== undefined)
   ) {
-    throw new QmpxError('--qmp, --hmp, --read-only, --libvirt, --libvirt-read-only, --agent and --name describe the monitor of --upstream or --launch');
+    throw new QmpxError('--qmp, --hmp, --read-only, --libvirt-read-only, --agent and --name describe the monitor of --upstream or --launch');
   }
+  // Without a monitor of its own on the command line, --libvirt is the whole process's socket.
+  const serveLibvirt =
+    options.libvirt !== undefined && options.upstream === undefined && !options.launch
+      ? { path: options.libvirt, socketMode: given.socketMode ?? fromFile?.monitorDefaults.socketMode ?? DEFAULT_SOCKET_MODE }
+      : fromFile?.libvirt;
   const config: ServeConfig = {
     logLevel: fromFile && !explicit('logLevel') ? fromFile.logLevel : (options.logLevel ?? 'info'),
     monitors,
   };
   const audit = options.audit !== undefined ? { path: options.audit, arguments: options.auditArguments ?? false } : fromFile?.audit;
   if (audit) config.audit = audit;
+  if (serveLibvirt !== undefined) config.libvirt = serveLibvirt;
   const maxConnections = options.maxConnections ?? fromFile?.maxConnections;
   if (maxConnections !== undefined) config.maxConnections = maxConnections;
   const maxConnectionsPerSocket = options.maxConnectionsPerSocket ?? fromFile?.maxConnectionsPerSocket;

@@ -4,6 +4,17 @@
  *   {"time":"2026-01-02T03:04:05.678Z","monitor":"vm1","socket":"/run/qmpx/vm1.qmp",
  *    "client":3,"command":"stop","outcome":"ok"}
  *
+ * Calls through a libvirt socket carry `"origin":"libvirt"` and the
+ * libvirt API they called (`"procedure":"virDomainSuspend"`); `command` is
+ * then the QMP command a monitor-command call ran, else the API. An HMP
+ * line (libvirt's `--hmp`) is recorded as `"line"`: the whole line when
+ * arguments are recorded, else its command words (`info status`,
+ * `set_password`), since the rest may be a secret:
+ *
+ *   {"time":...,"monitor":"vm1","socket":"/run/qmpx/libvirt.sock","client":7,
+ *    "command":"human-monitor-command","outcome":"ok","origin":"libvirt",
+ *    "procedure":"virDomainQemuMonitorCommand","line":"info status"}
+ *
  * `outcome` is `ok`, `error` (with `errorClass`), `denied` (the socket's
  * policy refused it), `lost` (the upstream went away first) or `dropped`
  * (the client left before the reply). Arguments are recorded only when
@@ -43,6 +54,12 @@ export interface AuditRecord {
   errorClass?: string;
   /** Already-serialised JSON; written only when the log records arguments. */
   argumentsJson?: string;
+  /** Where the command came from when not a QMP / HMP socket. */
+  origin?: 'libvirt';
+  /** The libvirt API of a libvirt call. */
+  procedure?: string;
+  /** An HMP command line (already cut to its command words unless arguments are recorded). */
+  line?: string;
 }
 
 /** Where sessions report what they ran. */
@@ -166,6 +183,9 @@ export function auditLine(entry: AuditRecord, recordsArguments: boolean): string
   };
   let line = `{"time":${timeJson()},"monitor":${JSON.stringify(entry.monitor)},"socket":${JSON.stringify(entry.socket)},"client":${entry.client},"command":${JSON.stringify(bounded('command', entry.command, MAX_AUDIT_NAME_BYTES))},"outcome":"${entry.outcome}"`;
   if (entry.errorClass !== undefined) line += `,"errorClass":${JSON.stringify(bounded('errorClass', entry.errorClass, MAX_AUDIT_NAME_BYTES))}`;
+  if (entry.origin !== undefined) line += `,"origin":"${entry.origin}"`;
+  if (entry.procedure !== undefined) line += `,"procedure":${JSON.stringify(bounded('procedure', entry.procedure, MAX_AUDIT_NAME_BYTES))}`;
+  if (entry.line !== undefined) line += `,"line":${JSON.stringify(bounded('line', entry.line, MAX_AUDIT_ARGUMENTS_BYTES))}`;
   if (recordsArguments && entry.argumentsJson !== undefined) {
     const kept = bounded('arguments', entry.argumentsJson, MAX_AUDIT_ARGUMENTS_BYTES);
     line += `,"arguments":${kept === entry.argumentsJson ? kept : JSON.stringify(kept)}`;

@@ -11,6 +11,7 @@
  *     "socketMode": "0600",
  *     "maxClientBufferBytes": 8388608,
  *     "audit": { "path": "/var/log/qmpx/audit.ndjson", "arguments": false },
+ *     "libvirt": "/run/qmpx/libvirt.sock",
  *     "monitors": [
  *       { "name": "vm1", "upstream": "/run/vm1/qmp.sock",
  *         "qmp": "/run/qmpx/vm1.qmp", "hmp": "/run/qmpx/vm1.hmp", "readOnly": "/run/qmpx/vm1.ro" },
@@ -72,9 +73,17 @@ export interface AuditConfig {
   arguments: boolean;
 }
 
+/** The process's own libvirt endpoint: every monitor of `serve` is one of its domains. */
+export interface ServeLibvirtConfig {
+  path: string;
+  socketMode: number;
+}
+
 export interface ServeConfig {
   logLevel: ServeLogLevel;
   audit?: AuditConfig;
+  /** One libvirt RPC socket serving every monitor as a domain (id = its position, from 1). */
+  libvirt?: ServeLibvirtConfig;
   /** Clients served at once over every socket, and per socket (README, "Limits"); defaults when absent. */
   maxConnections?: number;
   maxConnectionsPerSocket?: number;
@@ -92,6 +101,7 @@ interface ConfigFile {
   maxConnections?: number;
   maxConnectionsPerSocket?: number;
   audit?: { path: string; arguments?: boolean };
+  libvirt?: string;
   monitors: Array<{
     name?: string;
     upstream?: string;
@@ -130,6 +140,7 @@ const isConfigFile = compileSchema<ConfigFile>({
       required: ['path'],
       properties: { path: pathSchema, arguments: { type: 'boolean' } },
     },
+    libvirt: pathSchema,
     monitors: {
       type: 'array',
       minItems: 1,
@@ -216,6 +227,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
     })),
   };
   if (value.audit) config.audit = { path: value.audit.path, arguments: value.audit.arguments ?? false };
+  if (value.libvirt !== undefined) config.libvirt = { path: value.libvirt, socketMode };
   if (value.maxConnections !== undefined) config.maxConnections = value.maxConnections;
   if (value.maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = value.maxConnectionsPerSocket;
   checkConfig(config, source);
@@ -263,6 +275,11 @@ export async function loadConfigFile(path: string, defaults: MonitorDefaults = {
  */
 export function checkConfig(config: ServeConfig, source: string): void {
   const seen = new Map<string, string>();
+  if (config.libvirt !== undefined) {
+    const problem = socketPathProblem(config.libvirt.path);
+    if (problem !== undefined) throw new QmpxError(`${source}: libvirt socket ${problem}`);
+    seen.set(config.libvirt.path, 'the libvirt socket of serve');
+  }
   const names = new Set<string>();
   config.monitors.forEach((monitor, index) => {
     const label = monitor.name ?? `monitor ${index + 1}`;

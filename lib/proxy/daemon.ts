@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { launchQemu, type LaunchedQemu } from '../launch/qemu.js';
 import type { Logger } from '../log.js';
+import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
 import { noAudit, openAuditLog, type AuditSink } from './audit.js';
 import type { LaunchConfig, MonitorConfig, ServeConfig } from './config.js';
 import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOCKET } from './connection-limit.js';
@@ -53,6 +54,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
   const audit: AuditSink = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : noAudit;
   const proxies: MonitorProxy[] = [];
   const launchers: QemuSupervisor[] = [];
+  let libvirtEndpoint: LibvirtEndpoint | undefined;
   // Shared by every monitor: the limits are per process.
   const connections = new ConnectionLimiter(
     {
@@ -70,6 +72,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
   const stop = (status = 0, reason = 'stopped'): Promise<number> => {
     finishing ??= (async () => {
       logger.info({ reason, status }, 'shutting down');
+      await libvirtEndpoint?.close();
       await Promise.all(proxies.map((proxy) => proxy.stop(options.shutdownGraceMs)));
       await Promise.all(launchers.map((launcher) => launcher.stop()));
       await audit.close();
@@ -89,17 +92,58 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         launchers.push(supervisor);
         upstreamTarget = await supervisor.start();
       }
-      const proxy = new MonitorProxy({ config: monitor, upstreamTarget: upstreamTarget!, logger, audit, connections, inputBudget, inputPacer, ...options.proxy });
+      const proxy = new MonitorProxy({
+        config: monitor,
+        upstreamTarget: upstreamTarget!,
+        logger,
+        audit,
+        connections,
+        inputBudget,
+        inputPacer,
+        servedOverLibvirt: config.libvirt !== undefined,
+        ...options.proxy,
+      });
       supervisor?.onRestart({ starting: () => proxy.upstream.hold(), started: () => proxy.upstream.release() });
       proxies.push(proxy);
       await proxy.start();
       logger.info(describeMonitor(monitor, proxy), 'serving');
+    }
+    if (config.libvirt !== undefined) {
+      libvirtEndpoint = await startServeLibvirt(config.libvirt.path, config.libvirt.socketMode, proxies, { logger, audit, connections, budget: inputBudget });
     }
   } catch (error) {
     await stop(1, 'start failed');
     throw error;
   }
   return { proxies, done, stop };
+}
+
+/**
+ * The libvirt endpoint of the whole process: monitor N of the config (from
+ * 1) is domain id N, running while its upstream is up, shut off (listed by
+ * `virsh list --all`) while it is not.
+ */
+async function startServeLibvirt(
+  path: string,
+  socketMode: number,
+  proxies: readonly MonitorProxy[],
+  shared: { logger: Logger; audit: AuditSink; connections: ConnectionLimiter; budget: MemoryBudget },
+): Promise<LibvirtEndpoint> {
+  const served = (): Array<{ active: LibvirtDomain } | { inactive: InactiveDomain }> => proxies.map((proxy, index) => proxy.libvirtDomain(index + 1));
+  const endpoint = await startLibvirtEndpoint({
+    path,
+    socketMode,
+    domains: () => served().flatMap((domain) => ('active' in domain ? [domain.active] : [])),
+    inactiveDomains: () => served().flatMap((domain) => ('inactive' in domain ? [domain.inactive] : [])),
+    logger: shared.logger,
+    audit: shared.audit,
+    connections: shared.connections,
+    budget: shared.budget,
+  });
+  for (const proxy of proxies) proxy.upstream.onLink(() => endpoint.domainsChanged());
+  endpoint.domainsChanged();
+  shared.logger.info({ socket: endpoint.path, kind: 'libvirt', domains: proxies.length }, 'listening');
+  return endpoint;
 }
 
 function describeMonitor(monitor: MonitorConfig, proxy: MonitorProxy): object {

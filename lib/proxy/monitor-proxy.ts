@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { basename, extname } from 'node:path';
 import type { Logger } from '../log.js';
-import { startLibvirtEndpoint, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
+import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
 import type { AuditSink } from './audit.js';
 import type { MonitorConfig } from './config.js';
 import { HmpSession } from './hmp-session.js';
@@ -55,6 +55,8 @@ export interface MonitorProxyOptions {
   negotiationTimeoutMs?: number;
   /** See SessionContext.inputPacer. */
   inputPacer?: InputPacer;
+  /** The process's own libvirt endpoint serves this VM too: look up its uuid even without a libvirt socket of its own. */
+  servedOverLibvirt?: boolean;
 }
 
 export class MonitorProxy {
@@ -122,6 +124,7 @@ export class MonitorProxy {
           socketMode: config.socketMode,
           connections: this.options.connections,
           budget: this.options.inputBudget,
+          audit: this.options.audit,
         });
         this.libvirtEndpoints.push(endpoint);
         this.options.logger.info({ monitor: this.name, socket: path, kind: readOnly ? 'libvirt-read-only' : 'libvirt' }, 'listening');
@@ -146,6 +149,19 @@ export class MonitorProxy {
     const domain: LibvirtDomain = { name: this.name, uuid: this.uuid ?? uuidFromName(this.name), id: 1, monitor: link.monitor };
     if (this.options.config.agent !== undefined) domain.agentPath = this.options.config.agent;
     return [domain];
+  }
+
+  /**
+   * This VM as domain `id` of a libvirt endpoint: running on the current
+   * link, else shut off (name and uuid only).
+   */
+  libvirtDomain(id: number): { active: LibvirtDomain } | { inactive: InactiveDomain } {
+    const uuid = this.uuid ?? uuidFromName(this.name);
+    const link = this.upstream.current;
+    if (link === undefined) return { inactive: { name: this.name, uuid, id } };
+    const domain: LibvirtDomain = { name: this.name, uuid, id, monitor: link.monitor };
+    if (this.options.config.agent !== undefined) domain.agentPath = this.options.config.agent;
+    return { active: domain };
   }
 
   /**
@@ -239,7 +255,7 @@ export class MonitorProxy {
         for (const session of this.sessions) if (session.link === link) session.upstreamLost();
       });
       if (this.nameValue === undefined) void this.lookUpName(link);
-      if (this.libvirtEndpoints.length > 0) void this.lookUpUuid(link);
+      if (this.libvirtEndpoints.length > 0 || this.options.servedOverLibvirt) void this.lookUpUuid(link);
     } else {
       void link.closed.then(() => {
         for (const session of this.sessions) if (session.link === link) session.upstreamLost();

@@ -28,6 +28,7 @@ import {
   supportsFeatureArgs,
   supportsFeatureReply,
 } from './messages.js';
+import { domainCalls, domainEventMessages } from './domain-catalog.js';
 import { KeepaliveProc, MessageStatus, MessageType, QemuProc, RemoteProc, RpcProgram } from './protocol.js';
 import type { XdrCodec } from './xdr.js';
 
@@ -91,6 +92,7 @@ const callsByProgram = new Map<number, ReadonlyMap<number, AnySpec>>([
       [RemoteProc.DOMAIN_IS_ACTIVE, remoteProcedures.domainIsActive],
       [RemoteProc.CONNECT_REGISTER_CLOSE_CALLBACK, remoteProcedures.connectRegisterCloseCallback],
       [RemoteProc.CONNECT_UNREGISTER_CLOSE_CALLBACK, remoteProcedures.connectUnregisterCloseCallback],
+      ...domainCalls,
     ]),
   ],
   [
@@ -107,6 +109,7 @@ const callsByProgram = new Map<number, ReadonlyMap<number, AnySpec>>([
 
 /** Unsolicited MESSAGE bodies, by program then procedure. */
 const messagesByProgram = new Map<number, ReadonlyMap<number, { name: string; body: XdrCodec<unknown> }>>([
+  [RpcProgram.REMOTE, new Map(domainEventMessages)],
   [RpcProgram.QEMU, new Map([[QemuProc.DOMAIN_MONITOR_EVENT, { name: 'DOMAIN_MONITOR_EVENT', body: monitorEventMessage }]])],
   [
     RpcProgram.KEEPALIVE,

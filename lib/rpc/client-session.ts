@@ -1,7 +1,7 @@
 /**
  * What the endpoint remembers about one RPC client between calls: whether
  * CONNECT_OPEN succeeded (and read-only or not), and the monitor-event
- * registrations it holds. libvirtd keeps the same in its
+ * and domain-event registrations it holds. libvirtd keeps the same in its
  * daemonClientPrivate.
  *
  *   new ──CONNECT_OPEN──▶ open ──CONNECT_CLOSE / disconnect──▶ closed
@@ -33,6 +33,8 @@ export class ClientSession {
   /** Set by CONNECT_OPEN's VIR_CONNECT_RO flag or by a read-only endpoint. */
   readOnly: boolean;
   readonly registrations = new Map<number, EventRegistration>();
+  /** Domain event callbacks (REMOTE 316), by callback id: what ends each. */
+  readonly domainEventCallbacks = new Map<number, () => void>();
   /** The connection's keepalive, started when the client asks for PROGRAM_KEEPALIVE. */
   keepalive: Keepalive | null = null;
 
@@ -52,6 +54,8 @@ export class ClientSession {
     if (next === 'closed') {
       for (const registration of this.registrations.values()) registration.release();
       this.registrations.clear();
+      for (const stop of this.domainEventCallbacks.values()) stop();
+      this.domainEventCallbacks.clear();
     }
   }
 

@@ -42,6 +42,29 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** The connection the call came on: for per-connection state and later MESSAGEs (events). */
   readonly connection: RpcConnection;
+  /** What the handler tells the audit about the call (the domain, the monitor command); fresh per call. */
+  readonly note: CallNote;
+}
+
+/** What a handler notes about its call for the audit log. */
+export interface CallNote {
+  /** The domain the call acted on. */
+  domain?: string;
+  /** What the call ran on the monitor as the client sent it: QMP JSON text, or an HMP command line. */
+  monitorCommand?: string;
+  /** Set with `monitorCommand` for an HMP line. */
+  hmp?: boolean;
+  /** The QMP error class of a pass-through reply that is an error (the call itself succeeded). */
+  qmpErrorClass?: string;
+}
+
+/** One served call, as the dispatcher reports it once its reply is built. */
+export interface CallReport {
+  readonly header: RpcHeader;
+  readonly connection: RpcConnection;
+  readonly note: CallNote;
+  /** The error the reply carries; undefined for a success. */
+  readonly error: RpcError | undefined;
 }
 
 /** One table entry. Method syntax on purpose: entries of any Args/Reply fit one table. */
@@ -69,6 +92,12 @@ export function procedure<Args, Reply>(
 /** The procedures of one (program, version). */
 export class ProgramTable {
   private readonly procedures = new Map<number, Procedure<unknown, unknown>>();
+  /**
+   * The error of a procedure this table does not define; by default
+   * libvirt's `unknown procedure: N`. A program whose procedures are all
+   * known sets one that names the API (REMOTE: NO_SUPPORT).
+   */
+  unknownProcedureError: (proc: number) => RpcError = (proc) => rpcError(`unknown procedure: ${proc}`);
 
   constructor(
     readonly program: number,
@@ -94,6 +123,8 @@ export interface DispatcherOptions {
    * error reply; this is for the log.
    */
   onUnexpectedError?(error: unknown, header: RpcHeader): void;
+  /** Told about every call answered (not about messages dropped without an answer). */
+  onCallDone?(report: CallReport): void;
 }
 
 /** Largest reply body: the message limit minus the header (replies never carry fds). */
@@ -108,6 +139,7 @@ function rpcError(detail: string): RpcError {
 export class Dispatcher {
   private readonly tables = new Map<string, ProgramTable>();
   private readonly onUnexpectedError: (error: unknown, header: RpcHeader) => void;
+  private readonly onCallDone: ((report: CallReport) => void) | undefined;
 
   /** Throws Error if two tables claim the same (program, version). */
   constructor(tables: Iterable<ProgramTable>, options: DispatcherOptions = {}) {
@@ -117,6 +149,7 @@ export class Dispatcher {
       this.tables.set(key, table);
     }
     this.onUnexpectedError = options.onUnexpectedError ?? (() => undefined);
+    this.onCallDone = options.onCallDone;
   }
 
   /**
@@ -124,44 +157,50 @@ export class Dispatcher {
    * or null when libvirt would send nothing (any type but CALL /
    * CALL_WITH_FDS). Never rejects.
    */
-  async dispatch(message: RpcMessage, call: Omit<CallContext, 'header' | 'fdCount'>): Promise<Buffer | null> {
+  async dispatch(message: RpcMessage, call: Omit<CallContext, 'header' | 'fdCount' | 'note'>): Promise<Buffer | null> {
     const { header } = message;
     if (header.type !== MessageType.CALL && header.type !== MessageType.CALL_WITH_FDS) return null;
+    const note: CallNote = {};
+    const reported = (error: RpcError | undefined): void => this.onCallDone?.({ header, connection: call.connection, note, error });
 
     const table = this.tables.get(tableKey(header.prog, header.vers));
     // libvirt prints the unsigned header words with %d (virNetServerProgramUnknownError).
-    if (!table) return this.errorReply(header, rpcError(`Cannot find program ${header.prog | 0} version ${header.vers | 0}`));
-    if (header.status !== MessageStatus.OK) {
-      return this.errorReply(header, rpcError(`Unexpected message status ${header.status >>> 0}`));
-    }
+    const fail = (error: RpcError): Buffer => {
+      reported(error);
+      return this.errorReply(header, error);
+    };
+    if (!table) return fail(rpcError(`Cannot find program ${header.prog | 0} version ${header.vers | 0}`));
+    if (header.status !== MessageStatus.OK) return fail(rpcError(`Unexpected message status ${header.status >>> 0}`));
     const entry = table.lookup(header.proc);
-    if (!entry) return this.errorReply(header, rpcError(`unknown procedure: ${header.proc}`));
+    if (!entry) return fail(table.unknownProcedureError(header.proc));
 
     let args: unknown;
     try {
       args = entry.decodeArgs(new XdrReader(message.body));
     } catch (error) {
       if (!(error instanceof XdrError)) this.onUnexpectedError(error, header);
-      return this.errorReply(header, rpcError('Unable to decode message payload'));
+      return fail(rpcError('Unable to decode message payload'));
     }
 
     let result: unknown;
     try {
-      result = await entry.handler(args, { ...call, header, fdCount: message.fdCount });
+      result = await entry.handler(args, { ...call, header, fdCount: message.fdCount, note });
     } catch (error) {
-      if (error instanceof RpcError) return this.errorReply(header, error);
+      if (error instanceof RpcError) return fail(error);
       this.onUnexpectedError(error, header);
       const detail = error instanceof Error ? error.message : String(error);
-      return this.errorReply(header, RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC, detail, { cause: error }));
+      return fail(RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC, detail, { cause: error }));
     }
 
     try {
       const writer = new XdrWriter({ maxBytes: MAX_REPLY_BODY_BYTES });
       entry.encodeReply(writer, result);
-      return encodeMessage({ ...header, type: MessageType.REPLY, status: MessageStatus.OK }, writer.toBuffer());
+      const reply = encodeMessage({ ...header, type: MessageType.REPLY, status: MessageStatus.OK }, writer.toBuffer());
+      reported(undefined);
+      return reply;
     } catch (error) {
       if (!(error instanceof XdrError)) this.onUnexpectedError(error, header);
-      return this.errorReply(header, rpcError('Unable to encode message payload'));
+      return fail(rpcError('Unable to encode message payload'));
     }
   }
 

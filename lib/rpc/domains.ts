@@ -51,13 +51,64 @@ function noDomain(detail: string): RpcError {
   return RpcError.report(ErrorCode.NO_DOMAIN, ErrorDomain.QEMU, detail);
 }
 
+/** A served domain whose monitor is gone (its QEMU stopped, its upstream is reconnecting): libvirt's shut-off domain. */
+export interface InactiveDomain {
+  name: string;
+  uuid: string;
+  /** The id it has while running (on the wire it is -1 while shut off). */
+  id: number;
+}
+
+/** A domain found by a call: running (with its monitor) or shut off. */
+export type FoundDomain = { active: LibvirtDomain; inactive?: undefined } | { active?: undefined; inactive: InactiveDomain };
+
+/** The wire form of a shut-off domain: id -1, as libvirt sends it. */
+export function wireInactive(domain: InactiveDomain): Domain {
+  return { name: domain.name, uuid: uuidBytes(domain.uuid), id: -1 };
+}
+
 /** Finds served domains by what the REMOTE lookups and the QEMU procs carry. */
 export class DomainRegistry {
-  constructor(private readonly list: () => readonly LibvirtDomain[]) {}
+  constructor(
+    private readonly list: () => readonly LibvirtDomain[],
+    private readonly inactiveList: () => readonly InactiveDomain[] = () => [],
+  ) {}
 
-  /** Every domain served right now. */
+  /** Every running domain served right now. */
   all(): readonly LibvirtDomain[] {
     return this.list();
+  }
+
+  /** Every shut-off domain served right now. */
+  inactive(): readonly InactiveDomain[] {
+    return this.inactiveList();
+  }
+
+  /** The wire form of the domain named `name`, running or shut off; throws RpcError NO_DOMAIN. */
+  lookUpName(name: string): Domain {
+    const active = this.list().find((domain) => domain.name === name);
+    if (active) return wireDomain(active);
+    const inactive = this.inactiveList().find((domain) => domain.name === name);
+    if (inactive) return wireInactive(inactive);
+    throw noDomain(`no domain with matching name '${name}'`);
+  }
+
+  /** The wire form of the domain with `uuid`, running or shut off; throws RpcError NO_DOMAIN. */
+  lookUpUuid(uuid: Buffer): Domain {
+    const active = this.list().find((domain) => uuidBytes(domain.uuid).equals(uuid));
+    if (active) return wireDomain(active);
+    const inactive = this.inactiveList().find((domain) => uuidBytes(domain.uuid).equals(uuid));
+    if (inactive) return wireInactive(inactive);
+    throw noDomain(`no domain with matching uuid '${uuidText(uuid)}'`);
+  }
+
+  /** The domain a call names, running or shut off; throws RpcError NO_DOMAIN as resolve() does. */
+  find(dom: Domain): FoundDomain {
+    const active = this.list().find((domain) => uuidBytes(domain.uuid).equals(dom.uuid));
+    if (active) return { active };
+    const inactive = this.inactiveList().find((domain) => uuidBytes(domain.uuid).equals(dom.uuid));
+    if (inactive) return { inactive };
+    throw noDomain(`no domain with matching uuid '${uuidText(dom.uuid)}' (${dom.name})`);
   }
 
   /** DOMAIN_LOOKUP_BY_NAME; throws RpcError NO_DOMAIN `no domain with matching name 'N'`. */
@@ -82,12 +133,13 @@ export class DomainRegistry {
   }
 
   /**
-   * The domain a call names (libvirt resolves it by uuid, qemuDomainObjFromDomain);
-   * throws RpcError NO_DOMAIN `no domain with matching uuid 'U' (NAME)`.
+   * The running domain a call names (libvirt resolves it by uuid, qemuDomainObjFromDomain);
+   * throws RpcError NO_DOMAIN `no domain with matching uuid 'U' (NAME)`, or
+   * OPERATION_INVALID `domain is not running` for a shut-off one (virDomainObjCheckActive).
    */
   resolve(dom: Domain): LibvirtDomain {
-    const found = this.list().find((domain) => uuidBytes(domain.uuid).equals(dom.uuid));
-    if (!found) throw noDomain(`no domain with matching uuid '${uuidText(dom.uuid)}' (${dom.name})`);
-    return found;
+    const found = this.find(dom);
+    if (found.active === undefined) throw RpcError.report(ErrorCode.OPERATION_INVALID, ErrorDomain.QEMU, 'domain is not running');
+    return found.active;
   }
 }

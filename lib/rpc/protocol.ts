@@ -63,6 +63,30 @@ export const RemoteProc = {
   DOMAIN_IS_ACTIVE: 150,
   CONNECT_REGISTER_CLOSE_CALLBACK: 360,
   CONNECT_UNREGISTER_CLOSE_CALLBACK: 361,
+  // The domain procedures (domain-program.ts) and domain event callbacks (domain-events.ts).
+  DOMAIN_DESTROY: 12,
+  DOMAIN_SHUTDOWN: 33,
+  DOMAIN_GET_XML_DESC: 14,
+  DOMAIN_GET_AUTOSTART: 15,
+  DOMAIN_GET_INFO: 16,
+  DOMAIN_GET_OS_TYPE: 19,
+  DOMAIN_REBOOT: 27,
+  DOMAIN_GET_SECURITY_LABEL: 121,
+  NODE_GET_SECURITY_MODEL: 122,
+  DOMAIN_IS_PERSISTENT: 151,
+  DOMAIN_HAS_MANAGED_SAVE_IMAGE: 183,
+  DOMAIN_GET_STATE: 212,
+  DOMAIN_DESTROY_FLAGS: 234,
+  DOMAIN_RESET: 245,
+  DOMAIN_SHUTDOWN_FLAGS: 258,
+  CONNECT_LIST_ALL_DOMAINS: 273,
+  CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: 316,
+  CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
+  /** Server → client, type MESSAGE, serial 1. */
+  DOMAIN_EVENT_CALLBACK_LIFECYCLE: 318,
+  /** Server → client, type MESSAGE, serial 1. */
+  DOMAIN_EVENT_CALLBACK_REBOOT: 319,
+  DOMAIN_GET_MESSAGES: 426,
 } as const;
 
 /** QEMU program procedures. */
@@ -124,6 +148,14 @@ export const ErrorDomain = {
   NONE: 0,
   RPC: 7,
   QEMU: 10,
+  // The files of libvirt's public API per object (libvirt-storage.c, libvirt-network.c, ...).
+  STORAGE: 18,
+  NETWORK: 19,
+  NODEDEV: 22,
+  INTERFACE: 26,
+  SECRET: 30,
+  NWFILTER: 33,
+  DOMAIN_SNAPSHOT: 35,
   /** libvirt-domain.c / libvirt-qemu.c: the public API entry points' own checks (read-only). */
   DOM: 20,
 } as const;

@@ -21,7 +21,7 @@ import { InvalidArgumentError, deregisterMonitorEvent, monitorCommand, registerM
 import type { QgaMonitor } from '../qga/client.js';
 import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
 import { qemuProcedures } from './catalog.js';
-import { ProgramTable, procedure } from './dispatch.js';
+import { ProgramTable, procedure, type CallContext } from './dispatch.js';
 import { wireDomain, type LibvirtDomain } from './domains.js';
 import { RpcError } from './errors.js';
 import { carriesLibvirtId, hasMember, libvirtResult } from './libvirt-result.js';
@@ -55,8 +55,11 @@ async function runMonitorCommand(
   args: MonitorCommandArgs,
   ids: CommandIds,
   functionName: string,
-  signal: AbortSignal,
+  call: CallContext,
 ): Promise<{ result: string }> {
+  const signal = call.signal;
+  call.note.monitorCommand = args.cmd;
+  call.note.hmp = (args.flags & MonitorCommandFlag.HMP) !== 0;
   if (args.flags & ~MonitorCommandFlag.HMP) throw unsupportedFlags(args.flags & ~MonitorCommandFlag.HMP, functionName, ErrorDomain.QEMU);
   const isQmp = (args.flags & MonitorCommandFlag.HMP) === 0;
   if (isQmp && carriesLibvirtId(args.cmd) && hasMember(args.cmd, 'id')) {
@@ -72,6 +75,7 @@ async function runMonitorCommand(
   }
   if (args.flags & MonitorCommandFlag.HMP) return { result: output };
   const result = libvirtResult(output, args.cmd, ids.take(domain));
+  call.note.qmpErrorClass = qmpErrorClassOf(result);
   if (result === output) {
     // Unchanged: not reshaped, perhaps because it is not JSON (QEMU's `inf`, `nan`); checked only then.
     try {
@@ -91,6 +95,17 @@ async function runMonitorCommand(
  */
 function unparseableReply(text: string, reason: string): RpcError {
   return RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, `cannot parse json ${text}: ${reason}`);
+}
+
+/** The `class` of a libvirt-shaped QMP error reply (`{"id":"libvirt-N","error":{"class":...`), else undefined. */
+function qmpErrorClassOf(result: string): string | undefined {
+  if (!result.startsWith('{"id":') || !result.includes('"error":')) return undefined;
+  try {
+    const parsed = JSON.parse(result) as { error?: { class?: unknown } };
+    return typeof parsed.error?.class === 'string' ? parsed.error.class : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs `cmd` on the domain's guest agent; the reply compact, as libvirt's qemuAgentArbitraryCommand returns it. */
@@ -141,7 +156,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
         args,
         ids,
         'qemuDomainQemuMonitorCommandWithFiles',
-        call.signal,
+        call,
       ),
     ),
   );
@@ -152,7 +167,7 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
       if (call.fdCount > 0) {
         throw RpcError.report(ErrorCode.NO_SUPPORT, ErrorDomain.QEMU, 'qmpx cannot receive file descriptors (SCM_RIGHTS) from libvirt clients');
       }
-      return runMonitorCommand(domain, args, ids, 'qemuDomainQemuMonitorCommandWithFiles', call.signal);
+      return runMonitorCommand(domain, args, ids, 'qemuDomainQemuMonitorCommandWithFiles', call);
     }),
   );
   table.define(

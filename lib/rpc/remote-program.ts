@@ -14,8 +14,12 @@ import type { Monitor } from '../monitor.js';
 import type { SessionStore } from './client-session.js';
 import { remoteProcedures } from './catalog.js';
 import { ProgramTable, procedure, type CallContext } from './dispatch.js';
+import { defineDomainEventCallbacks } from './domain-events.js';
+import { defineDomainProcedures } from './domain-program.js';
 import { wireDomain, type DomainRegistry, type LibvirtDomain } from './domains.js';
 import { RpcError } from './errors.js';
+import type { LifecycleTracker } from './lifecycle.js';
+import { remoteApiName } from './procedure-names.js';
 import { AuthType, ErrorCode, ErrorDomain, Feature, RemoteProc, RpcProgram } from './protocol.js';
 
 /** CONNECT_OPEN flag VIR_CONNECT_RO. */
@@ -28,6 +32,7 @@ export interface ProgramContext {
   readonly domains: DomainRegistry;
   readonly sessions: SessionStore;
   readonly logger: Logger;
+  readonly lifecycle: LifecycleTracker;
 }
 
 /**
@@ -53,7 +58,9 @@ export function openDomain(
   const session = context.sessions.of(call.connection);
   session.requireOpen();
   if (writeApi !== undefined && session.readOnly) throw readOnlyError(writeApi, refusalDomain);
-  return context.domains.resolve(dom);
+  const domain = context.domains.resolve(dom);
+  call.note.domain = domain.name;
+  return domain;
 }
 
 /** QEMU's version as libvirt encodes it: major * 1e6 + minor * 1e3 + micro. */
@@ -63,13 +70,40 @@ function hypervisorVersion(monitor: Monitor): bigint {
   return BigInt(qemu.major) * 1_000_000n + BigInt(qemu.minor) * 1_000n + BigInt(qemu.micro);
 }
 
-/** A state-changing call through the monitor, libvirt's wording when QEMU refuses. */
-async function runStateCommand(monitor: Monitor, command: 'stop' | 'cont', signal: AbortSignal): Promise<void> {
+/** Suspend or resume through the monitor, libvirt's wording when QEMU refuses; the next STOP / RESUME carries its reason. */
+async function runStateCommand(context: ProgramContext, domain: LibvirtDomain, command: 'stop' | 'cont', signal: AbortSignal): Promise<void> {
+  context.lifecycle.expect(domain, command === 'stop' ? 'pause' : 'resume');
   try {
-    await monitor.execute(command, undefined, { signal, origin: { kind: 'passthrough' } });
+    await domain.monitor.execute(command, undefined, { signal, origin: { kind: 'passthrough' } });
   } catch (error) {
+    context.lifecycle.forget(domain);
     throw RpcError.report(ErrorCode.OPERATION_FAILED, ErrorDomain.QEMU, (error as Error).message, { cause: error });
   }
+}
+
+/**
+ * What libvirtd answers for a REMOTE call whose driver function the QEMU
+ * driver lacks: the API entry point's virReportUnsupportedError, raised in
+ * the file of the API (libvirt-network.c, libvirt-storage.c, ...).
+ */
+export function unsupportedCallError(proc: number): RpcError {
+  const api = remoteApiName(proc);
+  if (api === undefined) return RpcError.report(ErrorCode.RPC, ErrorDomain.RPC, `unknown procedure: ${proc}`);
+  return RpcError.report(ErrorCode.NO_SUPPORT, errorDomainOfApi(api), api);
+}
+
+/** The VIR_FROM_* of the libvirt file that holds `api`. */
+function errorDomainOfApi(api: string): number {
+  const byObject: Array<[RegExp, number]> = [
+    [/^vir(Connect\w*)?Network|^virConnectListAllNetworks/, ErrorDomain.NETWORK],
+    [/^vir(Connect\w*)?Storage|^virStorage/, ErrorDomain.STORAGE],
+    [/^virNodeDevice|^virConnect\w*NodeDevice|^virNodeListDevices|^virNodeNumOfDevices/, ErrorDomain.NODEDEV],
+    [/^vir(Connect\w*)?Interface/, ErrorDomain.INTERFACE],
+    [/^vir(Connect\w*)?Secret/, ErrorDomain.SECRET],
+    [/^vir(Connect\w*)?NWFilter/, ErrorDomain.NWFILTER],
+    [/^virDomainSnapshot/, ErrorDomain.DOMAIN_SNAPSHOT],
+  ];
+  return byObject.find(([pattern]) => pattern.test(api))?.[1] ?? ErrorDomain.DOM;
 }
 
 /** Builds the REMOTE program table over `context`. */
@@ -144,34 +178,35 @@ export function remoteProgram(context: ProgramContext): ProgramTable {
     RemoteProc.DOMAIN_LOOKUP_BY_NAME,
     procedure(remoteProcedures.domainLookupByName, ({ name }, call) => {
       requireOpen(call);
-      return { dom: wireDomain(domains.byName(name)) };
+      call.note.domain = name;
+      return { dom: domains.lookUpName(name) };
     }),
   );
   table.define(
     RemoteProc.DOMAIN_LOOKUP_BY_UUID,
     procedure(remoteProcedures.domainLookupByUuid, ({ uuid }, call) => {
       requireOpen(call);
-      return { dom: wireDomain(domains.byUuid(uuid)) };
+      return { dom: domains.lookUpUuid(uuid) };
     }),
   );
   table.define(
     RemoteProc.DOMAIN_IS_ACTIVE,
     procedure(remoteProcedures.domainIsActive, ({ dom }, call) => {
-      openDomain(context, call, dom);
-      // A served domain has a live monitor: it is running as far as libvirt's API means it.
-      return { active: 1 };
+      requireOpen(call);
+      // Running while its monitor is up; shut off while it is gone.
+      return { active: domains.find(dom).active === undefined ? 0 : 1 };
     }),
   );
   table.define(
     RemoteProc.DOMAIN_SUSPEND,
     procedure(remoteProcedures.domainSuspend, async ({ dom }, call) => {
-      await runStateCommand(openDomain(context, call, dom, 'virDomainSuspend').monitor, 'stop', call.signal);
+      await runStateCommand(context, openDomain(context, call, dom, 'virDomainSuspend'), 'stop', call.signal);
     }),
   );
   table.define(
     RemoteProc.DOMAIN_RESUME,
     procedure(remoteProcedures.domainResume, async ({ dom }, call) => {
-      await runStateCommand(openDomain(context, call, dom, 'virDomainResume').monitor, 'cont', call.signal);
+      await runStateCommand(context, openDomain(context, call, dom, 'virDomainResume'), 'cont', call.signal);
     }),
   );
   table.define(
@@ -182,5 +217,8 @@ export function remoteProgram(context: ProgramContext): ProgramTable {
     RemoteProc.CONNECT_UNREGISTER_CLOSE_CALLBACK,
     procedure(remoteProcedures.connectUnregisterCloseCallback, (_args, call) => requireOpen(call)),
   );
+  defineDomainProcedures(table, context);
+  defineDomainEventCallbacks(table, context);
+  table.unknownProcedureError = unsupportedCallError;
   return table;
 }

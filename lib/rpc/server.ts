@@ -19,19 +19,22 @@
  */
 import net from 'node:net';
 import { defaultLogger, type Logger } from '../log.js';
+import type { AuditSink } from '../proxy/audit.js';
 import type { ConnectionLimiter } from '../proxy/connection-limit.js';
 import { listenPrivately } from '../proxy/listen.js';
 import type { MemoryBudget } from '../proxy/memory-budget.js';
+import { auditCall } from './call-audit.js';
 import { SessionStore } from './client-session.js';
 import { RpcConnection } from './connection.js';
 import { Dispatcher } from './dispatch.js';
-import { DomainRegistry, type LibvirtDomain } from './domains.js';
+import { DomainRegistry, type InactiveDomain, type LibvirtDomain } from './domains.js';
 import { Keepalive, type KeepaliveOptions } from './keepalive.js';
+import { LifecycleTracker } from './lifecycle.js';
 import { RpcLimit } from './protocol.js';
 import { qemuProgram } from './qemu-program.js';
 import { remoteProgram } from './remote-program.js';
 
-export type { LibvirtDomain } from './domains.js';
+export type { InactiveDomain, LibvirtDomain } from './domains.js';
 
 /** Default bytes that may wait unsent for one client: two largest messages. */
 export const DEFAULT_MAX_OUTBOUND_BYTES = 2 * RpcLimit.MESSAGE_BYTES;
@@ -55,8 +58,12 @@ export const DEFAULT_PARTIAL_FRAME_TIMEOUT_MS = 60_000;
 export interface LibvirtEndpointOptions {
   /** Where to listen. An existing live socket there is an error; a stale one is replaced. */
   path: string;
-  /** The served domains, read on every lookup (a reconnecting upstream hands out its current Monitor). */
+  /** The served running domains, read on every lookup (a reconnecting upstream hands out its current Monitor). */
   domains: () => readonly LibvirtDomain[];
+  /** The served domains without a monitor now (listed shut off by `virsh list --all`); none when absent. */
+  inactiveDomains?: () => readonly InactiveDomain[];
+  /** Where every call is audited (call-audit.ts); nothing is when absent. */
+  audit?: AuditSink;
   /** Refuse monitor / agent commands and suspend / resume on every connection. Default false. */
   readOnly?: boolean;
   /** Where connection-level problems are logged. Default: warnings and errors to stderr. */
@@ -98,9 +105,13 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
   const logger = options.logger ?? defaultLogger;
   const maxOutboundBytes = options.maxOutboundBytes ?? DEFAULT_MAX_OUTBOUND_BYTES;
   const sessions = new SessionStore(options.readOnly ?? false);
-  const context = { domains: new DomainRegistry(options.domains), sessions, logger };
+  const domains = new DomainRegistry(options.domains, options.inactiveDomains);
+  const lifecycle = new LifecycleTracker(logger);
+  const context = { domains, sessions, logger, lifecycle };
+  const audit = options.audit;
   const dispatcher = new Dispatcher([remoteProgram(context), qemuProgram(context)], {
     onUnexpectedError: (error, header) => logger.error({ err: error, proc: header.proc, prog: header.prog }, 'libvirt call failed unexpectedly'),
+    onCallDone: audit === undefined ? undefined : (report) => auditCall(audit, options.path, report),
   });
   const sockets = new Set<net.Socket>();
 
@@ -175,8 +186,12 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
   const bound = await listenPrivately(server, options.path, options.socketMode ?? 0o600, logger);
   return {
     path: bound.path,
-    domainsChanged: () => sessions.reattachAll(),
+    domainsChanged: () => {
+      sessions.reattachAll();
+      lifecycle.sync(domains.all());
+    },
     async close(): Promise<void> {
+      lifecycle.close();
       const closing = bound.close();
       for (const socket of sockets) socket.destroy();
       await closing;
