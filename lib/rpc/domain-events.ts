@@ -57,6 +57,7 @@ export function defineDomainEventCallbacks(table: ProgramTable, context: Program
       // Follow the domains from now on, so that their events reach this callback.
       lifecycle.sync(context.domains.all());
       session.domainEventCallbacks.set(callbackID, stop);
+      context.logger.debug({ connection: call.connection.id, callbackID, eventID, domain: dom?.name ?? null }, 'domain event callback registered');
       return { callbackID };
     }),
   );
