@@ -36,6 +36,18 @@ const cannedReplies: Record<string, (args: unknown) => unknown> = {
     throw RpcError.report(ErrorCode.ARGUMENT_UNSUPPORTED, ErrorDomain.QEMU, 'QEMU guest agent is not configured');
   },
   CONNECT_DOMAIN_MONITOR_EVENT_REGISTER: () => ({ callbackID: 1 }),
+  CONNECT_LIST_ALL_DOMAINS: () => ({ domains: [lab1], count: 1 }),
+  DOMAIN_GET_STATE: () => ({ state: 3, reason: 1 }),
+  DOMAIN_GET_INFO: () => Promise.resolve({ state: 3, maxMemKiB: 65536n, memoryKiB: 65536n, vcpus: 1, cpuTimeNs: 280_000_000n }),
+  DOMAIN_GET_OS_TYPE: () => ({ text: 'hvm' }),
+  DOMAIN_IS_PERSISTENT: () => ({ value: 0 }),
+  DOMAIN_GET_AUTOSTART: () => ({ value: 0 }),
+  DOMAIN_HAS_MANAGED_SAVE_IMAGE: () => ({ value: 0 }),
+  NODE_GET_SECURITY_MODEL: () => ({ model: 'none', doi: '0' }),
+  DOMAIN_GET_SECURITY_LABEL: () => ({ label: '', enforcing: 0 }),
+  DOMAIN_GET_MESSAGES: () => ({ msgs: [] }),
+  DOMAIN_GET_XML_DESC: () => ({ text: "<domain type='qemu'/>\n" }),
+  CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY: () => ({ callbackID: 1 }),
 };
 
 /** The dispatcher; handler or codec failures that were not the client's fault go to `onUnexpectedError`. */
