@@ -6,11 +6,13 @@
  * keeps receiving events from it.
  */
 import { execFile, spawn } from 'node:child_process';
-import { rename, symlink } from 'node:fs/promises';
+import { rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { buildServeConfig } from '../../lib/cli/serve.js';
+import { QmpxError } from '../../lib/errors.js';
 import type { MonitorConfig } from '../../lib/proxy/config.js';
 import { startServe, type ServeHandle } from '../../lib/proxy/daemon.js';
 import { rawQmp, startQemu, startQga, type QemuInstance } from '../helpers/qemu.js';
@@ -209,6 +211,88 @@ test('virsh qemu-monitor-event --loop keeps receiving events across an upstream 
     await handle.stop();
     await first.stop();
     await second?.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('virsh event --event lifecycle: a QMP quit is Shutdown (after host request) then Stopped, the QEMU that takes its place Started', async () => {
+  const dir = createTempDir('libvirt');
+  const first = await startQemu();
+  const upstream = join(dir, 'upstream.sock');
+  await symlink(first.qmpPath, upstream);
+  const logger = new RecordingLogger();
+  const handle = await serveWithLibvirt(dir, 'lab5', upstream, logger);
+  const libvirtPath = socketPathIn(dir, 'libvirt.sock');
+  let second: QemuInstance | undefined;
+  const watcher = spawn('stdbuf', ['-oL', 'virsh', '-q', '-c', `qemu+unix:///system?socket=${libvirtPath}`, 'event', 'lab5', '--event', 'lifecycle', '--loop'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let onOutput = (): void => undefined;
+  watcher.stdout.setEncoding('utf8').on('data', (text: string) => {
+    output += text;
+    onOutput();
+  });
+  const untilLines = (count: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`expected ${count} event lines from virsh, got ${JSON.stringify(output)}`)), 20_000);
+      onOutput = () => {
+        if ((output.match(/^event /gm) ?? []).length < count) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      onOutput();
+    });
+  try {
+    const proxy = handle.proxies[0]!;
+    await proxy.upstream.whenUp();
+    await logger.waitFor('domain event callback registered', 30_000);
+    const firstLink = (await proxy.upstream.whenUp())!;
+    await runThroughProxy(socketPathIn(dir, 'qmp.sock'), 'quit');
+    await firstLink.closed;
+    await untilLines(2);
+    second = await startQemu();
+    await symlink(second.qmpPath, join(dir, 'next.sock'));
+    await rename(join(dir, 'next.sock'), upstream);
+    await untilLines(3);
+    assert.is(
+      output,
+      "event 'lifecycle' for domain 'lab5': Shutdown Finished after host request\n" +
+        "event 'lifecycle' for domain 'lab5': Stopped Shutdown\n" +
+        "event 'lifecycle' for domain 'lab5': Started Booted\n",
+    );
+    const state = await virsh(libvirtPath, 'domstate', 'lab5', '--reason');
+    assert.is(state.stdout.trim(), 'paused (user)');
+  } finally {
+    watcher.kill('SIGINT');
+    await handle.stop();
+    await first.stop();
+    await second?.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('config: a top-level libvirt path (or --libvirt with only --config) is the whole process\'s socket, with the top-level mode', async () => {
+  const dir = createTempDir('libvirt');
+  try {
+    const file = join(dir, 'serve.json');
+    const monitors = [{ name: 'a', upstream: '/run/a.sock', qmp: join(dir, 'a.qmp') }];
+    await writeFile(file, JSON.stringify({ socketMode: '0660', libvirt: join(dir, 'all.sock'), monitors }));
+    const fromFile = await buildServeConfig({ config: file }, []);
+    assert.equal(fromFile.libvirt, { path: join(dir, 'all.sock'), socketMode: 0o660 });
+    const fromFlag = await buildServeConfig({ config: file, libvirt: join(dir, 'flag.sock') }, []);
+    assert.equal(fromFlag.libvirt, { path: join(dir, 'flag.sock'), socketMode: 0o660 });
+    const perMonitor = await buildServeConfig({ upstream: '/run/b.sock', qmp: join(dir, 'b.qmp'), libvirt: join(dir, 'b.sock') }, []);
+    assert.is(perMonitor.libvirt, undefined);
+    assert.is(perMonitor.monitors[0]!.libvirt, join(dir, 'b.sock'));
+    await writeFile(file, JSON.stringify({ libvirt: join(dir, 'a.qmp'), monitors }));
+    const refused = await buildServeConfig({ config: file }, []).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.instance(refused, QmpxError);
+    assert.match((refused as QmpxError).message, /a\.qmp is also the libvirt socket of serve/);
+  } finally {
     await removeTempDir(dir);
   }
 });
