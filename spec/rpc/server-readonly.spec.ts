@@ -2,12 +2,14 @@
  * Read-only access, as on libvirtd's libvirt-sock-ro: a read-only endpoint
  * (and, on a read-write one, a connection opened with VIR_CONNECT_RO, as
  * `virsh --readonly` does) refuses monitor commands, agent commands,
- * suspend / resume and monitor-event registration with libvirt's wording,
+ * suspend / resume / reset / shutdown / reboot / destroy and monitor-event
+ * registration with libvirt's wording,
  * and still serves lookups.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { qemuProcedures, remoteProcedures } from '../../lib/rpc/catalog.js';
+import { domainProcedures } from '../../lib/rpc/domain-catalog.js';
 import { emptyBody, monitorCommandArgs, type Domain } from '../../lib/rpc/messages.js';
 import { QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
 import { DOMAIN_ID, DOMAIN_NAME, DOMAIN_UUID, SYSTEM_PYTHON, run, startEndpoint, type Endpoint } from './endpoint-harness.js';
@@ -51,6 +53,17 @@ test('read-only: error code 29 (VIR_ERR_OPERATION_DENIED); suspend, resume and a
     assert.is(resume.message, 'operation forbidden: read only access prevents virDomainResume');
     const agent = await client.callFails(QEMU, QemuProc.DOMAIN_AGENT_COMMAND, qemuProcedures.domainAgentCommand.args, { dom, cmd: '{"execute":"guest-ping"}', timeout: -1, flags: 0 });
     assert.equal([agent.domain, agent.message], [0, 'operation forbidden: read only access prevents virDomainQemuAgentCommand']);
+    for (const [proc, spec, args, api] of [
+      [RemoteProc.DOMAIN_RESET, domainProcedures.domainReset, { dom, flags: 0 }, 'virDomainReset'],
+      [RemoteProc.DOMAIN_SHUTDOWN, domainProcedures.domainShutdown, { dom }, 'virDomainShutdown'],
+      [RemoteProc.DOMAIN_REBOOT, domainProcedures.domainReboot, { dom, flags: 0 }, 'virDomainReboot'],
+      [RemoteProc.DOMAIN_DESTROY, domainProcedures.domainDestroy, { dom }, 'virDomainDestroy'],
+    ] as const) {
+      const refused = await client.callFails(REMOTE, proc, spec.args as typeof domainProcedures.domainReset.args, args as never);
+      assert.equal([refused.code, refused.domain, refused.message], [29, 20, `operation forbidden: read only access prevents ${api}`]);
+    }
+    const state = await client.call(REMOTE, RemoteProc.DOMAIN_GET_STATE, domainProcedures.domainGetState.args, { dom, flags: 0 }, domainProcedures.domainGetState.reply);
+    assert.equal(state, { state: 3, reason: 1 }, 'reads are served: paused (user) in prelaunch');
     const found = await client.call(REMOTE, RemoteProc.DOMAIN_LOOKUP_BY_NAME, remoteProcedures.domainLookupByName.args, { name: DOMAIN_NAME }, remoteProcedures.domainLookupByName.reply);
     assert.equal(found, { dom });
     const status = await readOnly.other.execute<{ status: string }>('query-status');
