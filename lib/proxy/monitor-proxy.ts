@@ -119,6 +119,10 @@ export class MonitorProxy {
         const endpoint = await startLibvirtEndpoint({
           path,
           domains: () => this.libvirtDomains(),
+          inactiveDomains: () => {
+            const domain = this.libvirtDomain(1);
+            return 'inactive' in domain ? [domain.inactive] : [];
+          },
           readOnly,
           logger: this.options.logger,
           socketMode: config.socketMode,

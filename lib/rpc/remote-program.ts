@@ -18,7 +18,7 @@ import { defineDomainEventCallbacks } from './domain-events.js';
 import { defineDomainProcedures } from './domain-program.js';
 import { wireDomain, type DomainRegistry, type LibvirtDomain } from './domains.js';
 import { RpcError } from './errors.js';
-import type { LifecycleTracker } from './lifecycle.js';
+import { DomainState, type LifecycleTracker } from './lifecycle.js';
 import { remoteApiName } from './procedure-names.js';
 import { AuthType, ErrorCode, ErrorDomain, Feature, RemoteProc, RpcProgram } from './protocol.js';
 
@@ -70,8 +70,16 @@ function hypervisorVersion(monitor: Monitor): bigint {
   return BigInt(qemu.major) * 1_000_000n + BigInt(qemu.minor) * 1_000n + BigInt(qemu.micro);
 }
 
-/** Suspend or resume through the monitor, libvirt's wording when QEMU refuses; the next STOP / RESUME carries its reason. */
+/**
+ * Suspend or resume through the monitor, as libvirt's qemuDomainSuspend /
+ * qemuDomainResume: nothing is sent to a domain already paused (suspend)
+ * or not paused (resume), a pmsuspended one is refused, and the next STOP /
+ * RESUME carries the call's reason. QEMU's refusal is OPERATION_FAILED.
+ */
 async function runStateCommand(context: ProgramContext, domain: LibvirtDomain, command: 'stop' | 'cont', signal: AbortSignal): Promise<void> {
+  const { state } = await context.lifecycle.stateOf(domain);
+  if (state === DomainState.PMSUSPENDED) throw RpcError.report(ErrorCode.OPERATION_INVALID, ErrorDomain.QEMU, 'domain is pmsuspended');
+  if (command === 'stop' ? state === DomainState.PAUSED : state !== DomainState.PAUSED && state !== DomainState.CRASHED) return;
   context.lifecycle.expect(domain, command === 'stop' ? 'pause' : 'resume');
   try {
     await domain.monitor.execute(command, undefined, { signal, origin: { kind: 'passthrough' } });

@@ -251,6 +251,8 @@ test('virsh event --event lifecycle: a QMP quit is Shutdown (after host request)
     await runThroughProxy(socketPathIn(dir, 'qmp.sock'), 'quit');
     await firstLink.closed;
     await untilLines(2);
+    const down = await virsh(libvirtPath, 'list', '--all');
+    assert.is(down.stdout, ' -   lab5   shut off\n', 'listed shut off while the upstream is gone');
     second = await startQemu();
     await symlink(second.qmpPath, join(dir, 'next.sock'));
     await rename(join(dir, 'next.sock'), upstream);

@@ -282,6 +282,23 @@ test('virsh event --all --loop sees suspend, resume and reset done by a QMP clie
   }
 });
 
+test('suspend on a paused domain sends nothing, so another client\'s later stop is not labelled as the user\'s', async () => {
+  // The events test left lab2 paused by another client's stop: reason unknown.
+  assert.is((await virsh('domstate', 'lab2', '--reason')).stdout, 'paused (unknown)\n\n');
+  assert.is((await virsh('suspend', 'lab2')).stdout, "Domain 'lab2' suspended\n\n");
+  const qmp = await rawQmp(socketPathIn(dir, 'qmp2.sock'));
+  await qmp.waitForLines(1);
+  await qmp.send('{"execute":"qmp_capabilities"}\n{"execute":"cont"}\n{"execute":"stop","id":"s"}\n');
+  await qmp.waitForLine((line) => line.includes('"id": "s"'));
+  await qmp.close();
+  assert.is((await virsh('domstate', 'lab2', '--reason')).stdout, 'paused (unknown)\n\n');
+  assert.is((await virsh('resume', 'lab2')).stdout, "Domain 'lab2' resumed\n\n");
+  assert.is((await virsh('resume', 'lab2')).stdout, "Domain 'lab2' resumed\n\n");
+  assert.is((await virsh('domstate', 'lab2', '--reason')).stdout, 'running (unpaused)\n\n');
+  assert.is((await virsh('suspend', 'lab2')).stdout, "Domain 'lab2' suspended\n\n");
+  assert.is((await virsh('domstate', 'lab2', '--reason')).stdout, 'paused (user)\n\n');
+});
+
 test('shutdown and reboot press the power button; destroy quits QEMU and leaves lab3 shut off (destroyed)', async () => {
   const child = spawn('virsh', ['-c', `qemu+unix:///system?socket=${socket}`, 'event', 'lab3', '--event', 'lifecycle', '--loop'], {
     stdio: ['ignore', 'pipe', 'inherit'],
