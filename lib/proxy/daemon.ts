@@ -141,7 +141,6 @@ async function startServeLibvirt(
     budget: shared.budget,
   });
   for (const proxy of proxies) proxy.upstream.onLink(() => endpoint.domainsChanged());
-  endpoint.domainsChanged();
   shared.logger.info({ socket: endpoint.path, kind: 'libvirt', domains: proxies.length }, 'listening');
   return endpoint;
 }

@@ -114,16 +114,25 @@ export class LifecycleTracker {
     return () => this.listeners.delete(listener);
   }
 
-  /** Attaches to the monitors of `active` that are new (and announces them as started when the domain was seen before). */
-  sync(active: readonly LibvirtDomain[]): void {
+  /**
+   * Attaches to the monitors of `active` that are new (and announces them as
+   * started when the domain was seen before). `knownOnly` is for a link
+   * change: a domain then attached has started. With it, and
+   * nobody listening for events, only domains already followed: the others
+   * are attached when a call first needs them, so that a monitor nobody
+   * asks about gets no query.
+   */
+  sync(active: readonly LibvirtDomain[], knownOnly = false): void {
     for (const domain of active) {
       const known = this.tracked.get(domain.id);
+      if (known === undefined && knownOnly && this.listeners.size === 0) continue;
       if (known?.monitor === domain.monitor) {
         known.identity = identityOf(domain);
         continue;
       }
       known?.unsubscribe();
-      this.attach(domain, known !== undefined);
+      // Seen before on another monitor, or brought by a link change while someone listens: it has (re)started.
+      this.attach(domain, known !== undefined || knownOnly);
     }
   }
 

@@ -188,7 +188,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
     path: bound.path,
     domainsChanged: () => {
       sessions.reattachAll();
-      lifecycle.sync(domains.all());
+      lifecycle.sync(domains.all(), true);
     },
     async close(): Promise<void> {
       lifecycle.close();

@@ -274,6 +274,49 @@ test('virsh event --event lifecycle: a QMP quit is Shutdown (after host request)
   }
 });
 
+test('a VM whose upstream comes up while virsh event listens is announced Started, and its events follow', async () => {
+  const dir = createTempDir('libvirt');
+  const upstream = join(dir, 'upstream.sock');
+  const logger = new RecordingLogger();
+  const handle = await serveWithLibvirt(dir, 'lab6', upstream, logger);
+  const libvirtPath = socketPathIn(dir, 'libvirt.sock');
+  let qemu: QemuInstance | undefined;
+  const watcher = spawn('stdbuf', ['-oL', 'virsh', '-q', '-c', `qemu+unix:///system?socket=${libvirtPath}`, 'event', '--event', 'lifecycle', '--loop'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let onOutput = (): void => undefined;
+  watcher.stdout.setEncoding('utf8').on('data', (text: string) => {
+    output += text;
+    onOutput();
+  });
+  const untilLines = (count: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`expected ${count} event lines from virsh, got ${JSON.stringify(output)}`)), 20_000);
+      onOutput = () => {
+        if ((output.match(/^event /gm) ?? []).length < count) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      onOutput();
+    });
+  try {
+    await logger.waitFor('domain event callback registered', 30_000);
+    assert.is((await virsh(libvirtPath, 'list', '--all')).stdout, ' -   lab6   shut off\n');
+    qemu = await startQemu();
+    await symlink(qemu.qmpPath, upstream);
+    await untilLines(1);
+    await runThroughProxy(socketPathIn(dir, 'qmp.sock'), 'cont');
+    await untilLines(2);
+    assert.is(output, "event 'lifecycle' for domain 'lab6': Started Booted\nevent 'lifecycle' for domain 'lab6': Resumed Unpaused\n");
+  } finally {
+    watcher.kill('SIGINT');
+    await handle.stop();
+    await qemu?.stop();
+    await removeTempDir(dir);
+  }
+});
+
 test('config: a top-level libvirt path (or --libvirt with only --config) is the whole process\'s socket, with the top-level mode', async () => {
   const dir = createTempDir('libvirt');
   try {
