@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MAX_TOKEN_COUNT, QemuJsonStreamer, tokenTexts, type StreamerSink } from '../../lib/proxy/qemu-lexer.js';
-import { MemoryBudget } from '../../lib/proxy/memory-budget.js';
+import { MemoryBudget } from '../../lib/net/memory-budget.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
