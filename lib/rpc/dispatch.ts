@@ -27,7 +27,8 @@
  */
 import type { ProcedureSpec } from './catalog.js';
 import type { RpcConnection } from './connection.js';
-import { RpcError, XdrError } from './errors.js';
+import { XdrError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import { encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';
 import { remoteError } from './messages.js';
 import { ErrorCode, ErrorDomain, HEADER_BYTES, MessageStatus, MessageType, RPC_PROTOCOL_VERSION, RpcLimit } from './protocol.js';

@@ -15,7 +15,7 @@ import type { SessionStore } from './client-session.js';
 import { remoteProcedures } from './catalog.js';
 import { ProgramTable, procedure, type CallContext } from './dispatch.js';
 import { wireDomain, type DomainRegistry, type LibvirtDomain } from './domains.js';
-import { RpcError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import { AuthType, ErrorCode, ErrorDomain, Feature, RemoteProc, RpcProgram } from './protocol.js';
 
 /** CONNECT_OPEN flag VIR_CONNECT_RO. */

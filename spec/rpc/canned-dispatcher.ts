@@ -6,7 +6,7 @@
  */
 import { findProcedure, type ProcedureSpec } from '../../lib/rpc/catalog.js';
 import { Dispatcher, ProgramTable, procedure } from '../../lib/rpc/dispatch.js';
-import { RpcError } from '../../lib/rpc/errors.js';
+import { RpcError } from '../../lib/rpc/rpc-error.js';
 import type { Domain } from '../../lib/rpc/messages.js';
 import { ErrorCode, ErrorDomain, QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
 

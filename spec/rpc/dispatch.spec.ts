@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { remoteProcedures } from '../../lib/rpc/catalog.js';
 import type { RpcConnection } from '../../lib/rpc/connection.js';
 import { Dispatcher, ProgramTable, procedure, type CallContext } from '../../lib/rpc/dispatch.js';
-import { RpcError } from '../../lib/rpc/errors.js';
+import { RpcError } from '../../lib/rpc/rpc-error.js';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from '../../lib/rpc/framing.js';
 import { remoteError, type Domain, type RemoteError } from '../../lib/rpc/messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
