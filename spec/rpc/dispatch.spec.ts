@@ -166,8 +166,11 @@ test('an error too large to encode is replaced, not lost', async () => {
 });
 
 test('tables refuse duplicates', () => {
-  assert.throws(() => new ProgramTable(1).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))));
-  assert.throws(() => new Dispatcher([new ProgramTable(1), new ProgramTable(1)]));
+  assert.throws(
+    () => new ProgramTable(1).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))),
+    /^procedure 1 of program 1 defined twice$/,
+  );
+  assert.throws(() => new Dispatcher([new ProgramTable(1), new ProgramTable(1)]), /^program 1 version 1 registered twice$/);
   assert.not.throws(() => new Dispatcher([new ProgramTable(1, 1), new ProgramTable(1, 2)]));
 });
 
