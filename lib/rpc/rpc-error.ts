@@ -36,8 +36,9 @@ export class RpcError extends QmpxError {
    * The error libvirt's virReportError(code, "%s", detail) would send:
    * message = the code's template filled with `detail`, str1 = the template,
    * str2 = `detail`, int1 = int2 = -1, level ERROR, no domain or network.
-   * That is the shape of every error reply in the captures but one (the
-   * "unsupported flags" one, which a caller can build with the constructor).
+   * That is the shape of every error reply libvirt sent in the recorded
+   * traffic of spec/rpc/vectors/mitm-*.log but one (the "unsupported flags"
+   * one, which a caller can build with the constructor).
    */
   static report(code: ErrorCodeValue, domain: number, detail: string, options?: QmpxErrorOptions): RpcError {
     const template = ERROR_TEMPLATES[code];
