@@ -1,17 +1,33 @@
 /**
  * Every error qmpx throws or rejects with descends from QmpxError and carries a
- * stable `code`, so callers can branch without matching message text.
+ * stable `code`, so callers can branch without matching message text. This is
+ * the whole tree; each class says where it lives and which package entry
+ * exports it ('qmpx', 'qmpx/passthrough', or none: used inside the daemon and
+ * the CLI only).
  *
- *   QmpxError (code: string)
- *   ├── QmpError               QEMU answered {"error": {...}}: errorClass, desc, command
- *   ├── HmpError               the human monitor printed an error: commandLine, output
- *   ├── ProtocolError          the peer broke the wire protocol: evidence (the raw text)
- *   ├── ConnectionClosedError  the connection ended before the request settled: cause
- *   ├── TimeoutError           a request's own deadline passed: command, timeoutMs
- *   │   └── GreetingTimeoutError   no greeting within greetingTimeoutMs
- *   ├── AbortError             the caller's AbortSignal fired
- *   └── UnsupportedError       refused before anything was sent: what and why
- *       └── StateError         the monitor is not ready (negotiating or closed): state
+ *   QmpxError (code QMPX_ERROR: bad addresses, configs and sockets)  lib/errors.ts  'qmpx'
+ *   ├── QmpError               QMP_ERROR: QEMU answered {"error": {...}}: errorClass, desc, command
+ *   ├── HmpError               HMP_ERROR: the human monitor printed an error: commandLine, output
+ *   ├── ProtocolError          PROTOCOL_ERROR: the peer broke the wire protocol: evidence (the raw text)
+ *   │   ├── XdrError           bytes that are not the XDR layout: reason, offset    lib/rpc/errors.ts
+ *   │   └── FrameError         a libvirt byte stream that cannot be framed: reason  lib/rpc/errors.ts
+ *   ├── ConnectionClosedError  CONNECTION_CLOSED: the connection ended before the request settled: cause
+ *   ├── TimeoutError           TIMEOUT: a request's own deadline passed: command, timeoutMs
+ *   │   └── GreetingTimeoutError   GREETING_TIMEOUT: no greeting within greetingTimeoutMs
+ *   ├── AbortError             ABORTED: the caller's AbortSignal fired
+ *   ├── UnsupportedError       UNSUPPORTED: refused before anything was sent: what and why
+ *   │   └── StateError         NOT_READY: the monitor is not ready (negotiating or closed): state
+ *   ├── InvalidArgumentError   INVALID_ARGUMENT: the caller passed something unusable: position
+ *   │                          ('qmpx' and 'qmpx/passthrough')
+ *   ├── RpcError               RPC_ERROR: a libvirt procedure failed: remote       lib/rpc/rpc-error.ts
+ *   └── LaunchError            LAUNCH_FAILED: QEMU did not start serving: argv, stderr  lib/launch/qemu.ts
+ *
+ * The classes without a location are in this file and exported by 'qmpx'.
+ * The CLI's own errors (lib/cli: CliError, CommandLineError, XmlSyntaxError,
+ * LibvirtXmlError, JsonTextError) are not part of the tree: they describe a
+ * command line or a file given to the `qmpx` program, never leave it, and are
+ * turned into its exit status and message. Plain Error is thrown only for a
+ * broken internal invariant (a bug in qmpx, such as an illegal state change).
  */
 
 export interface QmpxErrorOptions {
@@ -143,5 +159,25 @@ export class StateError extends UnsupportedError {
     readonly state: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * The caller passed something unusable; nothing was sent and nothing changed.
+ * It mirrors libvirt's VIR_ERR_INVALID_ARG, which libvirt raises for the same
+ * mistakes (an already tracked callback, an unknown callback id, a bad
+ * regex), plus text that is not JSON at all. Thrown by the pass-through API
+ * and mapped back to VIR_ERR_INVALID_ARG by the libvirt endpoint.
+ */
+export class InvalidArgumentError extends QmpxError {
+  override readonly code = 'INVALID_ARGUMENT';
+
+  constructor(
+    message: string,
+    /** For text that is not JSON: where the problem is, in UTF-16 code units from 0. */
+    readonly position?: number,
+    options?: QmpxErrorOptions,
+  ) {
+    super(message, options);
   }
 }

@@ -19,4 +19,5 @@ export {
   AbortError,
   UnsupportedError,
   StateError,
+  InvalidArgumentError,
 } from './errors.js';

@@ -2,14 +2,20 @@
 /**
  * Runs the compiled uvu spec files, each in its own node process.
  *
- *   node scripts/run-specs.mjs [FILTER...]     (after `npm run build`)
+ *   node scripts/run-specs.mjs [--unit] [FILTER...]     (after `npm run build`)
  *
+ * - With --unit, runs only the unit tier: the specs listed in UNIT_SPECS
+ *   below, which need nothing but Node (no QEMU, qemu-ga, virsh, python3,
+ *   go, socat or tmux). Each runs with scripts/unit-tier-guard.mjs
+ *   preloaded, which makes starting any program but Node throw, so a unit
+ *   spec that starts needing QEMU fails loudly. A listed file that does not
+ *   exist is an error (a moved spec must be moved in the list too).
  * - Finds dist/spec/**\/*.spec.js; with FILTERs, keeps files whose dist path
  *   or source path (spec/...spec.ts) contains any of them. A compiled spec
  *   whose .ts source is gone is stale output and is not run.
- * - Runs QMPX_SPEC_JOBS files at a time (default 2). Each runs in its own
- *   process group, so everything it spawned (QEMU, qemu-ga, socat...) can be
- *   killed with it.
+ * - Runs QMPX_SPEC_JOBS files at a time (default 2; with --unit, one per
+ *   core). Each runs in its own process group, so everything it spawned
+ *   (QEMU, qemu-ga, socat...) can be killed with it.
  * - A file still running after QMPX_SPEC_TIMEOUT_S seconds (default 180)
  *   has its process group SIGKILLed and counts as failed.
  * - Each file gets a private TMPDIR, removed when the file ends: a file
@@ -25,13 +31,62 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const COMPILED_SPEC_DIR = join(ROOT, 'dist', 'spec');
-const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', 2);
+const UNIT_TIER_GUARD = join(ROOT, 'scripts', 'unit-tier-guard.mjs');
+
+/**
+ * The unit tier (`npm run test:unit`): specs of pure parts that need only
+ * Node: framers, readers and scanners, XDR, RPC framing, window and
+ * dispatch, the FIFO, config parsing, the error tree. A spec belongs here
+ * when it talks to nothing but in-process code, a fake peer or a Node child;
+ * everything else (QEMU, the agent, virsh, python3, go, socat, tmux) stays
+ * in the full suite, which runs these too.
+ */
+const UNIT_SPECS = [
+  'spec/cli/xml.spec.ts',
+  'spec/cli/json-text.spec.ts',
+  'spec/cli/command-line.spec.ts',
+  'spec/cli/libvirt-xml.spec.ts',
+  'spec/errors.spec.ts',
+  'spec/fifo.spec.ts',
+  'spec/helpers/fake-peer.spec.ts',
+  'spec/hmp/command-line.spec.ts',
+  'spec/hmp/detect.spec.ts',
+  'spec/hmp/faults.spec.ts',
+  'spec/hmp/reader.spec.ts',
+  'spec/net/listen.spec.ts',
+  'spec/passthrough/filter.spec.ts',
+  'spec/passthrough/json-scan.spec.ts',
+  'spec/passthrough/reply.spec.ts',
+  'spec/proxy/config.spec.ts',
+  'spec/proxy/input-pacer.spec.ts',
+  'spec/proxy/qemu-lexer-limits.spec.ts',
+  'spec/proxy/qemu-lexer.spec.ts',
+  'spec/qga/reader.spec.ts',
+  'spec/qmp/faults.spec.ts',
+  'spec/qmp/framer.spec.ts',
+  'spec/qmp/pending-request.spec.ts',
+  'spec/qmp/qemu-output.spec.ts',
+  'spec/qmp/unreadable-reply.spec.ts',
+  'spec/qmp/window.spec.ts',
+  'spec/rpc/connection.spec.ts',
+  'spec/rpc/dispatch.spec.ts',
+  'spec/rpc/framing.spec.ts',
+  'spec/rpc/fuzz.spec.ts',
+  'spec/rpc/messages.spec.ts',
+  'spec/rpc/xdr.spec.ts',
+  'spec/rpc/libvirt-result.spec.ts',
+  'spec/rpc/limits.spec.ts',
+  'spec/rpc/replay.spec.ts',
+];
+const unitTier = process.argv.includes('--unit');
+// Unit specs start no QEMU: they may use every core.
+const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() : 2);
 const timeoutSeconds = positiveIntegerFromEnv('QMPX_SPEC_TIMEOUT_S', 180);
 /** After a file's main process exits, how long its leftover children get to finish dying on their own. */
 const LEFTOVER_GRACE_MS = 2000;
@@ -54,10 +109,12 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-const specFiles = findSpecFiles(process.argv.slice(2));
+const filterArgs = process.argv.slice(2).filter((arg) => arg !== '--unit');
+if (unitTier) checkUnitList();
+const specFiles = findSpecFiles(filterArgs).filter((file) => !unitTier || UNIT_SPECS.includes(sourceName(file)));
 const totals = { passed: 0, failed: 0, skipped: 0 };
 if (specFiles.length === 0) {
-  const filters = process.argv.slice(2);
+  const filters = filterArgs;
   const which = filters.length > 0 ? ` matching ${filters.join(', ')}` : ' (did `npm run build` run?)';
   console.log(`no spec files found under ${relative(ROOT, COMPILED_SPEC_DIR)}${which}`);
 } else {
@@ -100,6 +157,20 @@ function findSpecFiles(filters) {
   return found;
 }
 
+/** Exits if UNIT_SPECS names a spec source that does not exist. */
+function checkUnitList() {
+  const missing = UNIT_SPECS.filter((name) => !existsSync(join(ROOT, name)));
+  if (missing.length === 0) return;
+  console.log(`UNIT_SPECS in scripts/run-specs.mjs names specs that do not exist: ${missing.join(', ')}`);
+  console.log('0 passed, 0 failed');
+  process.exit(2);
+}
+
+/** dist/spec/a/b.spec.js → 'spec/a/b.spec.ts' (relative, with forward slashes) */
+function sourceName(compiled) {
+  return relative(ROOT, sourceOf(compiled)).split(sep).join('/');
+}
+
 /** dist/spec/a/b.spec.js → spec/a/b.spec.ts */
 function sourceOf(compiled) {
   return join(ROOT, relative(join(ROOT, 'dist'), compiled)).replace(/\.js$/, '.ts');
@@ -123,7 +194,8 @@ async function runAll(files) {
 async function runSpecFile(file) {
   const startedAt = Date.now();
   const fileTmpDir = mkdtempSync(join(tmpdir(), 'qmpx-spec-'));
-  const child = spawn(process.execPath, ['--enable-source-maps', file], {
+  const nodeOptions = unitTier ? ['--import', UNIT_TIER_GUARD] : [];
+  const child = spawn(process.execPath, [...nodeOptions, '--enable-source-maps', file], {
     cwd: ROOT,
     env: { ...baseEnv, TMPDIR: fileTmpDir },
     detached: true, // its own process group: one kill reaches everything it spawned

@@ -15,12 +15,11 @@
  * would have given, so no caller can desynchronise the shared connection.
  */
 import { parse as parseLossless, stringify as stringifyLossless, LosslessNumber } from 'lossless-json';
-import { QmpError, UnsupportedError } from '../errors.js';
+import { InvalidArgumentError, QmpError, UnsupportedError } from '../errors.js';
 import type { Monitor } from '../monitor.js';
 import type { RequestOrigin } from '../request.js';
 import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
 import { parseJsonLossless } from '../qmp/json.js';
-import { InvalidArgumentError } from './errors.js';
 import { checkFlags, MonitorCommandFlags } from './flags.js';
 import { QEMU_MAX_TOKEN_BYTES, QEMU_MAX_TOKEN_COUNT, scanJson, type ScannedJson, type TopLevelMember } from './json-scan.js';
 import { judgeInput } from './qemu-input.js';

@@ -17,11 +17,10 @@
  *   cleanup code need not race the close.
  */
 import type { Subscription } from 'rxjs';
-import { ConnectionClosedError } from '../errors.js';
+import { ConnectionClosedError, InvalidArgumentError } from '../errors.js';
 import type { Monitor } from '../monitor.js';
 import type { QmpEvent } from '../qmp/wire.js';
 import { stringifyJson } from '../qmp/json.js';
-import { InvalidArgumentError } from './errors.js';
 import { compileEventFilter, type EventNameFilter } from './filter.js';
 import { checkFlags, MonitorEventFlags } from './flags.js';
 import { labelOf, loggerOf } from './taint.js';

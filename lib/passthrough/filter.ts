@@ -17,7 +17,7 @@
  * for QEMU's ASCII event names is plain ASCII case-insensitivity, as in
  * libvirt.
  */
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { MonitorEventFlags } from './flags.js';
 
 /** Says whether an event name passes a registration's filter. */

@@ -9,4 +9,4 @@ export { MonitorCommandFlags, MonitorEventFlags } from './flags.js';
 export { monitorCommand, type MonitorCommandOptions } from './command.js';
 export { registerMonitorEvent, deregisterMonitorEvent, type MonitorEventCallback } from './events.js';
 export { isTainted, CUSTOM_MONITOR_TAINT } from './taint.js';
-export { InvalidArgumentError } from './errors.js';
+export { InvalidArgumentError } from '../errors.js';

@@ -43,38 +43,9 @@
 import type { Logger } from '../log.js';
 import { AuditFile } from './audit-file.js';
 
-export type AuditOutcome = 'ok' | 'error' | 'denied' | 'lost' | 'dropped';
+import type { AuditRecord, AuditSink } from '../audit-sink.js';
 
-export interface AuditRecord {
-  monitor: string;
-  socket: string;
-  client: number;
-  command: string;
-  outcome: AuditOutcome;
-  errorClass?: string;
-  /** Already-serialised JSON; written only when the log records arguments. */
-  argumentsJson?: string;
-  /** Where the command came from when not a QMP / HMP socket. */
-  origin?: 'libvirt';
-  /** The libvirt API of a libvirt call. */
-  procedure?: string;
-  /** An HMP command line (already cut to its command words unless arguments are recorded). */
-  line?: string;
-}
-
-/** Where sessions report what they ran. */
-export interface AuditSink {
-  readonly recordsArguments: boolean;
-  record(entry: AuditRecord): void;
-  close(): Promise<void>;
-}
-
-/** An audit sink that records nothing. */
-export const noAudit: AuditSink = {
-  recordsArguments: false,
-  record: () => undefined,
-  close: async () => undefined,
-};
+export { noAudit, type AuditOutcome, type AuditRecord, type AuditSink } from '../audit-sink.js';
 
 /** Bytes of a command name or error class kept in a line; QMP's own names are under 64. */
 export const MAX_AUDIT_NAME_BYTES = 128;

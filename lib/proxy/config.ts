@@ -23,7 +23,7 @@
 import { readFile } from 'node:fs/promises';
 import { QmpxError } from '../errors.js';
 import { compileSchema } from '../schema.js';
-import { socketPathProblem } from './listen.js';
+import { socketPathProblem } from '../net/listen.js';
 import { readOnlyDenyProblem } from './policy.js';
 
 export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

@@ -18,9 +18,9 @@ import type { Logger } from '../log.js';
 import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
 import { noAudit, openAuditLog, type AuditSink } from './audit.js';
 import type { LaunchConfig, MonitorConfig, ServeConfig } from './config.js';
-import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOCKET } from './connection-limit.js';
+import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOCKET } from '../net/connection-limit.js';
 import { InputPacer } from './input-pacer.js';
-import { MemoryBudget } from './memory-budget.js';
+import { MemoryBudget } from '../net/memory-budget.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
 
 /** A started `serve`. */

@@ -21,10 +21,10 @@ import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type Lib
 import type { AuditSink } from './audit.js';
 import type { MonitorConfig } from './config.js';
 import { HmpSession } from './hmp-session.js';
-import type { ConnectionLimiter } from './connection-limit.js';
+import type { ConnectionLimiter } from '../net/connection-limit.js';
 import type { InputPacer } from './input-pacer.js';
-import { listenPrivately, type BoundSocket } from './listen.js';
-import type { MemoryBudget } from './memory-budget.js';
+import { listenPrivately, type BoundSocket } from '../net/listen.js';
+import type { MemoryBudget } from '../net/memory-budget.js';
 import { policyNamed, type PolicyName } from './policy.js';
 import { QmpSession } from './qmp-session.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';

@@ -30,7 +30,7 @@
  * and growth past a small allowance can be charged to a process-wide
  * MemoryBudget.
  */
-import type { MemoryBudget } from './memory-budget.js';
+import type { MemoryBudget } from '../net/memory-budget.js';
 
 
 export const enum TokenType {

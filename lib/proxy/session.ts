@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { RequestOrigin } from '../request.js';
 import type { AuditSink } from './audit.js';
 import type { InputPacer } from './input-pacer.js';
-import type { MemoryBudget } from './memory-budget.js';
+import type { MemoryBudget } from '../net/memory-budget.js';
 import type { Policy } from './policy.js';
 import type { UpstreamLink } from './upstream.js';
 

@@ -33,9 +33,9 @@ import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, Monitor, MonitorOptions } from '../monitor.js';
 import { DRIVER_ORIGIN, PendingRequest } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
-import { wireCommand, type QmpReply, type RawRequestOptions } from '../qmp/client.js';
+import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
 import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
-import { classify, type QmpEvent } from '../qmp/wire.js';
+import { classify, wireCommand, type QmpEvent } from '../qmp/wire.js';
 import { QgaReader } from './reader.js';
 
 /** Commands qemu-ga answers only when they fail. */

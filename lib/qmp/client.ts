@@ -27,7 +27,7 @@ import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { JsonObjectFramer } from './framer.js';
 import { readableMembers } from './qemu-output.js';
 import { stringifyJson } from './json.js';
-import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
+import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 
@@ -476,29 +476,4 @@ export class QmpMonitor implements Monitor {
     this.socket.destroy();
     this.resolveClosed(info.cause && !expected ? { expected, cause: info.cause } : { expected });
   }
-}
-
-/** Letters, digits, '_' and '-' (every QAPI command name): nothing to escape. A loop, not a regex: it runs once per command. */
-function isPlainCommandName(name: string): boolean {
-  if (name.length === 0) return false;
-  for (let i = 0; i < name.length; i++) {
-    const code = name.charCodeAt(i);
-    const plain =
-      (code >= 0x61 && code <= 0x7a) || (code >= 0x41 && code <= 0x5a) || (code >= 0x30 && code <= 0x39) || code === 0x5f || code === 0x2d;
-    if (!plain) return false;
-  }
-  return true;
-}
-
-/**
- * Builds the wire text of a command; the name is JSON-escaped, the arguments
- * already JSON. QEMU's parser needs no line end, but one command per line
- * keeps wire traces and line-oriented peers readable.
- */
-export function wireCommand(command: string, argumentsJson: string | undefined, oob: boolean, wireId?: number): string {
-  // JSON.stringify costs a µs on a cold path, and a plain name needs no escaping.
-  let text = `{"${oob ? 'exec-oob' : 'execute'}":${isPlainCommandName(command) ? `"${command}"` : JSON.stringify(command)}`;
-  if (argumentsJson !== undefined) text += `,"arguments":${argumentsJson}`;
-  if (wireId !== undefined) text += `,"id":${wireId}`;
-  return text + '}\n';
 }

@@ -185,3 +185,27 @@ export class UnparsedReturn {
 export function echoedId(reply: { readonly message: { readonly id?: unknown } }): unknown {
   return reply instanceof UnparsedReturn ? reply.wireId : reply.message.id;
 }
+
+/** Letters, digits, '_' and '-' (every QAPI command name): nothing to escape. */
+function isPlainCommandName(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    const plain =
+      (code >= 0x61 && code <= 0x7a) || (code >= 0x41 && code <= 0x5a) || (code >= 0x30 && code <= 0x39) || code === 0x5f || code === 0x2d;
+    if (!plain) return false;
+  }
+  return true;
+}
+
+/**
+ * Builds the wire text of a command; the name is JSON-escaped, the arguments
+ * already JSON. QEMU's parser needs no line end, but one command per line
+ * keeps wire traces and line-oriented peers readable.
+ */
+export function wireCommand(command: string, argumentsJson: string | undefined, oob: boolean, wireId?: number): string {
+  let text = `{"${oob ? 'exec-oob' : 'execute'}":${isPlainCommandName(command) ? `"${command}"` : JSON.stringify(command)}`;
+  if (argumentsJson !== undefined) text += `,"arguments":${argumentsJson}`;
+  if (wireId !== undefined) text += `,"id":${wireId}`;
+  return text + '}\n';
+}

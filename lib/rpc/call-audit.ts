@@ -14,7 +14,7 @@
  *   (`NO_SUPPORT`, `NO_DOMAIN`, ...) of a failed call; `denied` for a
  *   read-only refusal.
  */
-import type { AuditRecord, AuditSink } from '../proxy/audit.js';
+import type { AuditRecord, AuditSink } from '../audit-sink.js';
 import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
 import type { CallReport } from './dispatch.js';
 import { ErrorCode, QemuProc, RemoteProc, RpcProgram } from './protocol.js';

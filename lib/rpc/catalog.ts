@@ -30,18 +30,11 @@ import {
 } from './messages.js';
 import { domainCalls, domainEventMessages } from './domain-catalog.js';
 import { KeepaliveProc, MessageStatus, MessageType, QemuProc, RemoteProc, RpcProgram } from './protocol.js';
+import { procedureSpec, type ProcedureSpec } from './procedure-spec.js';
 import type { XdrCodec } from './xdr.js';
 
-/** The two layouts of one call, and its name as libvirt's protocol files spell it. */
-export interface ProcedureSpec<Args, Reply> {
-  readonly name: string;
-  readonly args: XdrCodec<Args>;
-  readonly reply: XdrCodec<Reply>;
-}
 
-function spec<Args, Reply>(name: string, args: XdrCodec<Args>, reply: XdrCodec<Reply>): ProcedureSpec<Args, Reply> {
-  return { name, args, reply };
-}
+const spec = procedureSpec;
 
 /** REMOTE program calls. */
 export const remoteProcedures = {

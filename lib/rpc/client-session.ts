@@ -12,7 +12,7 @@
  * remoteGetHypervisorConn).
  */
 import type { RpcConnection } from './connection.js';
-import { RpcError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import type { Keepalive } from './keepalive.js';
 import { ErrorCode, ErrorDomain } from './protocol.js';
 

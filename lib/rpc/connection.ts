@@ -21,7 +21,7 @@
  * client; nothing else does. On close, running handlers see their
  * AbortSignal fire and their replies are dropped.
  */
-import type { MemoryBudget } from '../proxy/memory-budget.js';
+import type { MemoryBudget } from '../net/memory-budget.js';
 import { type Dispatcher } from './dispatch.js';
 import { FrameError } from './errors.js';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';

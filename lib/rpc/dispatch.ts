@@ -25,9 +25,10 @@
  * STREAM, unknown) without a word, and so does this. Nothing here closes a
  * connection: every outcome is one reply or none.
  */
-import type { ProcedureSpec } from './catalog.js';
+import type { ProcedureSpec } from './procedure-spec.js';
 import type { RpcConnection } from './connection.js';
-import { RpcError, XdrError } from './errors.js';
+import { XdrError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import { encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';
 import { remoteError } from './messages.js';
 import { ErrorCode, ErrorDomain, HEADER_BYTES, MessageStatus, MessageType, RPC_PROTOCOL_VERSION, RpcLimit } from './protocol.js';

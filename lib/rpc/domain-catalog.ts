@@ -3,7 +3,6 @@
  * and of the domain event messages: what catalog.ts lists for the REMOTE
  * program beside the pass-through's calls.
  */
-import type { ProcedureSpec } from './catalog.js';
 import {
   domainFlagsArgs,
   eventRegisterAnyArgs,
@@ -21,11 +20,10 @@ import {
 } from './domain-messages.js';
 import { callbackIdBody, domainBody, emptyBody } from './messages.js';
 import { RemoteProc } from './protocol.js';
+import { procedureSpec, type ProcedureSpec } from './procedure-spec.js';
 import type { XdrCodec } from './xdr.js';
 
-function spec<Args, Reply>(name: string, args: XdrCodec<Args>, reply: XdrCodec<Reply>): ProcedureSpec<Args, Reply> {
-  return { name, args, reply };
-}
+const spec = procedureSpec;
 
 export const domainProcedures = {
   connectListAllDomains: spec('CONNECT_LIST_ALL_DOMAINS', listAllDomainsArgs, listAllDomainsReply),

@@ -14,11 +14,11 @@ import type { ProgramTable } from './dispatch.js';
 import { procedure } from './dispatch.js';
 import { lifecycleEventMessage, rebootEventMessage } from './domain-messages.js';
 import { uuidBytes, uuidText } from './domains.js';
-import { RpcError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import type { DomainEvent } from './lifecycle.js';
 import type { Domain } from './messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, RemoteProc, RPC_PROTOCOL_VERSION, RpcProgram } from './protocol.js';
-import type { ProgramContext } from './remote-program.js';
+import type { ProgramContext } from './program-context.js';
 import { encodeXdr } from './xdr.js';
 
 /** VIR_DOMAIN_EVENT_ID_LAST in libvirt 9.0. */

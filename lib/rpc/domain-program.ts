@@ -28,12 +28,12 @@ import { domainFacts } from './domain-facts.js';
 import { domainProcedures } from './domain-catalog.js';
 import { activeDomainXml, inactiveDomainXml } from './domain-xml.js';
 import { wireDomain, wireInactive, type FoundDomain, type LibvirtDomain } from './domains.js';
-import { RpcError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import { DomainState, type StateAndReason } from './lifecycle.js';
 import type { Domain } from './messages.js';
 import { ErrorCode, ErrorDomain, RemoteProc } from './protocol.js';
 import { unsupportedFlags } from './qemu-errors.js';
-import { openDomain, type ProgramContext } from './remote-program.js';
+import { openDomain, type ProgramContext } from './program-context.js';
 
 /** virConnectListAllDomainsFlags, by group: a group with no flag set filters nothing. */
 const ListFlag = {

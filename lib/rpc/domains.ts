@@ -8,7 +8,7 @@
  * hands out its current Monitor, and the next call uses it.
  */
 import type { Monitor } from '../monitor.js';
-import { RpcError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import { UUID_BYTES, type Domain } from './messages.js';
 import { ErrorCode, ErrorDomain } from './protocol.js';
 

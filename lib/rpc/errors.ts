@@ -1,22 +1,20 @@
 /**
- * Errors of the libvirt RPC layer, below lib/errors.ts's root:
+ * The bytes of the libvirt RPC layer that are not the protocol, below
+ * lib/errors.ts's root (whose comment draws the whole tree):
  *
  *   QmpxError
- *   ├── ProtocolError (code PROTOCOL_ERROR)
- *   │   ├── XdrError     bytes that are not the XDR the layout says: `reason`, `offset`.
- *   │   │                Inside a message body it costs only that call an error reply.
- *   │   └── FrameError   the byte stream can no longer be split into messages:
- *   │                    connection-level, the connection must close (`reason`).
- *   └── RpcError (code RPC_ERROR)
- *                        a procedure failed; carries the remote_error that is sent back
- *                        with status ERROR and the call's serial.
+ *   └── ProtocolError (code PROTOCOL_ERROR)
+ *       ├── XdrError     bytes that are not the XDR the layout says: `reason`, `offset`.
+ *       │                Inside a message body it costs only that call an error reply.
+ *       └── FrameError   the byte stream can no longer be split into messages:
+ *                        connection-level, the connection must close (`reason`).
  *
  * ProtocolError fixes `code` to PROTOCOL_ERROR, so the two subclasses tell
- * their cases apart by a stable `reason` instead.
+ * their cases apart by a stable `reason` instead. A procedure's own failure
+ * is an RpcError (lib/rpc/rpc-error.ts), which needs the message layouts
+ * that the XDR reader below them throws these errors from.
  */
-import { ProtocolError, QmpxError, type QmpxErrorOptions } from '../errors.js';
-import type { RemoteError } from './messages.js';
-import { ERROR_TEMPLATES, ErrorLevel, type ErrorCodeValue } from './protocol.js';
+import { ProtocolError, type QmpxErrorOptions } from '../errors.js';
 
 export type XdrErrorReason =
   /** A read needed more bytes than are left. */
@@ -74,58 +72,5 @@ export class FrameError extends ProtocolError {
     evidence?: string,
   ) {
     super(message, evidence);
-  }
-}
-
-/**
- * A procedure failed. Handlers throw it; the dispatcher sends `remote` back
- * as the body of a status ERROR reply with the call's serial.
- */
-export class RpcError extends QmpxError {
-  override readonly code = 'RPC_ERROR';
-
-  constructor(
-    /** The exact remote_error to send. */
-    readonly remote: RemoteError,
-    options?: QmpxErrorOptions,
-  ) {
-    super(remote.message ?? `libvirt error ${remote.code}`, options);
-  }
-
-  /** libvirt's error number (remote_error.code). */
-  get errorCode(): number {
-    return this.remote.code;
-  }
-
-  /** libvirt's error domain (remote_error.domain). */
-  get errorDomain(): number {
-    return this.remote.domain;
-  }
-
-  /**
-   * The error libvirt's virReportError(code, "%s", detail) would send:
-   * message = the code's template filled with `detail`, str1 = the template,
-   * str2 = `detail`, int1 = int2 = -1, level ERROR, no domain or network.
-   * That is the shape of every error reply in the captures but one (the
-   * "unsupported flags" one, which a caller can build with the constructor).
-   */
-  static report(code: ErrorCodeValue, domain: number, detail: string, options?: QmpxErrorOptions): RpcError {
-    const template = ERROR_TEMPLATES[code];
-    return new RpcError(
-      {
-        code,
-        domain,
-        message: template.replace('%s', () => detail),
-        level: ErrorLevel.ERROR,
-        dom: null,
-        str1: template,
-        str2: detail,
-        str3: null,
-        int1: -1,
-        int2: -1,
-        net: null,
-      },
-      options,
-    );
   }
 }

@@ -21,7 +21,7 @@
  * 32 MiB limit, a bad fd count) throw FrameError; the decoder then stays
  * failed and rethrows it, since the stream can no longer be split.
  */
-import type { MemoryBudget } from '../proxy/memory-budget.js';
+import type { MemoryBudget } from '../net/memory-budget.js';
 import { FrameError, XdrError } from './errors.js';
 import { HEADER_BYTES, LENGTH_WORD_BYTES, MessageType, RpcLimit } from './protocol.js';
 

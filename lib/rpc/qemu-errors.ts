@@ -2,8 +2,8 @@
  * The libvirt errors of the QEMU program whose shape is not the common
  * virReportError(code, "%s", detail) one.
  */
-import { InvalidArgumentError } from '../passthrough/index.js';
-import { RpcError } from './errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { RpcError } from './rpc-error.js';
 import { ErrorCode, ErrorDomain, ErrorLevel } from './protocol.js';
 
 /**

@@ -15,20 +15,20 @@
  *   MESSAGE, serial 1 (as libvirtd sends it, mitm-ev). Refused on a
  *   read-only connection, as libvirt refuses them.
  */
-import { ProtocolError } from '../errors.js';
+import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { connect, type Monitor } from '../monitor.js';
-import { InvalidArgumentError, deregisterMonitorEvent, monitorCommand, registerMonitorEvent } from '../passthrough/index.js';
+import { deregisterMonitorEvent, monitorCommand, registerMonitorEvent } from '../passthrough/index.js';
 import type { QgaMonitor } from '../qga/client.js';
 import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
 import { qemuProcedures } from './catalog.js';
 import { ProgramTable, procedure, type CallContext } from './dispatch.js';
 import { wireDomain, type LibvirtDomain } from './domains.js';
-import { RpcError } from './errors.js';
+import { RpcError } from './rpc-error.js';
 import { carriesLibvirtId, hasMember, libvirtResult } from './libvirt-result.js';
 import { monitorCommandError, unsupportedFlags } from './qemu-errors.js';
 import { monitorEventMessage, type MonitorCommandArgs } from './messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, MonitorCommandFlag, MonitorEventFlag, QemuProc, RPC_PROTOCOL_VERSION, RpcProgram } from './protocol.js';
-import { openDomain, readOnlyError, type ProgramContext } from './remote-program.js';
+import { openDomain, readOnlyError, type ProgramContext } from './program-context.js';
 import { encodeXdr } from './xdr.js';
 
 /** libvirt's default agent wait (QEMU_AGENT_WAIT_TIME) when the caller passes -1. */

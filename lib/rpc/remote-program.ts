@@ -9,59 +9,22 @@
  * notices itself), FD_PASSING 0 (Node cannot receive SCM_RIGHTS fds), every
  * other feature 0.
  */
-import type { Logger } from '../log.js';
 import type { Monitor } from '../monitor.js';
-import type { SessionStore } from './client-session.js';
 import { remoteProcedures } from './catalog.js';
 import { ProgramTable, procedure, type CallContext } from './dispatch.js';
 import { defineDomainEventCallbacks } from './domain-events.js';
 import { defineDomainProcedures } from './domain-program.js';
-import { wireDomain, type DomainRegistry, type LibvirtDomain } from './domains.js';
-import { RpcError } from './errors.js';
-import { DomainState, type LifecycleTracker } from './lifecycle.js';
+import { wireDomain, type LibvirtDomain } from './domains.js';
+import { DomainState } from './lifecycle.js';
 import { remoteApiName } from './procedure-names.js';
+import { openDomain, type ProgramContext } from './program-context.js';
+import { RpcError } from './rpc-error.js';
 import { AuthType, ErrorCode, ErrorDomain, Feature, RemoteProc, RpcProgram } from './protocol.js';
 
 /** CONNECT_OPEN flag VIR_CONNECT_RO. */
 const CONNECT_READ_ONLY = 1;
 /** What CONNECT_GET_URI returns: the URI virsh and python asked for when they opened. */
 const DEFAULT_URI = 'qemu:///system';
-
-/** What both program tables share. */
-export interface ProgramContext {
-  readonly domains: DomainRegistry;
-  readonly sessions: SessionStore;
-  readonly logger: Logger;
-  readonly lifecycle: LifecycleTracker;
-}
-
-/**
- * libvirt's refusal of a write on a read-only connection (virCheckReadOnlyGoto),
- * raised from the error domain of the file that holds the API: DOM for
- * libvirt-domain.c, NONE for libvirt-qemu.c.
- */
-export function readOnlyError(apiName: string, errorDomain: number = ErrorDomain.DOM): RpcError {
-  return RpcError.report(ErrorCode.OPERATION_DENIED, errorDomain, `read only access prevents ${apiName}`);
-}
-
-/**
- * The open session's domain for `dom`, refusing writes on read-only
- * sessions with `writeApi`'s name, from `refusalDomain` (see readOnlyError).
- */
-export function openDomain(
-  context: ProgramContext,
-  call: CallContext,
-  dom: { uuid: Buffer; name: string; id: number },
-  writeApi?: string,
-  refusalDomain: number = ErrorDomain.DOM,
-): LibvirtDomain {
-  const session = context.sessions.of(call.connection);
-  session.requireOpen();
-  if (writeApi !== undefined && session.readOnly) throw readOnlyError(writeApi, refusalDomain);
-  const domain = context.domains.resolve(dom);
-  call.note.domain = domain.name;
-  return domain;
-}
 
 /** QEMU's version as libvirt encodes it: major * 1e6 + minor * 1e3 + micro. */
 function hypervisorVersion(monitor: Monitor): bigint {

@@ -8,7 +8,7 @@
  *
  * Access is AUTH_NONE, guarded by the socket's permission bits: the socket
  * is created with `socketMode` (default 0600) without a window where it is
- * more open (lib/proxy/listen.ts binds it in a private directory and renames
+ * more open (lib/net/listen.ts binds it in a private directory and renames
  * it into place). With `readOnly`, every connection is read-only, as on
  * libvirtd's `libvirt-sock-ro`: monitor and agent commands and suspend /
  * resume, and monitor-event registration, are refused with libvirt's
@@ -19,10 +19,10 @@
  */
 import net from 'node:net';
 import { defaultLogger, type Logger } from '../log.js';
-import type { AuditSink } from '../proxy/audit.js';
-import type { ConnectionLimiter } from '../proxy/connection-limit.js';
-import { listenPrivately } from '../proxy/listen.js';
-import type { MemoryBudget } from '../proxy/memory-budget.js';
+import type { AuditSink } from '../audit-sink.js';
+import type { ConnectionLimiter } from '../net/connection-limit.js';
+import { listenPrivately } from '../net/listen.js';
+import type { MemoryBudget } from '../net/memory-budget.js';
 import { auditCall } from './call-audit.js';
 import { SessionStore } from './client-session.js';
 import { RpcConnection } from './connection.js';

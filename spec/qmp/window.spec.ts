@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../lib/index.js';
 import fc from 'fast-check';
-import { QmpMonitor, wireCommand } from '../../lib/qmp/client.js';
+import { QmpMonitor } from '../../lib/qmp/client.js';
+import { wireCommand } from '../../lib/qmp/wire.js';
 
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 const RETURN = '{"return": {}}\r\n';

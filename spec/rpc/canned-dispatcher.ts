@@ -4,9 +4,10 @@
  * asynchronous), for feeding a whole RpcConnection arbitrary bytes without
  * a VM behind it.
  */
-import { findProcedure, type ProcedureSpec } from '../../lib/rpc/catalog.js';
+import { findProcedure } from '../../lib/rpc/catalog.js';
+import type { ProcedureSpec } from '../../lib/rpc/procedure-spec.js';
 import { Dispatcher, ProgramTable, procedure } from '../../lib/rpc/dispatch.js';
-import { RpcError } from '../../lib/rpc/errors.js';
+import { RpcError } from '../../lib/rpc/rpc-error.js';
 import type { Domain } from '../../lib/rpc/messages.js';
 import { ErrorCode, ErrorDomain, QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
 

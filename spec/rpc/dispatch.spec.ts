@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { remoteProcedures } from '../../lib/rpc/catalog.js';
 import type { RpcConnection } from '../../lib/rpc/connection.js';
 import { Dispatcher, ProgramTable, procedure, type CallContext } from '../../lib/rpc/dispatch.js';
-import { RpcError } from '../../lib/rpc/errors.js';
+import { RpcError } from '../../lib/rpc/rpc-error.js';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from '../../lib/rpc/framing.js';
 import { remoteError, type Domain, type RemoteError } from '../../lib/rpc/messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';
@@ -166,8 +166,11 @@ test('an error too large to encode is replaced, not lost', async () => {
 });
 
 test('tables refuse duplicates', () => {
-  assert.throws(() => new ProgramTable(1).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))));
-  assert.throws(() => new Dispatcher([new ProgramTable(1), new ProgramTable(1)]));
+  assert.throws(
+    () => new ProgramTable(1).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))).define(1, procedure(remoteProcedures.authList, () => ({ types: [] }))),
+    /^procedure 1 of program 1 defined twice$/,
+  );
+  assert.throws(() => new Dispatcher([new ProgramTable(1), new ProgramTable(1)]), /^program 1 version 1 registered twice$/);
   assert.not.throws(() => new Dispatcher([new ProgramTable(1, 1), new ProgramTable(1, 2)]));
 });
 

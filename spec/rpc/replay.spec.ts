@@ -6,10 +6,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describeBody, findProcedure, type ProcedureSpec } from '../../lib/rpc/catalog.js';
+import { describeBody, findProcedure } from '../../lib/rpc/catalog.js';
+import type { ProcedureSpec } from '../../lib/rpc/procedure-spec.js';
 import type { RpcConnection } from '../../lib/rpc/connection.js';
 import { Dispatcher, ProgramTable, procedure } from '../../lib/rpc/dispatch.js';
-import { RpcError } from '../../lib/rpc/errors.js';
+import { RpcError } from '../../lib/rpc/rpc-error.js';
 import { FrameDecoder, encodeMessage, type RpcMessage } from '../../lib/rpc/framing.js';
 import { remoteError } from '../../lib/rpc/messages.js';
 import { MessageStatus, MessageType, QemuProc, RemoteProc, RpcProgram } from '../../lib/rpc/protocol.js';

@@ -10,10 +10,10 @@ import { dirname } from 'node:path';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listenPrivately } from '../../lib/proxy/listen.js';
+import { listenPrivately } from '../../lib/net/listen.js';
 import { silentLogger } from '../../lib/log.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
-import { RecordingLogger } from './harness.js';
+import { RecordingLogger } from '../proxy/harness.js';
 
 async function modeOf(path: string): Promise<number> {
   return (await lstat(path)).mode & 0o777;
