@@ -14,16 +14,19 @@
  * limits) or refuse outright is answered locally with the first reply QEMU
  * would have given, so no caller can desynchronise the shared connection.
  */
-import { parse as parseLossless, stringify as stringifyLossless, LosslessNumber } from 'lossless-json';
 import { InvalidArgumentError, QmpError, UnsupportedError } from '../errors.js';
 import type { Monitor } from '../monitor.js';
 import type { RequestOrigin } from '../request.js';
 import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
 import { parseJsonLossless } from '../qmp/json.js';
 import { checkFlags, MonitorCommandFlags } from './flags.js';
-import { QEMU_MAX_TOKEN_BYTES, QEMU_MAX_TOKEN_COUNT, scanJson, type ScannedJson, type TopLevelMember } from './json-scan.js';
-import { judgeInput } from './qemu-input.js';
-import { errorReplyText, formatLikeQemu, returnReplyText, withCallerId } from './reply.js';
+import { judgeInput } from '../qemu-json/dispatch-check.js';
+import { withCallerId } from '../qemu-json/id-placement.js';
+import { MAX_TOKEN_BYTES, MAX_TOKEN_COUNT, TOKEN_COUNT_EXCEEDED, TOKEN_SIZE_EXCEEDED } from '../qemu-json/limits.js';
+import { formatLikeQemu } from '../qemu-json/print.js';
+import { errorReplyText, returnReplyText } from '../qemu-json/replies.js';
+import { scanJson, type ScannedJson, type TopLevelMember } from '../qemu-json/strict-scan.js';
+import { wireJsonFromText } from '../qemu-json/wire.js';
 import { markTainted } from './taint.js';
 
 /** Per-call options: a qmpx extension to libvirt's signature. */
@@ -85,13 +88,13 @@ export async function monitorCommand(mon: Monitor, cmd: string, flags = 0, optio
   }
   const verdict = judgeInput(scanned, mon.capabilities.includes('oob'));
   const idText = textOf(cmd, verdict.idMember);
-  if (verdict.kind === 'refused') return errorReplyText('GenericError', verdict.desc, idText);
+  if (verdict.kind === 'refused') return errorReplyText({ errorClass: 'GenericError', desc: verdict.desc, idJson: idText });
   const overLimit = wireLimitError(scanned);
-  if (overLimit !== null) return errorReplyText('GenericError', overLimit);
+  if (overLimit !== null) return errorReplyText({ errorClass: 'GenericError', desc: overLimit });
 
   const argumentsText = textOf(cmd, verdict.argumentsMember);
   if (isRawSender(mon)) {
-    const argumentsJson = argumentsText === undefined ? undefined : reserialise(argumentsText);
+    const argumentsJson = argumentsText === undefined ? undefined : wireJsonFromText(argumentsText);
     const reply = await mon.send(verdict.name, argumentsJson, { ...requestOptions, oob: verdict.oob });
     return withCallerId(reply.text, reply.message.id !== undefined, idText);
   }
@@ -102,7 +105,7 @@ export async function monitorCommand(mon: Monitor, cmd: string, flags = 0, optio
     const value = await mon.execute(verdict.name, args, verdict.oob ? { ...requestOptions, oob: true } : requestOptions);
     return returnReplyText(formatLikeQemu(value), idText);
   } catch (error) {
-    if (error instanceof QmpError) return errorReplyText(error.errorClass, error.desc, idText);
+    if (error instanceof QmpError) return errorReplyText({ errorClass: error.errorClass, desc: error.desc, idJson: idText });
     throw error;
   }
 }
@@ -122,14 +125,9 @@ async function humanMonitorCommand(mon: Monitor, commandLine: string, options: R
  * message with many id-less errors that would desynchronise the connection.
  */
 function wireLimitError(scanned: ScannedJson): string | null {
-  if (scanned.tokenBytes + WIRE_ID_BYTES + 1 > QEMU_MAX_TOKEN_BYTES) return 'JSON token size limit exceeded';
-  if (scanned.tokenCount + WIRE_ID_TOKENS > QEMU_MAX_TOKEN_COUNT) return 'JSON token count limit exceeded';
+  if (scanned.tokenBytes + WIRE_ID_BYTES + 1 > MAX_TOKEN_BYTES) return TOKEN_SIZE_EXCEEDED;
+  if (scanned.tokenCount + WIRE_ID_TOKENS > MAX_TOKEN_COUNT) return TOKEN_COUNT_EXCEEDED;
   return null;
-}
-
-/** Compact JSON with every number token exactly as the caller wrote it. */
-function reserialise(jsonText: string): string {
-  return stringifyLossless(parseLossless(jsonText, null, (token) => new LosslessNumber(token))) as string;
 }
 
 function textOf(text: string, member: TopLevelMember | undefined): string | undefined {

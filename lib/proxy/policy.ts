@@ -9,7 +9,7 @@
  * hold secret material (read-only/secrets.ts). An operator can refuse more
  * per socket (`readOnlyDeny`), never allow more.
  */
-import type { QValue } from './qemu-value.js';
+import type { QValue } from '../qemu-json/parser.js';
 import { READ_ONLY_COMMANDS } from './read-only/commands.js';
 import { isSecretProperty } from './read-only/secrets.js';
 

@@ -1,7 +1,7 @@
 /**
  * A downstream client's parsed input judged as QEMU's dispatcher judges it
- * (qapi/qmp-dispatch.c, monitor/qmp.c, monitor/qmp-cmds-control.c), and the
- * reply texts QEMU would write.
+ * (qapi/qmp-dispatch.c, monitor/qmp.c, monitor/qmp-cmds-control.c); the
+ * replies are written by lib/qemu-json (replies.ts, id-placement.ts).
  *
  * Order of checks, as in QEMU: not an object → `QMP input must be a JSON
  * object` (no id); then the members, visited in QDict order → the first bad
@@ -9,11 +9,13 @@
  * `qmp_capabilities` gets CommandNotFound `Expecting capabilities
  * negotiation with 'qmp_capabilities'`.
  */
-import type { TopLevelMember } from '../passthrough/json-scan.js';
-import { judgeInput, qdictOrder } from '../passthrough/qemu-input.js';
-import { quoteLikeQemu, withCallerId } from '../passthrough/reply.js';
-import { TokenType, type TokenGroup } from './qemu-lexer.js';
-import { plainStringValue, toQemuJson, toWireJson, type QValue } from './qemu-value.js';
+import { judgeInput, type InputMember } from '../qemu-json/dispatch-check.js';
+import { plainStringValue, type QValue } from '../qemu-json/parser.js';
+import { toQemuJson } from '../qemu-json/print.js';
+import { qdictOrder } from '../qemu-json/qdict-order.js';
+import type { ErrorReply } from '../qemu-json/replies.js';
+import { TokenType, type JsonValueKind, type TokenGroup } from '../qemu-json/tokens.js';
+import { toWireJson } from '../qemu-json/wire.js';
 
 /** A well-formed command, ready to forward. */
 export interface ClientCommand {
@@ -28,10 +30,8 @@ export interface ClientCommand {
 }
 
 /** A reply decided locally, with QEMU's class and text. */
-export interface LocalError {
-  errorClass: string;
-  desc: string;
-  idJson: string | undefined;
+export interface LocalError extends ErrorReply {
+  readonly idJson: string | undefined;
 }
 
 export type CheckedRequest = { ok: true; command: ClientCommand } | ({ ok: false } & LocalError);
@@ -45,25 +45,19 @@ export type CheckedRequest = { ok: true; command: ClientCommand } | ({ ok: false
 export function checkRequest(value: QValue, allowOob: boolean): CheckedRequest {
   const plain = plainCommand(value);
   if (plain !== undefined) return { ok: true, command: plain };
-  const members: TopLevelMember[] =
+  const members: ValueMember[] =
     value.kind === 'object'
       ? [...value.members].map(([key, member]) => ({
           key,
-          keyStart: 0,
-          start: 0,
-          end: 0,
-          kind: member.kind === 'boolean' || member.kind === 'null' ? 'literal' : member.kind,
+          kind: valueKind(member),
           stringValue: member.kind === 'string' ? member.value : undefined,
+          value: member,
         }))
       : [];
-  const kind = value.kind === 'boolean' || value.kind === 'null' ? 'literal' : value.kind;
-  const verdict = judgeInput({ ok: true, kind, members, qemuError: null, tokenCount: 0, tokenBytes: 0 }, allowOob);
-  const memberValue = (member: TopLevelMember | undefined): QValue | undefined =>
-    member === undefined || value.kind !== 'object' ? undefined : value.members.get(member.key);
-  const id = memberValue(verdict.idMember);
-  const idJson = id === undefined ? undefined : toQemuJson(id);
+  const verdict = judgeInput({ kind: valueKind(value), members }, allowOob);
+  const idJson = verdict.idMember === undefined ? undefined : toQemuJson(verdict.idMember.value);
   if (verdict.kind === 'refused') return { ok: false, errorClass: 'GenericError', desc: verdict.desc, idJson };
-  const args = memberValue(verdict.argumentsMember);
+  const args = verdict.argumentsMember?.value;
   return {
     ok: true,
     command: {
@@ -74,6 +68,15 @@ export function checkRequest(value: QValue, allowOob: boolean): CheckedRequest {
       idJson,
     },
   };
+}
+
+/** A member of a parsed input object, with its value. */
+interface ValueMember extends InputMember {
+  readonly value: QValue;
+}
+
+function valueKind(value: QValue): JsonValueKind {
+  return value.kind === 'boolean' || value.kind === 'null' ? 'literal' : value.kind;
 }
 
 /**
@@ -105,9 +108,9 @@ function plainCommand(value: QValue): ClientCommand | undefined {
 /**
  * The commonest input, `{"execute": NAME}` with at most a one-token `id`,
  * read straight off its tokens: the command parseTokenGroup() and
- * checkRequest() would make of it, without building the value (most of the
- * per-command cost of a client's input). Undefined for anything else,
- * which takes the full path: a repeated key, an escape, `arguments`.
+ * checkRequest() would make of it, without building the value. Undefined
+ * for anything else, which takes the full path: a repeated key, an escape,
+ * `arguments`.
  */
 export function plainTokenCommand(group: TokenGroup): ClientCommand | undefined {
   const { types } = group;
@@ -185,101 +188,4 @@ export function negotiate(command: ClientCommand, offered: readonly string[]): {
   const unavailable = enabled.filter((capability) => !offered.includes(capability));
   if (unavailable.length > 0) return fail(`Capability ${unavailable.join(', ')} not available`);
   return { ok: true, enabled };
-}
-
-/** QEMU's error reply text, without the line end: the id first (docs/monitor-facts.md §2). */
-export function errorReplyText(error: LocalError): string {
-  const body = `"error": {"class": ${quoteLikeQemu(error.errorClass)}, "desc": ${quoteLikeQemu(error.desc)}}`;
-  return error.idJson === undefined ? `{${body}}` : `{"id": ${error.idJson}, ${body}}`;
-}
-
-/** QEMU's success reply text for `{}`, with the id last. */
-export function emptyReturnText(idJson: string | undefined): string {
-  return idJson === undefined ? '{"return": {}}' : `{"return": {}, "id": ${idJson}}`;
-}
-
-/** QEMU's compact output begins `{"`; a `pretty=on` monitor puts a line break after the brace. */
-function isCompact(replyText: string): boolean {
-  return replyText.charCodeAt(1) === 0x22;
-}
-
-/**
- * An id-less reply from QEMU with the client's id put where QEMU puts it:
- * last in a return, first in an error, with the monitor's own separators
- * (a `pretty=on` monitor's line breaks and indent). The rest is QEMU's text
- * untouched.
- */
-export function attachId(replyText: string, isError: boolean, idJson: string | undefined): string {
-  if (idJson === undefined) return replyText;
-  if (!isCompact(replyText)) {
-    const placed = placeId(replyText, false, idJson);
-    if (placed !== undefined) return placed;
-  }
-  if (isError) return `{"id": ${idJson}, ${replyText.slice(replyText.indexOf('{') + 1).trimStart()}`;
-  return `${replyText.slice(0, replyText.lastIndexOf('}')).trimEnd()}, "id": ${idJson}}`;
-}
-
-/**
- * A reply that echoes qmpx's wire id (exec-oob), with the client's id in
- * its place, or without it (and its separator) when the client gave none.
- * Compact output has it at a known place: `, "id": N}` at the end of a
- * return, `{"id": N, ` at the start of an error; anywhere else (a
- * `pretty=on` monitor) the member is found by the text's structure.
- */
-export function replaceWireId(replyText: string, isError: boolean, wireId: number, idJson: string | undefined): string {
-  const wire = String(wireId);
-  if (isError) {
-    const prefix = `{"id": ${wire}, `;
-    if (replyText.startsWith(prefix)) return attachId(`{${replyText.slice(prefix.length)}`, true, idJson);
-  } else {
-    const suffix = `, "id": ${wire}}`;
-    if (replyText.endsWith(suffix)) return attachId(`${replyText.slice(0, -suffix.length)}}`, false, idJson);
-  }
-  return placeId(replyText, true, idJson) ?? replyText;
-}
-
-/** withCallerId(), or undefined when the text has no members to place an id among (it then goes as QEMU wrote it). */
-function placeId(replyText: string, wireIdEchoed: boolean, idJson: string | undefined): string | undefined {
-  try {
-    return withCallerId(replyText, wireIdEchoed, idJson === undefined ? undefined : indentedLikeReply(idJson, replyText));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * An id that is an object or array, laid out as a `pretty=on` monitor lays
- * out a top-level member's value: each member or item on its own line,
- * indented 4 spaces per level, the closing bracket on a line of its own at
- * the level of the opening one (also when empty). `idJson` is QEMU's
- * compact form; scalars and compact replies are left alone.
- */
-function indentedLikeReply(idJson: string, replyText: string): string {
-  const first = idJson.charCodeAt(0);
-  if ((first !== 0x7b && first !== 0x5b) || isCompact(replyText)) return idJson;
-  const lineEnd = replyText.charCodeAt(1) === 0x0d ? '\r\n' : '\n';
-  const newline = (depth: number): string => lineEnd + ' '.repeat(4 * depth);
-  let out = '';
-  let depth = 1;
-  for (let i = 0; i < idJson.length; i++) {
-    const char = idJson[i]!;
-    if (char === '"') {
-      const start = i;
-      for (i++; i < idJson.length && idJson[i] !== '"'; i++) if (idJson[i] === '\\') i++;
-      out += idJson.slice(start, i + 1);
-    } else if (char === '{' || char === '[') {
-      depth++;
-      out += char + newline(depth);
-    } else if (char === '}' || char === ']') {
-      depth--;
-      out = out.trimEnd() + newline(depth) + char;
-    } else if (char === ',') {
-      out += `,${newline(depth)}`;
-    } else if (char === ':') {
-      out += ': ';
-    } else if (char !== ' ') {
-      out += char;
-    }
-  }
-  return out;
 }

@@ -10,7 +10,7 @@
  *   second client of QEMU's own socket does, and is greeted with the
  *   upstream's greeting bytes once a link is up.
  * - Input is cut into messages exactly as QEMU's parser cuts it
- *   (qemu-lexer.ts). Before negotiation every message is answered here;
+ *   (lib/qemu-json/streamer.ts). Before negotiation every message is answered here;
  *   after it, well-formed commands go upstream without the client's id
  *   (invariant 3) and everything QEMU would reject before dispatch (not
  *   JSON, not an object, bad members, nesting) is answered here with
@@ -31,20 +31,13 @@ import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
 import { echoedId } from '../qmp/wire.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
-import { QemuJsonStreamer, type TokenGroup } from './qemu-lexer.js';
-import { decodeBytesLikeQemu, parseTokenGroup } from './qemu-value.js';
-import {
-  attachId,
-  beforeNegotiation,
-  checkRequest,
-  emptyReturnText,
-  errorReplyText,
-  negotiate,
-  plainTokenCommand,
-  replaceWireId,
-  type ClientCommand,
-  type LocalError,
-} from './qmp-request.js';
+import { attachId, replaceWireId } from '../qemu-json/id-placement.js';
+import { parseTokenGroup } from '../qemu-json/parser.js';
+import { errorReplyText, returnReplyText } from '../qemu-json/replies.js';
+import { QemuJsonStreamer } from '../qemu-json/streamer.js';
+import type { TokenGroup } from '../qemu-json/tokens.js';
+import { decodeBytesLikeQemu } from '../qemu-json/unicode.js';
+import { beforeNegotiation, checkRequest, negotiate, plainTokenCommand, type ClientCommand, type LocalError } from './qmp-request.js';
 import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
@@ -336,7 +329,7 @@ export class QmpSession implements DownstreamSession {
     this.oobEnabled = result.enabled.includes('oob');
     this.transition('capabilities-sent');
     this.audit(command, 'ok');
-    this.outbound.writeAlone(`${emptyReturnText(command.idJson)}\r\n`, () => {
+    this.outbound.writeAlone(`${returnReplyText('{}', command.idJson)}\r\n`, () => {
       if (this.state === 'capabilities-sent') this.transition('negotiated');
     });
   }

@@ -25,7 +25,7 @@ import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } f
 import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin, type RequestOutcome } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { JsonObjectFramer } from './framer.js';
-import { readableMembers } from './qemu-output.js';
+import { readableMembers } from '../qemu-json/output-members.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';

@@ -7,7 +7,8 @@
  * more (so possibly rounded) is the text parsed again with lossless-json,
  * where integers outside ±2^53 become `bigint`.
  */
-import { isInteger, isSafeNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
+import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
+import { numberFromToken } from '../qemu-json/numbers.js';
 
 const TWO_POW_53 = 2 ** 53;
 
@@ -23,11 +24,6 @@ function mayHaveRounded(value: unknown): boolean {
   return false;
 }
 
-function parseNumberToken(token: string): number | bigint {
-  if (isInteger(token) && !isSafeNumber(token)) return BigInt(token);
-  return Number(token);
-}
-
 /**
  * Parses JSON text, returning integers beyond ±2^53 as `bigint`.
  * Throws SyntaxError on invalid JSON.
@@ -41,7 +37,7 @@ export function parseJsonLossless(text: string): unknown {
  * re-parse when some number in it reached ±2^53 and may have been rounded.
  */
 export function losslessFromParsed(text: string, parsed: unknown): unknown {
-  return mayHaveRounded(parsed) ? parseLossless(text, null, parseNumberToken) : parsed;
+  return mayHaveRounded(parsed) ? parseLossless(text, null, numberFromToken) : parsed;
 }
 
 /**

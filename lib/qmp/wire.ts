@@ -6,7 +6,7 @@
 import { ProtocolError } from '../errors.js';
 import { compileSchema } from '../schema.js';
 import { losslessFromParsed, parseJsonLossless } from './json.js';
-import { readQemuOutput } from './qemu-output.js';
+import { readQemuOutput } from '../qemu-json/output-reader.js';
 
 export interface QmpVersion {
   qemu: { major: number; minor: number; micro: number };
@@ -136,7 +136,7 @@ function invalid(text: string, what: string, why: string): ClassifyResult {
  * The value of one message QEMU sent, numbers kept exact (`parsed`: its
  * JSON.parse value, when the framer already made it). What JSON refuses is
  * read again as QEMU's output, where `inf`, `-inf`, `nan` and `-nan` are
- * the doubles QEMU printed (qemu-output.ts). Throws ProtocolError when the
+ * the doubles QEMU printed (lib/qemu-json/output-reader.ts). Throws ProtocolError when the
  * text is neither.
  */
 export function parseMonitorJson(text: string, parsed?: object): unknown {

@@ -1,7 +1,7 @@
 /**
- * Fuzz: how the proxy reads a client's QMP input (lib/proxy/qemu-lexer.ts,
- * qemu-value.ts, qmp-request.ts), without sockets, at a volume the session
- * target cannot reach.
+ * Fuzz: how the proxy reads a client's QMP input (lib/qemu-json/streamer.ts,
+ * parser.ts, wire.ts, lib/proxy/qmp-request.ts), without sockets, at a
+ * volume the session target cannot reach.
  *
  * - The streamer cuts the same token groups and reports the same errors
  *   whole, byte by byte and in chunks.
@@ -16,8 +16,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { QemuJsonStreamer, tokenTexts, type TokenGroup, type TokenType } from '../../lib/proxy/qemu-lexer.js';
-import { parseTokenGroup, toWireJson } from '../../lib/proxy/qemu-value.js';
+import { parseTokenGroup } from '../../lib/qemu-json/parser.js';
+import { QemuJsonStreamer } from '../../lib/qemu-json/streamer.js';
+import { tokenTexts, type TokenGroup, type TokenType } from '../../lib/qemu-json/tokens.js';
+import { toWireJson } from '../../lib/qemu-json/wire.js';
 import { checkRequest, plainTokenCommand } from '../../lib/proxy/qmp-request.js';
 import { clientMessage } from './grammar.js';
 import { chunked, cutPoints, fuzzTarget, inputsPerTarget, syncRound } from './support.js';

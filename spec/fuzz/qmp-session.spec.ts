@@ -24,7 +24,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { QemuJsonStreamer } from '../../lib/proxy/qemu-lexer.js';
+import { QemuJsonStreamer } from '../../lib/qemu-json/streamer.js';
 import { policyNamed } from '../../lib/proxy/policy.js';
 import { clientMessage } from './grammar.js';
 import { linkFor, returnText, scriptedMonitor } from './scripted-qemu.js';

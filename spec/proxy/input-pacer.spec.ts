@@ -5,7 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BULK_BYTES_PER_TURN, InputPacer, LARGE_MESSAGE_BYTES, SMALL_INPUT_BYTES } from '../../lib/proxy/input-pacer.js';
-import { QemuJsonStreamer, tokenTexts } from '../../lib/proxy/qemu-lexer.js';
+import { QemuJsonStreamer } from '../../lib/qemu-json/streamer.js';
+import { tokenTexts } from '../../lib/qemu-json/tokens.js';
 
 test('small chunks of a client not in a large message are not bulk; large chunks and large messages are', () => {
   const pacer = new InputPacer();

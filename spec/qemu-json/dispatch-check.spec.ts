@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { connect, silentLogger, type Monitor } from '../../lib/index.js';
 import { monitorCommand } from '../../lib/passthrough/index.js';
-import { qdictOrder, tdbHash } from '../../lib/passthrough/qemu-input.js';
+import { qdictOrder, tdbHash } from '../../lib/qemu-json/qdict-order.js';
 import { rawQmp, startQemu, type QemuInstance, type RawClient } from '../helpers/qemu.js';
 
 /** A negotiated raw QMP connection that collects the replies to one input at a time. */

@@ -3,8 +3,12 @@
  * that qmpx can answer locally everything QEMU would refuse before running
  * a command, and never write such input upstream.
  *
- * One pass, no recursion (a hostile depth cannot overflow the stack), over
- * strict RFC 8259 JSON. It reports:
+ * The text must be strict RFC 8259 JSON (the caller's contract is libvirt's,
+ * whose JSON parser refuses QEMU's single-quoted strings); the proxy's
+ * streamer.ts reads QEMU's whole dialect from bytes. Both take QEMU's
+ * limits and their order from limits.ts and its string rules from
+ * unicode.ts. One pass, no recursion (a hostile depth cannot overflow the
+ * stack). It reports:
  * - a syntax error with its position (the caller gets `cannot parse JSON`);
  * - otherwise what QEMU would complain about first, measured against
  *   QEMU 7.2 with a raw socket:
@@ -21,29 +25,19 @@
  * - the top-level value's kind and, for an object, its members in
  *   document order with the raw text span of each value.
  */
+import type { InputMember } from './dispatch-check.js';
+import { countOrNestingError, MAX_TOKEN_BYTES, TOKEN_SIZE_EXCEEDED } from './limits.js';
+import { jsonNumberEnd } from './numbers.js';
+import { isJsonSpace, type JsonValueKind } from './tokens.js';
+import { hex4, isValidCodePoint, readUnicodeEscape } from './unicode.js';
 
-/** QEMU's json-streamer limit on `{` and `[` open at once (qobject/json-streamer.c, 7.2). */
-export const QEMU_MAX_NESTING = 1024;
-/** QEMU's json-streamer limit: a message's token bytes (whitespace excluded) must stay below this. */
-export const QEMU_MAX_TOKEN_BYTES = 64 * 1024 * 1024;
-/** QEMU's json-streamer limit on tokens in one message. */
-export const QEMU_MAX_TOKEN_COUNT = 2 * 1024 * 1024;
-
-/** What a JSON value is; `literal` is true, false or null. */
-export type JsonValueKind = 'object' | 'array' | 'string' | 'number' | 'literal';
-
-/** A member of the top-level object. */
-export interface TopLevelMember {
-  /** The key, decoded. */
-  readonly key: string;
+/** A member of the top-level object; its key decoded. */
+export interface TopLevelMember extends InputMember {
   /** Where the key's opening quote is. */
   readonly keyStart: number;
-  readonly kind: JsonValueKind;
   /** The value's raw text is `text.slice(start, end)`. */
   readonly start: number;
   readonly end: number;
-  /** The decoded value, for string members. */
-  readonly stringValue?: string;
 }
 
 /** Valid JSON, and what QEMU would make of it. */
@@ -102,8 +96,6 @@ const enum Expect {
   End,
 }
 
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const HEX4 = /[0-9a-fA-F]{4}/y;
 const SHORT_ESCAPES = new Set(['"', '\\', '/', 'b', 'f', 'n', 'r', 't']);
 
 /** Scans `text`; never throws. */
@@ -114,13 +106,6 @@ export function scanJson(text: string): ScanResult {
     if (error instanceof SyntaxFailure) return { ok: false, reason: error.reason, position: error.position };
     throw error;
   }
-}
-
-/** True for a noncharacter or surrogate code point: QEMU's `is_valid_codepoint` says no. */
-export function isRejectedCodePoint(codePoint: number): boolean {
-  if (codePoint >= 0xd800 && codePoint <= 0xdfff) return true;
-  if (codePoint >= 0xfdd0 && codePoint <= 0xfdef) return true;
-  return (codePoint & 0xfffe) === 0xfffe;
 }
 
 class Scanner {
@@ -221,12 +206,12 @@ class Scanner {
       this.string();
     } else if (char === '-' || (char !== undefined && char >= '0' && char <= '9')) {
       kind = 'number';
-      NUMBER.lastIndex = start;
-      if (!NUMBER.test(this.text)) {
+      const end = jsonNumberEnd(this.text, start);
+      if (end === -1) {
         this.position = start + 1;
         this.fail('Digit expected');
       }
-      this.position = NUMBER.lastIndex;
+      this.position = end;
       this.token(this.position - start);
     } else {
       const literal = ['true', 'false', 'null'].find((word) => this.text.startsWith(word, start));
@@ -288,12 +273,12 @@ class Scanner {
         const next = text.charCodeAt(index + 1);
         if (next >= 0xdc00 && next <= 0xdfff) {
           const codePoint = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00);
-          if (isRejectedCodePoint(codePoint)) this.parserError ??= 'JSON parse error, invalid UTF-8 sequence in string';
+          if (!isValidCodePoint(codePoint)) this.parserError ??= 'JSON parse error, invalid UTF-8 sequence in string';
           index += 2;
           continue;
         }
       }
-      if (isRejectedCodePoint(code)) this.parserError ??= 'JSON parse error, invalid UTF-8 sequence in string';
+      if (!isValidCodePoint(code)) this.parserError ??= 'JSON parse error, invalid UTF-8 sequence in string';
       index++;
     }
     this.position = index + 1;
@@ -302,10 +287,9 @@ class Scanner {
   }
 
   /**
-   * Reads the escape at `backslash`; returns the index after it. Mirrors
-   * QEMU's parse_string: a leading surrogate directly followed by `\u` takes
-   * that escape along only if it is a trailing surrogate, and the error
-   * quotes exactly the escapes consumed.
+   * Reads the escape at `backslash`; returns the index after it. A `\u`
+   * escape is read as QEMU's parser reads it (unicode.ts), after the check
+   * that it is JSON.
    */
   private escape(backslash: number): number {
     const text = this.text;
@@ -317,30 +301,13 @@ class Scanner {
       }
       return backslash + 2;
     }
-    let codePoint = this.hex4(backslash + 2);
-    let end = backslash + 6;
-    if (codePoint >= 0xd800 && codePoint <= 0xdbff && text[end] === '\\' && text[end + 1] === 'u') {
-      const trailing = this.hex4(end + 2);
-      if (trailing >= 0xdc00 && trailing <= 0xdfff) {
-        codePoint = 0x10000 + ((codePoint - 0xd800) << 10) + (trailing - 0xdc00);
-        end += 6;
-      } else {
-        codePoint = -1;
-      }
-    }
-    if (codePoint < 0 || isRejectedCodePoint(codePoint)) {
-      this.parserError ??= `JSON parse error, ${text.slice(backslash, end)} is not a valid Unicode character`;
-    }
-    return end;
-  }
-
-  private hex4(at: number): number {
-    HEX4.lastIndex = at;
-    if (!HEX4.test(this.text)) {
-      this.position = at;
+    if (hex4(text, backslash + 2) < 0) {
+      this.position = backslash + 2;
       this.fail('Four hex digits expected');
     }
-    return parseInt(this.text.slice(at, at + 4), 16);
+    const { codePoint, end } = readUnicodeEscape(text, backslash);
+    if (codePoint < 0) this.parserError ??= `JSON parse error, ${text.slice(backslash, end)} is not a valid Unicode character`;
+    return end;
   }
 
   private decode([start, end]: [number, number]): string {
@@ -360,9 +327,8 @@ class Scanner {
   private token(bytes: number, depthBefore?: number): void {
     const depth = depthBefore === undefined ? this.stack.length : depthBefore - 1;
     if (this.streamerError === null) {
-      if (this.tokenBytes + bytes + 1 > QEMU_MAX_TOKEN_BYTES) this.streamerError = 'JSON token size limit exceeded';
-      else if (this.tokenCount + 1 > QEMU_MAX_TOKEN_COUNT) this.streamerError = 'JSON token count limit exceeded';
-      else if (depth > QEMU_MAX_NESTING) this.streamerError = 'JSON nesting depth limit exceeded';
+      if (this.tokenBytes + bytes + 1 > MAX_TOKEN_BYTES) this.streamerError = TOKEN_SIZE_EXCEEDED;
+      else this.streamerError = countOrNestingError(this.tokenCount, depth);
     }
     this.tokenBytes += bytes;
     this.tokenCount++;
@@ -371,11 +337,7 @@ class Scanner {
   private skipWhitespace(): void {
     const text = this.text;
     let index = this.position;
-    for (;;) {
-      const code = text.charCodeAt(index);
-      if (code !== 0x20 && code !== 0x0a && code !== 0x0d && code !== 0x09) break;
-      index++;
-    }
+    while (isJsonSpace(text.charCodeAt(index))) index++;
     this.position = index;
   }
 

@@ -7,7 +7,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MAX_TOKEN_COUNT, QemuJsonStreamer, tokenTexts, type StreamerSink } from '../../lib/proxy/qemu-lexer.js';
+import { MAX_TOKEN_COUNT } from '../../lib/qemu-json/limits.js';
+import { QemuJsonStreamer, type StreamerSink } from '../../lib/qemu-json/streamer.js';
+import { tokenTexts } from '../../lib/qemu-json/tokens.js';
 import { MemoryBudget } from '../../lib/net/memory-budget.js';
 
 // A full, synchronous collection on demand: gc() after --expose-gc.

@@ -7,7 +7,9 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseJsonLossless } from '../../lib/qmp/json.js';
-import { MAX_OUTPUT_NESTING, readableMembers, readQemuOutput, scanTopLevelMembers } from '../../lib/qmp/qemu-output.js';
+import { MAX_OUTPUT_NESTING } from '../../lib/qemu-json/limits.js';
+import { readableMembers, scanTopLevelMembers } from '../../lib/qemu-json/output-members.js';
+import { readQemuOutput } from '../../lib/qemu-json/output-reader.js';
 
 test('the four tokens QEMU prints for non-finite doubles are read as the values it meant, anywhere a number goes', () => {
   const value = readQemuOutput('{"return": {"a": inf, "b": [-inf, nan, -nan], "c": {"d": -nan}}}') as { return: Record<string, unknown> };

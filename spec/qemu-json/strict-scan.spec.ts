@@ -1,13 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import {
-  QEMU_MAX_NESTING,
-  QEMU_MAX_TOKEN_BYTES,
-  QEMU_MAX_TOKEN_COUNT,
-  scanJson,
-  type ScannedJson,
-} from '../../lib/passthrough/json-scan.js';
+import { MAX_NESTING, MAX_TOKEN_BYTES, MAX_TOKEN_COUNT } from '../../lib/qemu-json/limits.js';
+import { scanJson, type ScannedJson } from '../../lib/qemu-json/strict-scan.js';
 
 function scanned(text: string): ScannedJson {
   const result = scanJson(text);
@@ -104,30 +99,30 @@ test('strings QEMU will not decode: surrogates and noncharacters, escaped or raw
 });
 
 test("nesting: QEMU's limit is 1,024 open brackets and braces together", () => {
-  assert.is(scanned(nested(QEMU_MAX_NESTING)).qemuError, null);
-  assert.is(scanned(nested(QEMU_MAX_NESTING + 1)).qemuError, 'JSON nesting depth limit exceeded');
+  assert.is(scanned(nested(MAX_NESTING)).qemuError, null);
+  assert.is(scanned(nested(MAX_NESTING + 1)).qemuError, 'JSON nesting depth limit exceeded');
   const inObject = (depth: number): string => `{"execute":"query-status","arguments":{"a":${nested(depth)}}}`;
-  assert.is(scanned(inObject(QEMU_MAX_NESTING - 2)).qemuError, null);
-  assert.is(scanned(inObject(QEMU_MAX_NESTING - 1)).qemuError, 'JSON nesting depth limit exceeded');
+  assert.is(scanned(inObject(MAX_NESTING - 2)).qemuError, null);
+  assert.is(scanned(inObject(MAX_NESTING - 1)).qemuError, 'JSON nesting depth limit exceeded');
   // Far deeper than any call stack would allow: the scanner does not recurse.
   assert.is(scanned(nested(200_000)).qemuError, 'JSON nesting depth limit exceeded');
   // Stream limits are checked as tokens arrive, before parsing: they win over a duplicate key.
-  assert.is(scanned(`{"a":1,"a":${nested(QEMU_MAX_NESTING)}}`).qemuError, 'JSON nesting depth limit exceeded');
+  assert.is(scanned(`{"a":1,"a":${nested(MAX_NESTING)}}`).qemuError, 'JSON nesting depth limit exceeded');
 });
 
 test("token count: QEMU refuses more than 2^21 tokens (whitespace is not a token)", () => {
   const array = (items: number): string => `[${Array(items).fill('0').join(', ')}]`;
   // n items: n values, n-1 commas, 2 brackets.
-  const itemsAtLimit = (QEMU_MAX_TOKEN_COUNT - 1) / 2;
+  const itemsAtLimit = (MAX_TOKEN_COUNT - 1) / 2;
   const atLimit = scanned(`${array(Math.floor(itemsAtLimit))} `);
-  assert.is(atLimit.tokenCount, QEMU_MAX_TOKEN_COUNT - 1);
+  assert.is(atLimit.tokenCount, MAX_TOKEN_COUNT - 1);
   assert.is(atLimit.qemuError, null);
   // `[[]` + `,0` × j + `]`: 2j + 4 tokens.
-  const exact = scanned(`[[]${',0'.repeat((QEMU_MAX_TOKEN_COUNT - 4) / 2)}]`);
-  assert.is(exact.tokenCount, QEMU_MAX_TOKEN_COUNT);
+  const exact = scanned(`[[]${',0'.repeat((MAX_TOKEN_COUNT - 4) / 2)}]`);
+  assert.is(exact.tokenCount, MAX_TOKEN_COUNT);
   assert.is(exact.qemuError, null);
   const over = scanned(array(Math.ceil(itemsAtLimit)));
-  assert.is(over.tokenCount, QEMU_MAX_TOKEN_COUNT + 1);
+  assert.is(over.tokenCount, MAX_TOKEN_COUNT + 1);
   assert.is(over.qemuError, 'JSON token count limit exceeded');
 });
 
@@ -137,17 +132,17 @@ test('token size: QEMU refuses a message whose tokens reach 64 MiB (bytes, not c
     const suffix = '"}}';
     return prefix + char.repeat((total - prefix.length - suffix.length) / charBytes) + suffix;
   };
-  const below = scanned(withString(QEMU_MAX_TOKEN_BYTES - 1, 'x', 1));
-  assert.is(below.tokenBytes, QEMU_MAX_TOKEN_BYTES - 1);
+  const below = scanned(withString(MAX_TOKEN_BYTES - 1, 'x', 1));
+  assert.is(below.tokenBytes, MAX_TOKEN_BYTES - 1);
   assert.is(below.qemuError, null);
-  assert.is(scanned(withString(QEMU_MAX_TOKEN_BYTES, 'x', 1)).qemuError, 'JSON token size limit exceeded');
+  assert.is(scanned(withString(MAX_TOKEN_BYTES, 'x', 1)).qemuError, 'JSON token size limit exceeded');
   // 'é' is two bytes in UTF-8: half the characters reach the same limit.
   const prefixBytes = '{"execute":"query-status","arguments":{"a":"'.length + 3;
-  const twoByte = scanned(`{"execute":"query-status","arguments":{"a":"${'é'.repeat((QEMU_MAX_TOKEN_BYTES - prefixBytes) / 2 + 1)}"}}`);
-  assert.ok(twoByte.tokenBytes >= QEMU_MAX_TOKEN_BYTES);
+  const twoByte = scanned(`{"execute":"query-status","arguments":{"a":"${'é'.repeat((MAX_TOKEN_BYTES - prefixBytes) / 2 + 1)}"}}`);
+  assert.ok(twoByte.tokenBytes >= MAX_TOKEN_BYTES);
   assert.is(twoByte.qemuError, 'JSON token size limit exceeded');
   // Whitespace is not counted.
-  assert.is(scanned(`${' '.repeat(QEMU_MAX_TOKEN_BYTES)}{}`).tokenBytes, 2);
+  assert.is(scanned(`${' '.repeat(MAX_TOKEN_BYTES)}{}`).tokenBytes, 2);
 });
 
 /** JSON texts, pretty or compact, and texts one edit away from them. */

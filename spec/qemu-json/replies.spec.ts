@@ -3,7 +3,9 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { LosslessNumber } from 'lossless-json';
 import { ProtocolError } from '../../lib/errors.js';
-import { errorReplyText, formatLikeQemu, quoteLikeQemu, returnReplyText, withCallerId } from '../../lib/passthrough/reply.js';
+import { withCallerId } from '../../lib/qemu-json/id-placement.js';
+import { formatLikeQemu, quoteLikeQemu } from '../../lib/qemu-json/print.js';
+import { errorReplyText, returnReplyText } from '../../lib/qemu-json/replies.js';
 
 test('an id-less compact reply gets the caller id where QEMU puts it: last in a return, first in an error', () => {
   assert.is(withCallerId('{"return": {}}', false, '"a"'), '{"return": {}, "id": "a"}');
@@ -38,8 +40,8 @@ test('a reply qmpx cannot place an id in is a ProtocolError, not a wrong answer'
 });
 
 test("replies qmpx builds itself are written as QEMU writes them", () => {
-  assert.is(errorReplyText('GenericError', "QMP input member 'f\u00f6' is unexpected"), `{"error": {"class": "GenericError", "desc": "QMP input member 'f\\u00F6' is unexpected"}}`);
-  assert.is(errorReplyText('CommandNotFound', 'x', '5'), '{"id": 5, "error": {"class": "CommandNotFound", "desc": "x"}}');
+  assert.is(errorReplyText({ errorClass: 'GenericError', desc: "QMP input member 'f\u00f6' is unexpected" }), `{"error": {"class": "GenericError", "desc": "QMP input member 'f\\u00F6' is unexpected"}}`);
+  assert.is(errorReplyText({ errorClass: 'CommandNotFound', desc: 'x', idJson: '5' }), '{"id": 5, "error": {"class": "CommandNotFound", "desc": "x"}}');
   assert.is(returnReplyText('{}', '"a"'), '{"return": {}, "id": "a"}');
   assert.is(quoteLikeQemu('a/b\u00e9\u007f\u0000\u{1f600}\t"\\'), '"a/b\\u00E9\\u007F\\u0000\\uD83D\\uDE00\\t\\"\\\\"');
   assert.is(

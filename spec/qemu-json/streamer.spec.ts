@@ -1,14 +1,18 @@
 /**
  * The QEMU-compatible stream cutter: the same messages whether the input
  * comes whole or byte by byte (every parser is checked both ways), and QEMU's cut points.
- * (Its agreement with QEMU itself is checked in qmp-session.spec.ts.)
+ * (Its agreement with QEMU itself is checked in spec/proxy/qmp-session.spec.ts.)
  */
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { QemuJsonStreamer, tokenTexts, type TokenGroup } from '../../lib/proxy/qemu-lexer.js';
-import { formatDouble, decodeBytesLikeQemu, parseTokenGroup, toQemuJson, toWireJson } from '../../lib/proxy/qemu-value.js';
-import { checkRequest, plainTokenCommand } from '../../lib/proxy/qmp-request.js';
+import { formatDouble } from '../../lib/qemu-json/numbers.js';
+import { parseTokenGroup } from '../../lib/qemu-json/parser.js';
+import { toQemuJson } from '../../lib/qemu-json/print.js';
+import { QemuJsonStreamer } from '../../lib/qemu-json/streamer.js';
+import { tokenTexts, type TokenGroup } from '../../lib/qemu-json/tokens.js';
+import { decodeBytesLikeQemu } from '../../lib/qemu-json/unicode.js';
+import { toWireJson } from '../../lib/qemu-json/wire.js';
 
 function cut(chunks: Array<string | Buffer>, maxMessageBytes?: number): string[] {
   const out: string[] = [];
@@ -92,37 +96,6 @@ test('values: wire JSON keeps number tokens, QEMU JSON re-prints them as QEMU do
     toQemuJson(parsed.value),
     '{"n": [1000, 1, 0, 18446744073709551615, 1.8446744073709552e+19, 1.2345678901234568e+29], "s": "it\'s \\u00E9"}',
   );
-});
-
-test('the token fast path for {"execute", "id"} gives what the full parse and check give, or declines (property)', () => {
-  const keys = ['"execute"', '"execute"', "'execute'", '"id"', '"id"', '"arguments"', '"exec\\u0075te"', '"x"'];
-  const values = ['"query-status"', '"query-status"', "'stop'", '"2"', '"a\\"b"', "'it\"s'", '"\xc3\xa9"', '1e3', '-0', '18446744073709551616', '1.5', 'true', 'null', 'nul', '{}', '[1]'];
-  const groups = (text: string): TokenGroup[] => {
-    const out: TokenGroup[] = [];
-    new QemuJsonStreamer({ group: (group) => out.push(group), error: () => undefined, oversize: () => undefined }).push(text);
-    return out;
-  };
-  let taken = 0;
-  fc.assert(
-    fc.property(
-      fc.array(fc.tuple(fc.constantFrom(...keys), fc.constantFrom(...values)), { minLength: 0, maxLength: 3 }),
-      fc.constantFrom(',', ' , ', ':'),
-      (members, separator) => {
-        const text = `{${members.map(([key, value]) => `${key}: ${value}`).join(separator)}}\n`;
-        for (const group of groups(text)) {
-          const fast = plainTokenCommand(group);
-          if (fast === undefined) continue;
-          taken++;
-          const parsed = parseTokenGroup(group);
-          assert.ok(parsed.ok, text);
-          if (!parsed.ok) return;
-          assert.equal(checkRequest(parsed.value, false), { ok: true, command: fast }, text);
-        }
-      },
-    ),
-    { seed: 11, numRuns: 3000 },
-  );
-  assert.ok(taken > 100, `fast path taken ${taken} times`);
 });
 
 test('%.17g as QEMU prints doubles', () => {

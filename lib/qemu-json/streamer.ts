@@ -1,17 +1,17 @@
 /**
- * Downstream client bytes → the messages QEMU's QMP server would see.
+ * Client bytes → the messages QEMU's QMP server would see.
  *
  * QEMU does not frame QMP input by lines or by JSON structure alone: a
  * lexer (qobject/json-lexer.c) turns bytes into tokens and, on a bad byte,
  * reports `stray '...'` and skips to a resynchronisation point; a streamer
  * (qobject/json-streamer.c) collects tokens until braces and brackets
- * balance, or one goes negative, or the nesting passes 1024, and hands each
- * group to the parser. How many replies a client gets for malformed input
- * (zero, one, or hundreds: docs/monitor-facts.md §2) is decided here, so a proxy that is to
- * answer exactly like QEMU must cut the stream exactly where QEMU would.
- * This is a transcription of those two state machines, push-driven and
- * resumable across chunks: feeding input whole or byte by byte gives the
- * same messages.
+ * balance, or one goes negative, or a limit of limits.ts is passed, and
+ * hands each group to the parser (parser.ts). How many replies a client
+ * gets for malformed input (zero, one, or hundreds: docs/monitor-facts.md
+ * §2) is decided here, so a proxy that is to answer exactly like QEMU must
+ * cut the stream exactly where QEMU would. This is a transcription of those
+ * two state machines, push-driven and resumable across chunks: feeding
+ * input whole or byte by byte gives the same messages.
  *
  *   START ─ " ' ─▶ STRING ─ \ ─▶ ESCAPE         any bad byte: emit `stray 'TOKEN'`,
  *     │    0-9 - ─▶ NUMBER states (lookahead)   then RECOVERY: skip to a control
@@ -21,45 +21,16 @@
  * The lexer works on bytes (token texts are latin1 strings, one char per
  * byte); UTF-8 is validated later, by the parser, as in QEMU.
  *
- * Memory: an unfinished message is held compactly, as its token bytes once
+ * Memory: an unfinished message is held as its token bytes once
  * (whitespace dropped) plus one type byte and one 32-bit end offset per
- * token: at most 6 × maxMessageBytes of storage (reached with one-byte
- * tokens such as `[1,1,1,…`), however the message is cut into tokens,
- * where a string object per token would cost ~25 bytes a token. QEMU's own per-message
- * limits apply as well (MAX_TOKEN_COUNT, MAX_NESTING, with its error texts),
- * and growth past a small allowance can be charged to a process-wide
- * MemoryBudget.
+ * token, so at most 6 × maxMessageBytes of storage (reached with one-byte
+ * tokens such as `[1,1,1,…`), however the message is cut into tokens.
+ * QEMU's own per-message limits apply as well (token count and nesting,
+ * with its error texts), and growth past a small allowance can be charged
+ * to a process-wide budget.
  */
-import type { MemoryBudget } from '../net/memory-budget.js';
-
-
-export const enum TokenType {
-  LeftCurly = 1,
-  RightCurly,
-  LeftSquare,
-  RightSquare,
-  Colon,
-  Comma,
-  Integer,
-  Float,
-  Keyword,
-  String,
-}
-
-/** One group of tokens the streamer hands to the parser. */
-export interface TokenGroup {
-  /** One type per token; reading past the end gives undefined, as an array would. */
-  readonly types: ArrayLike<TokenType>;
-  /** The text of token `index` (latin1: one char per byte). */
-  text(index: number): string;
-}
-
-/** Every token text of a group, in order (for diagnostics and tests; a large group makes many strings). */
-export function tokenTexts(group: TokenGroup): string[] {
-  const texts: string[] = [];
-  for (let index = 0; index < group.types.length; index++) texts.push(group.text(index));
-  return texts;
-}
+import { countOrNestingError, DEFAULT_MAX_CLIENT_MESSAGE_BYTES, MAX_TOKEN_COUNT } from './limits.js';
+import { isJsonSpace, TokenType, type TokenGroup } from './tokens.js';
 
 export interface StreamerSink {
   /** A token group, complete as far as QEMU's streamer is concerned (it may still fail to parse). */
@@ -68,16 +39,14 @@ export interface StreamerSink {
   error(desc: string): void;
   /** The tokens of one message passed `maxMessageBytes`; the streamer is closed. */
   oversize(bytes: number, limit: number): void;
-  /** Holding more of an unfinished message would pass the process-wide MemoryBudget; the streamer is closed. */
+  /** Holding more of an unfinished message would pass the process-wide budget; the streamer is closed. */
   outOfBudget?(heldBytes: number): void;
 }
 
-/** QEMU's MAX_NESTING: brackets plus braces open at once. */
-export const MAX_NESTING = 1024;
-/** QEMU's MAX_TOKEN_COUNT: tokens one message may hold; the next one gets `JSON token count limit exceeded`. */
-export const MAX_TOKEN_COUNT = 2 * 1024 * 1024;
-/** Token bytes one message may hold here (QEMU allows 64 MiB; a proxy disconnects sooner). */
-export const DEFAULT_MAX_CLIENT_MESSAGE_BYTES = 1024 * 1024;
+/** Process-wide accounting the streamer charges its storage to; `resize` refuses growth by returning false. */
+export interface StorageBudget {
+  resize(previousBytes: number, nextBytes: number): boolean;
+}
 
 /** Storage a streamer keeps between messages; larger storage grown for one big message is given back after it. */
 const INITIAL_BYTES = 256;
@@ -103,7 +72,7 @@ const enum State {
   Keyword,
 }
 
-// Indexed by byte, 0 for anything else: a typed-array load, not a property lookup that misses for most bytes.
+/** The token type of each punctuation byte, 0 for any other byte. */
 const PUNCTUATION = new Uint8Array(256);
 PUNCTUATION[0x7b] = TokenType.LeftCurly;
 PUNCTUATION[0x7d] = TokenType.RightCurly;
@@ -152,7 +121,7 @@ export class QemuJsonStreamer {
   constructor(
     private readonly sink: StreamerSink,
     readonly maxMessageBytes = DEFAULT_MAX_CLIENT_MESSAGE_BYTES,
-    private readonly budget?: MemoryBudget,
+    private readonly budget?: StorageBudget,
   ) {
     this.heldBytes = this.storageBytes();
     budget?.resize(0, this.heldBytes);
@@ -180,7 +149,7 @@ export class QemuJsonStreamer {
     let i = 0;
     while (i < length && !this.closed) {
       const state = this.state;
-      // Strings are most of the input: copy runs of ordinary bytes at once.
+      // Inside a string, a run of bytes that end nothing is taken whole.
       if (state === State.DqString || state === State.SqString) {
         const quote = state === State.DqString ? 0x22 : 0x27;
         let end = i;
@@ -230,7 +199,7 @@ export class QemuJsonStreamer {
           this.begin(State.Sign, c);
         } else if (c >= 0x61 && c <= 0x7a) {
           this.begin(State.Keyword, c);
-        } else if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) {
+        } else if (!isJsonSpace(c)) {
           this.lexError(c);
         }
         return true;
@@ -354,8 +323,8 @@ export class QemuJsonStreamer {
     else if (type === TokenType.RightSquare) this.brackets--;
     // QEMU's checks, in its order: size (here a disconnect), count, nesting; a refused token is dropped with the message.
     if (this.length + 1 > this.maxMessageBytes) return this.overflow(this.length);
-    if (this.count + 1 > MAX_TOKEN_COUNT) return this.refuseMessage('JSON token count limit exceeded');
-    if (this.braces + this.brackets > MAX_NESTING) return this.refuseMessage('JSON nesting depth limit exceeded');
+    const refusal = countOrNestingError(this.count, this.braces + this.brackets);
+    if (refusal !== null) return this.refuseMessage(refusal);
     if (this.count === this.types.length && !this.growTokens()) return;
     this.types[this.count] = type;
     this.ends[this.count] = this.length;
@@ -367,11 +336,7 @@ export class QemuJsonStreamer {
     this.sink.group(group);
   }
 
-  /**
-   * The complete message as a group that owns its data: plain arrays for
-   * the usual few tokens (cheaper to make than typed arrays, which cost an
-   * ArrayBuffer each), typed arrays for many (compact).
-   */
+  /** The complete message as a group that owns its data (plain arrays up to SMALL_GROUP_TOKENS tokens, typed arrays beyond). */
   private takeGroup(): PackedTokenGroup {
     const count = this.count;
     const text = this.bytes.toString('latin1', 0, this.length);
