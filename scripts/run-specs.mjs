@@ -64,7 +64,6 @@ const UNIT_SPECS = [
   'spec/proxy/config.spec.ts',
   'spec/proxy/input-pacer.spec.ts',
   'spec/proxy/qmp-request.spec.ts',
-  'spec/qemu-json/dispatch-check.spec.ts',
   'spec/qemu-json/output-reader.spec.ts',
   'spec/qemu-json/readers-agree.spec.ts',
   'spec/qemu-json/replies.spec.ts',
