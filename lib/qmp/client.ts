@@ -18,7 +18,8 @@
  * filling so OOB commands can always overtake.
  */
 import type { Duplex } from 'node:stream';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { Subject } from '../rx.js';
 import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
