@@ -11,11 +11,20 @@
  */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { eventsCommand } from './events.js';
-import { execCommand } from './exec.js';
-import { launchCommand } from './launch.js';
-import { serveCommand } from './serve.js';
-import { shellCommand } from './shell.js';
+
+/**
+ * Every subcommand, by name, and how to load its definition. A run loads
+ * only the module of the subcommand it names, with what that module
+ * imports: `qmpx exec` never loads the proxy, `qmpx --version` loads no
+ * subcommand at all. Help and usage errors load them all.
+ */
+const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
+  exec: async () => (await import('./exec.js')).execCommand(),
+  events: async () => (await import('./events.js')).eventsCommand(),
+  shell: async () => (await import('./shell.js')).shellCommand(),
+  serve: async () => (await import('./serve.js')).serveCommand(),
+  launch: async () => (await import('./launch.js')).launchCommand(),
+};
 
 /** The package version, read from package.json two levels above dist/lib/cli (or lib/cli). */
 function packageVersion(): string {
@@ -23,20 +32,30 @@ function packageVersion(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-/** The whole program, with every subcommand registered. */
-function program(): Command {
+/**
+ * The subcommands a run with these arguments needs: the one named first,
+ * none for --version, every one otherwise (help lists them all, and an
+ * unknown command is answered with the nearest known name).
+ */
+function subcommandsFor(args: readonly string[]): string[] {
+  const first = args[0];
+  if (first !== undefined && Object.hasOwn(SUBCOMMANDS, first)) return [first];
+  if (args.length === 1 && (first === '-V' || first === '--version')) return [];
+  return Object.keys(SUBCOMMANDS);
+}
+
+/** The program, with the subcommands `args` need registered. */
+async function program(args: readonly string[]): Promise<Command> {
   const qmpx = new Command('qmpx')
     .description('QEMU monitor client and multiplexing proxy')
     .version(packageVersion(), '-V, --version', 'print the qmpx version')
     .helpOption('-h, --help', 'show help (qmpx help COMMAND for one command)')
-    .showHelpAfterError('(add --help for usage)')
-    .addCommand(execCommand())
-    .addCommand(eventsCommand())
-    .addCommand(shellCommand())
-    .addCommand(serveCommand())
-    .addCommand(launchCommand());
-  // addCommand() does not pass settings down; every command should point at its help after an error.
-  for (const command of qmpx.commands) command.showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)');
+  const commands = await Promise.all(subcommandsFor(args).map((name) => SUBCOMMANDS[name]!()));
+  for (const command of commands) {
+    // addCommand() does not pass settings down; every command should point at its help after an error.
+    qmpx.addCommand(command.showHelpAfterError('(add --help for usage)'));
+  }
   return qmpx;
 }
 
@@ -47,4 +66,4 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(0);
 });
 
-await program().parseAsync(process.argv);
+await (await program(process.argv.slice(2))).parseAsync(process.argv);
