@@ -9,14 +9,14 @@
  *   qmpx serve ...                      (lib/cli/serve.ts)
  *   qmpx launch --qmp PATH [--arg ARG]... [--env NAME=VALUE]... [-- QEMU ARGS...]
  */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 
 /**
  * Every subcommand, by name, and how to load its definition. A run loads
  * only the module of the subcommand it names, with what that module
- * imports: `qmpx exec` never loads the proxy, `qmpx --version` loads no
- * subcommand at all. Help and usage errors load them all.
+ * imports: `qmpx exec` never loads the proxy. Help and usage errors load
+ * them all.
  */
 const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   exec: async () => (await import('./exec.js')).execCommand(),
@@ -34,18 +34,17 @@ function packageVersion(): string {
 
 /**
  * The subcommands a run with these arguments needs: the one named first,
- * none for --version, every one otherwise (help lists them all, and an
- * unknown command is answered with the nearest known name).
+ * every one otherwise (help lists them all, and an unknown command is
+ * answered with the nearest known name).
  */
 function subcommandsFor(args: readonly string[]): string[] {
   const first = args[0];
-  if (first !== undefined && Object.hasOwn(SUBCOMMANDS, first)) return [first];
-  if (args.length === 1 && (first === '-V' || first === '--version')) return [];
-  return Object.keys(SUBCOMMANDS);
+  return first !== undefined && Object.hasOwn(SUBCOMMANDS, first) ? [first] : Object.keys(SUBCOMMANDS);
 }
 
 /** The program, with the subcommands `args` need registered. */
 async function program(args: readonly string[]): Promise<Command> {
+  const { Command } = await import('commander');
   const qmpx = new Command('qmpx')
     .description('QEMU monitor client and multiplexing proxy')
     .version(packageVersion(), '-V, --version', 'print the qmpx version')
@@ -66,4 +65,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(0);
 });
 
-await (await program(process.argv.slice(2))).parseAsync(process.argv);
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '-V' || args[0] === '--version')) {
+  // What commander prints for --version, without loading commander: scripts ask for it to check what they run.
+  process.stdout.write(`${packageVersion()}\n`);
+} else {
+  await (await program(args)).parseAsync(process.argv);
+}
