@@ -95,11 +95,13 @@ export const DEFAULT_GREETING_TIMEOUT_MS = 5000;
  */
 export async function connect(target: string | ConnectOptions, options: MonitorOptions = {}): Promise<Monitor> {
   const address = parseTarget(target);
+  const protocol = options.protocol ?? 'auto';
+  // Loaded before the socket opens: once connected, the socket must not wait on file reads with no error listener.
+  const clients = await loadClients(protocol);
   const greetingTimeoutMs = options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS;
   const startedAt = Date.now();
   const remainingMs = (): number => Math.max(1, greetingTimeoutMs - (Date.now() - startedAt));
-  const protocol = options.protocol ?? 'auto';
-  const [clients, socket] = await Promise.all([loadClients(protocol), openSocket(address, greetingTimeoutMs)]);
+  const socket = await openSocket(address, greetingTimeoutMs);
   try {
     if (protocol === 'qga') return await startGuestAgent(clients.QgaMonitor!, socket, options, address);
     const firstBytes = await readFirstBytes(socket, remainingMs());
@@ -116,8 +118,8 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
 }
 
 /**
- * The clients `protocol` may need, loaded by connect() while its socket
- * opens: a program that imports the library and never connects loads none.
+ * The clients `protocol` may need, loaded by connect(): a program that
+ * imports the library and never connects loads none.
  */
 async function loadClients(protocol: MonitorProtocol | 'auto'): Promise<Clients> {
   const [qmp, hmp, qga] = await Promise.all([
