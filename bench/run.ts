@@ -6,6 +6,7 @@
  *
  *   npm run bench              every suite
  *   npm run bench -- proxy     the suites whose file name contains "proxy"
+ *   npm run bench -- startup   start-up of the CLI and of import('qmpx') (startup.bench.ts)
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';

@@ -10,9 +10,9 @@ import type { RequestOrigin } from './request.js';
 import type { MonitorState } from './state.js';
 import { describeTarget, openSocket, parseTarget, readFirstBytes, type ConnectOptions } from './transport.js';
 import type { QmpEvent, QmpGreeting } from './qmp/wire.js';
-import { QmpMonitor } from './qmp/client.js';
-import { HmpMonitor } from './hmp/client.js';
-import { QgaMonitor } from './qga/client.js';
+import type { QmpMonitor } from './qmp/client.js';
+import type { HmpMonitor } from './hmp/client.js';
+import type { QgaMonitor } from './qga/client.js';
 
 export type MonitorProtocol = 'qmp' | 'hmp' | 'qga';
 
@@ -95,24 +95,45 @@ export const DEFAULT_GREETING_TIMEOUT_MS = 5000;
  */
 export async function connect(target: string | ConnectOptions, options: MonitorOptions = {}): Promise<Monitor> {
   const address = parseTarget(target);
+  const protocol = options.protocol ?? 'auto';
+  // Loaded before the socket opens: once connected, the socket must not wait on file reads with no error listener.
+  const clients = await loadClients(protocol);
   const greetingTimeoutMs = options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS;
   const startedAt = Date.now();
   const remainingMs = (): number => Math.max(1, greetingTimeoutMs - (Date.now() - startedAt));
   const socket = await openSocket(address, greetingTimeoutMs);
-  const protocol = options.protocol ?? 'auto';
   try {
-    if (protocol === 'qga') return await startGuestAgent(socket, options, address);
+    if (protocol === 'qga') return await startGuestAgent(clients.QgaMonitor!, socket, options, address);
     const firstBytes = await readFirstBytes(socket, remainingMs());
     const detected = protocol === 'auto' ? detectProtocol(firstBytes) : protocol;
     if (protocol === 'qmp') refuseHmpBanner(firstBytes);
-    if (detected === 'hmp') return await startHumanMonitor(socket, options, firstBytes, remainingMs(), address);
-    const monitor = new QmpMonitor(socket, options, describeTarget(address));
+    if (detected === 'hmp') return await startHumanMonitor(clients.HmpMonitor!, socket, options, firstBytes, remainingMs(), address);
+    const monitor = new clients.QmpMonitor!(socket, options, describeTarget(address));
     await monitor.start(firstBytes, remainingMs());
     return monitor;
   } catch (error) {
     socket.destroy();
     throw error;
   }
+}
+
+/**
+ * The clients `protocol` may need, loaded by connect(): a program that
+ * imports the library and never connects loads none.
+ */
+async function loadClients(protocol: MonitorProtocol | 'auto'): Promise<Clients> {
+  const [qmp, hmp, qga] = await Promise.all([
+    protocol === 'qmp' || protocol === 'auto' ? import('./qmp/client.js') : undefined,
+    protocol === 'hmp' || protocol === 'auto' ? import('./hmp/client.js') : undefined,
+    protocol === 'qga' ? import('./qga/client.js') : undefined,
+  ]);
+  return { QmpMonitor: qmp?.QmpMonitor, HmpMonitor: hmp?.HmpMonitor, QgaMonitor: qga?.QgaMonitor };
+}
+
+interface Clients {
+  QmpMonitor?: typeof QmpMonitor;
+  HmpMonitor?: typeof HmpMonitor;
+  QgaMonitor?: typeof QgaMonitor;
 }
 
 /**
@@ -141,13 +162,14 @@ function refuseHmpBanner(firstBytes: Buffer): void {
 
 /** Drives a raw HMP socket (lib/hmp/client.ts) once its banner and first prompt are in. */
 async function startHumanMonitor(
+  Client: typeof HmpMonitor,
   socket: net.Socket,
   options: MonitorOptions,
   firstBytes: Buffer,
   remainingMs: number,
   address: ConnectOptions,
 ): Promise<Monitor> {
-  const monitor = new HmpMonitor(socket, options, describeTarget(address));
+  const monitor = new Client(socket, options, describeTarget(address));
   await monitor.start(firstBytes, remainingMs);
   return monitor;
 }
@@ -156,8 +178,8 @@ async function startHumanMonitor(
  * Drives a guest agent (lib/qga/client.ts): it sends no greeting, so the
  * session starts by resynchronising, within greetingTimeoutMs.
  */
-async function startGuestAgent(socket: net.Socket, options: MonitorOptions, address: ConnectOptions): Promise<Monitor> {
-  const monitor = new QgaMonitor(socket, options, describeTarget(address));
+async function startGuestAgent(Client: typeof QgaMonitor, socket: net.Socket, options: MonitorOptions, address: ConnectOptions): Promise<Monitor> {
+  const monitor = new Client(socket, options, describeTarget(address));
   await monitor.start(options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS);
   return monitor;
 }

@@ -6,7 +6,8 @@
  *        │               │                     ▲
  *        └───────────────┴─────────────────────┘
  */
-import { BehaviorSubject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { BehaviorSubject } from './rx.js';
 import type { Logger } from './log.js';
 
 export type MonitorState = 'connecting' | 'negotiating' | 'ready' | 'closed';

@@ -18,7 +18,8 @@
  */
 import { Command } from 'commander';
 import { hmpErrorText } from '../hmp/error-text.js';
-import { MonitorCommandFlags, monitorCommand } from '../passthrough/index.js';
+import { monitorCommand } from '../passthrough/command.js';
+import { MonitorCommandFlags } from '../passthrough/flags.js';
 import { TimeoutError } from '../errors.js';
 import { buildQmpCommand, CommandLineError } from './command-line.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';

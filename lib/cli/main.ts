@@ -9,13 +9,22 @@
  *   qmpx serve ...                      (lib/cli/serve.ts)
  *   qmpx launch --qmp PATH [--arg ARG]... [--env NAME=VALUE]... [-- QEMU ARGS...]
  */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { eventsCommand } from './events.js';
-import { execCommand } from './exec.js';
-import { launchCommand } from './launch.js';
-import { serveCommand } from './serve.js';
-import { shellCommand } from './shell.js';
+
+/**
+ * Every subcommand, by name, and how to load its definition. A run loads
+ * only the module of the subcommand it names, with what that module
+ * imports: `qmpx exec` never loads the proxy. Help and usage errors load
+ * them all.
+ */
+const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
+  exec: async () => (await import('./exec.js')).execCommand(),
+  events: async () => (await import('./events.js')).eventsCommand(),
+  shell: async () => (await import('./shell.js')).shellCommand(),
+  serve: async () => (await import('./serve.js')).serveCommand(),
+  launch: async () => (await import('./launch.js')).launchCommand(),
+};
 
 /** The package version, read from package.json two levels above dist/lib/cli (or lib/cli). */
 function packageVersion(): string {
@@ -23,20 +32,29 @@ function packageVersion(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-/** The whole program, with every subcommand registered. */
-function program(): Command {
+/**
+ * The subcommands a run with these arguments needs: the one named first,
+ * every one otherwise (help lists them all, and an unknown command is
+ * answered with the nearest known name).
+ */
+function subcommandsFor(args: readonly string[]): string[] {
+  const first = args[0];
+  return first !== undefined && Object.hasOwn(SUBCOMMANDS, first) ? [first] : Object.keys(SUBCOMMANDS);
+}
+
+/** The program, with the subcommands `args` need registered. */
+async function program(args: readonly string[]): Promise<Command> {
+  const { Command } = await import('commander');
   const qmpx = new Command('qmpx')
     .description('QEMU monitor client and multiplexing proxy')
     .version(packageVersion(), '-V, --version', 'print the qmpx version')
     .helpOption('-h, --help', 'show help (qmpx help COMMAND for one command)')
-    .showHelpAfterError('(add --help for usage)')
-    .addCommand(execCommand())
-    .addCommand(eventsCommand())
-    .addCommand(shellCommand())
-    .addCommand(serveCommand())
-    .addCommand(launchCommand());
-  // addCommand() does not pass settings down; every command should point at its help after an error.
-  for (const command of qmpx.commands) command.showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)');
+  const commands = await Promise.all(subcommandsFor(args).map((name) => SUBCOMMANDS[name]!()));
+  for (const command of commands) {
+    // addCommand() does not pass settings down; every command should point at its help after an error.
+    qmpx.addCommand(command.showHelpAfterError('(add --help for usage)'));
+  }
   return qmpx;
 }
 
@@ -47,4 +65,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(0);
 });
 
-await program().parseAsync(process.argv);
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '-V' || args[0] === '--version')) {
+  // What commander prints for --version, without loading commander: scripts ask for it to check what they run.
+  process.stdout.write(`${packageVersion()}\n`);
+} else {
+  await (await program(args)).parseAsync(process.argv);
+}

@@ -23,7 +23,8 @@
  * closed, as for QMP.
  */
 import type { Duplex } from 'node:stream';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { Subject } from '../rx.js';
 import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';

@@ -24,7 +24,8 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { Subject } from '../rx.js';
 import { ConnectionClosedError, GreetingTimeoutError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
 
 const AGENT_SILENT =

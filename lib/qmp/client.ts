@@ -18,7 +18,8 @@
  * filling so OOB commands can always overtake.
  */
 import type { Duplex } from 'node:stream';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { Subject } from '../rx.js';
 import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
@@ -289,8 +290,9 @@ export class QmpMonitor implements Monitor {
   }
 
   private onData(chunk: Buffer): void {
-    // Replies released by this chunk go out in one write.
-    const corkable = 'cork' in this.socket;
+    // Commands that replies in this chunk release from the queue go out in one write; with none
+    // queued there is nothing to gather.
+    const corkable = this.waitingHead < this.waiting.length && 'cork' in this.socket;
     if (corkable) this.socket.cork();
     this.framer.push(chunk);
     if (corkable) this.socket.uncork();

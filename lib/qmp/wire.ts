@@ -4,9 +4,10 @@
  * QMP specification tells clients to ignore what they do not know.
  */
 import { ProtocolError } from '../errors.js';
-import { compileSchema } from '../schema.js';
+import { precompiledSchema } from '../schema.js';
 import { losslessFromParsed, parseJsonLossless } from './json.js';
 import { readQemuOutput } from '../qemu-json/output-reader.js';
+import { validateErrorReply, validateEvent, validateGreeting, validateReply } from './wire-validators.js';
 
 export interface QmpVersion {
   qemu: { major: number; minor: number; micro: number };
@@ -45,63 +46,10 @@ export type WireMessage =
   | { kind: 'return'; text: string; message: QmpReturn }
   | { kind: 'error'; text: string; message: QmpErrorReply };
 
-export const isGreeting = compileSchema<QmpGreeting>({
-  type: 'object',
-  required: ['QMP'],
-  properties: {
-    QMP: {
-      type: 'object',
-      required: ['version', 'capabilities'],
-      properties: {
-        version: {
-          type: 'object',
-          required: ['qemu', 'package'],
-          properties: {
-            qemu: {
-              type: 'object',
-              required: ['major', 'minor', 'micro'],
-              properties: { major: { type: 'integer' }, minor: { type: 'integer' }, micro: { type: 'integer' } },
-            },
-            package: { type: 'string' },
-          },
-        },
-        capabilities: { type: 'array', items: { type: 'string' } },
-      },
-    },
-  },
-});
-
-export const isEvent = compileSchema<QmpEvent>({
-  type: 'object',
-  required: ['event', 'timestamp'],
-  properties: {
-    event: { type: 'string' },
-    data: { type: 'object' },
-    timestamp: {
-      type: 'object',
-      required: ['seconds', 'microseconds'],
-      properties: { seconds: { type: 'integer' }, microseconds: { type: 'integer' } },
-    },
-  },
-});
-
-export const isReturn = compileSchema<QmpReturn>({
-  type: 'object',
-  required: ['return'],
-  properties: { return: {} },
-});
-
-export const isErrorReply = compileSchema<QmpErrorReply>({
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['class', 'desc'],
-      properties: { class: { type: 'string' }, desc: { type: 'string' } },
-    },
-  },
-});
+export const isGreeting = precompiledSchema<QmpGreeting>(validateGreeting);
+export const isEvent = precompiledSchema<QmpEvent>(validateEvent);
+export const isReturn = precompiledSchema<QmpReturn>(validateReply);
+export const isErrorReply = precompiledSchema<QmpErrorReply>(validateErrorReply);
 
 export type ClassifyResult = WireMessage | { kind: 'invalid'; text: string; reason: string };
 
