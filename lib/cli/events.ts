@@ -1,6 +1,6 @@
 /**
  * `qmpx events`: print QEMU's events the way `virsh qemu-monitor-event` does
- * (docs/monitor-facts.md §5, captures/libvirt-9.0/virsh-qemu-monitor-event.txt), byte for
+ * (docs/monitor-facts.md §5, spec/cli/fixtures/libvirt-9.0/virsh-qemu-monitor-event.txt), byte for
  * byte, against any monitor socket.
  *
  *   qmpx events SOCKET [--event NAME] [--regex] [--no-case] [--loop]

@@ -1,6 +1,6 @@
 /**
  * `qmpx exec`: one monitor command, the way `virsh qemu-monitor-command`
- * runs it (docs/monitor-facts.md §5, captures/libvirt-9.0/virsh-qemu-monitor-command.txt),
+ * runs it (docs/monitor-facts.md §5, spec/cli/fixtures/libvirt-9.0/virsh-qemu-monitor-command.txt),
  * against any monitor socket.
  *
  *   qmpx exec SOCKET [--hmp] [--pretty] [--return-value] [--timeout S] CMD...

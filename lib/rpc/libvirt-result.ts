@@ -1,6 +1,6 @@
 /**
  * The result string of QEMU proc 1 / 7 in the shape libvirt 9.0 gives it
- * (captures/libvirt-9.0/virsh-qemu-monitor-command.txt, python-libvirt-qemu.txt):
+ * (as virsh and libvirt-python print it; spec/rpc/vectors/virsh-qemu-monitor-command.txt):
  *
  *   {"return":{"status":"running",...},"id":"libvirt-411"}
  *   {"id":"libvirt-416","error":{"class":"CommandNotFound","desc":"..."}}

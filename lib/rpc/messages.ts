@@ -2,7 +2,7 @@
  * Body layouts (XDR codecs) of the RPC messages a minimal libvirt endpoint
  * exchanges (docs/monitor-facts.md §6). Each layout is written in the field order of
  * libvirt's remote_protocol.x / qemu_protocol.x and was checked byte for byte
- * against captures/libvirt-9.0/mitm-*.log (spec/rpc/replay.spec.ts decodes
+ * against spec/rpc/vectors/mitm-*.log (spec/rpc/replay.spec.ts decodes
  * and re-encodes every captured message).
  *
  * Naming: `FooArgs` / `FooReply` / `FooMessage` is the decoded shape,

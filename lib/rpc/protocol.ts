@@ -6,7 +6,8 @@
  * in messages.ts, framing in framing.ts.
  *
  * Every value here was checked against the bytes in
- * captures/libvirt-9.0/mitm-*.log or against libvirt's .x protocol files.
+ * spec/rpc/vectors/mitm-*.log (recorded libvirt 9.0 traffic) or against
+ * libvirt's .x protocol files.
  */
 
 /** Program numbers: the first header word of every message. */

@@ -1,6 +1,6 @@
 /**
  * Reader of the libvirt 9.0 man-in-the-middle captures copied into
- * spec/rpc/vectors/ (from captures/libvirt-9.0/mitm-*.log).
+ * spec/rpc/vectors/.
  *
  * Format: `##### ...` section titles, event lines (`TS cN CONNECT`, `... EOF`,
  * fd-passing notes), and per message one decoded line

@@ -1,6 +1,6 @@
 /**
  * libvirt's result shape for QEMU proc 1, checked against the edge inputs of
- * captures/libvirt-9.0/direct-edge.txt and python-libvirt-qemu.txt: the
+ * libvirt 9.0 (virsh and libvirt-python, recorded for the edge inputs): the
  * `libvirt-N` id only when the command has `execute`, after `return`,
  * before `error`, compact.
  */

@@ -1,6 +1,6 @@
 /**
  * Replay of the captures against the endpoint: every message a client sent
- * libvirtd in captures/libvirt-9.0/mitm-*.log is sent, byte for byte and
+ * libvirtd in spec/rpc/vectors/mitm-*.log is sent, byte for byte and
  * connection by connection, to startLibvirtEndpoint in front of a real QEMU
  * 7.2 named and uuid'd like the captured domain (`lab1`) and running, as it
  * was. Every reply must decode to the structure libvirtd sent, after the

@@ -1,7 +1,7 @@
 /**
  * Debian's real virsh (libvirt-clients 9.0) against startLibvirtEndpoint in
  * front of a real QEMU: qemu-monitor-command output shapes as in
- * captures/libvirt-9.0/virsh-qemu-monitor-command.txt, lookups by name, id
+ * spec/rpc/vectors/virsh-qemu-monitor-command.txt, lookups by name, id
  * and uuid, an unknown domain, and qemu-monitor-event seeing events another
  * QMP client causes.
  */
