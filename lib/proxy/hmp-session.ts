@@ -17,7 +17,6 @@
  */
 import type { Socket } from 'node:net';
 import { AbortError, QmpxError } from '../errors.js';
-import { HmpMonitor } from '../hmp/client.js';
 import { HMP_MAX_LINE_BYTES } from '../hmp/command-line.js';
 import { HMP_PROMPT } from '../hmp/reader.js';
 import { Fifo } from '../fifo.js';
@@ -216,7 +215,7 @@ export class HmpSession implements DownstreamSession {
         }
         output = typeof reply.message.return === 'string' ? reply.message.return : '';
       } else {
-        const text = await (link.monitor as HmpMonitor).hmp(line, options);
+        const text = await link.monitor.hmp(line, options);
         output = text === '' ? '' : `${text.replace(/\r?\n/g, '\r\n')}${text.endsWith('\n') ? '' : '\r\n'}`;
       }
       this.audit(line, 'ok');
@@ -267,8 +266,9 @@ export class HmpSession implements DownstreamSession {
 
 /** QEMU's HMP banner line: the upstream's own, or built from the QMP greeting's version. */
 export function bannerFor(link: UpstreamLink): string {
-  if (link.monitor instanceof HmpMonitor && link.monitor.banner !== '') return link.monitor.banner;
-  const version = link.qmp?.greeting?.QMP.version.qemu;
+  const banner = link.monitor.banner;
+  if (banner !== null && banner !== '') return banner;
+  const version = link.monitor.greeting?.QMP.version.qemu;
   const text = version ? `${version.major}.${version.minor}.${version.micro}` : 'unknown';
   return `QEMU ${text} monitor - type 'help' for more information\r\n`;
 }

@@ -27,7 +27,7 @@
  */
 import type { Socket } from 'node:net';
 import { AbortError } from '../errors.js';
-import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
+import type { QmpReply, RawRequestOptions } from '../contract.js';
 import { echoedId } from '../qmp/wire.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
@@ -172,7 +172,7 @@ export class QmpSession implements DownstreamSession {
   greet(link: UpstreamLink): void {
     if (this.state !== 'queued' || link.qmp === null) return;
     this.linkValue = link;
-    this.offered = link.qmp.capabilities;
+    this.offered = link.monitor.capabilities;
     this.transition('greeted');
     this.outbound.write(`${greetingFor(link)}\r\n`);
     this.updateReading();

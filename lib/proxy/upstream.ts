@@ -16,9 +16,9 @@
  * Nothing here reads from the monitor: QmpMonitor always drains its socket,
  * listeners or not (invariant 4).
  */
-import { connect, type CloseInfo, type Monitor } from '../monitor.js';
+import type { CloseInfo, Monitor, QmpRelay } from '../contract.js';
+import { connect } from '../monitor.js';
 import type { Logger } from '../log.js';
-import { QmpMonitor } from '../qmp/client.js';
 
 export const DEFAULT_INITIAL_BACKOFF_MS = 50;
 export const DEFAULT_MAX_BACKOFF_MS = 1000;
@@ -32,8 +32,8 @@ export interface UpstreamLink {
   /** Counts links from 1; a session greeted on one link never outlives it. */
   readonly generation: number;
   readonly monitor: Monitor;
-  /** The same monitor when it speaks QMP; null for a text-only (HMP) upstream. */
-  readonly qmp: QmpMonitor | null;
+  /** The monitor's QMP relay path; null for a text-only (HMP) upstream. */
+  readonly qmp: QmpRelay | null;
   /** Settles when this link has ended. */
   readonly closed: Promise<CloseInfo>;
 }
@@ -158,7 +158,7 @@ export class Upstream {
       const link: UpstreamLink = {
         generation: ++this.generation,
         monitor,
-        qmp: monitor instanceof QmpMonitor ? monitor : null,
+        qmp: monitor.relay,
         closed: monitor.closed,
       };
       this.link = link;

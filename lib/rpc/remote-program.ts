@@ -10,7 +10,7 @@
  * other feature 0.
  */
 import type { Logger } from '../log.js';
-import type { Monitor } from '../monitor.js';
+import type { Monitor } from '../contract.js';
 import type { SessionStore } from './client-session.js';
 import { remoteProcedures } from './catalog.js';
 import { ProgramTable, procedure, type CallContext } from './dispatch.js';
