@@ -23,10 +23,24 @@ import { Fifo } from '../fifo.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { UPSTREAM_LOST_DESC } from './qmp-session.js';
-import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
+import type { StateMachine, Transitions } from '../state.js';
+import {
+  abortControllerForMany,
+  allocateSessionId,
+  downstreamOrigin,
+  sessionStateMachine,
+  type DownstreamSession,
+  type SessionContext,
+} from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
 export type HmpSessionState = 'queued' | 'ready' | 'closed';
+
+const NEXT_STATES: Transitions<HmpSessionState> = {
+  queued: ['ready', 'closed'],
+  ready: ['closed'],
+  closed: [],
+};
 
 /** A line's place in the output order; `text` is set once its output is known. */
 interface OutputSlot {
@@ -35,7 +49,7 @@ interface OutputSlot {
 
 export class HmpSession implements DownstreamSession {
   readonly id = allocateSessionId();
-  private state: HmpSessionState = 'queued';
+  private readonly machine: StateMachine<HmpSessionState>;
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;
   /**
@@ -66,6 +80,7 @@ export class HmpSession implements DownstreamSession {
     readonly socket: Socket,
     private readonly context: SessionContext,
   ) {
+    this.machine = sessionStateMachine('HMP', 'queued', NEXT_STATES, context, this.id);
     socket.pause();
     this.outbound = new Outbound(socket, {
       maxBufferedBytes: context.maxBufferedBytes,
@@ -89,7 +104,7 @@ export class HmpSession implements DownstreamSession {
     });
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
-        this.state = 'closed';
+        this.machine.tryTransition('closed', 'client connection closed');
         this.input = '';
         this.inputOffset = 0;
         this.abort.abort();
@@ -103,6 +118,10 @@ export class HmpSession implements DownstreamSession {
     return this.linkValue;
   }
 
+  private get state(): HmpSessionState {
+    return this.machine.current;
+  }
+
   /** Lines running or waiting for an earlier one, plus one for input not yet cut into lines. */
   get pendingCount(): number {
     return this.slots.length + (this.inputOffset < this.input.length ? 1 : 0);
@@ -111,7 +130,7 @@ export class HmpSession implements DownstreamSession {
   greet(link: UpstreamLink): void {
     if (this.state !== 'queued') return;
     this.linkValue = link;
-    this.state = 'ready';
+    this.machine.transition('ready', 'greeted');
     this.outbound.write(`${bannerFor(link)}${HMP_PROMPT}`);
     this.runLines();
   }
@@ -125,7 +144,7 @@ export class HmpSession implements DownstreamSession {
     for (let slot = this.slots.shift(); slot !== undefined; slot = this.slots.shift()) {
       this.outbound.write(slot.text ?? `Error: ${UPSTREAM_LOST_DESC}\r\n${HMP_PROMPT}`);
     }
-    this.state = 'closed';
+    this.machine.transition('closed', 'upstream lost');
     this.outbound.end();
   }
 

@@ -45,12 +45,20 @@ import {
   type ClientCommand,
   type LocalError,
 } from './qmp-request.js';
-import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
+import type { StateMachine, Transitions } from '../state.js';
+import {
+  abortControllerForMany,
+  allocateSessionId,
+  downstreamOrigin,
+  sessionStateMachine,
+  type DownstreamSession,
+  type SessionContext,
+} from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
 export type QmpSessionState = 'queued' | 'greeted' | 'capabilities-sent' | 'negotiated' | 'closed';
 
-const NEXT_STATES: Record<QmpSessionState, readonly QmpSessionState[]> = {
+const NEXT_STATES: Transitions<QmpSessionState> = {
   queued: ['greeted', 'closed'],
   greeted: ['capabilities-sent', 'closed'],
   'capabilities-sent': ['negotiated', 'closed'],
@@ -72,7 +80,7 @@ interface ReplySlot {
 
 export class QmpSession implements DownstreamSession {
   readonly id = allocateSessionId();
-  private state: QmpSessionState = 'queued';
+  private readonly machine: StateMachine<QmpSessionState>;
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;
   private readonly streamer: QemuJsonStreamer;
@@ -102,6 +110,7 @@ export class QmpSession implements DownstreamSession {
     readonly socket: Socket,
     private readonly context: SessionContext,
   ) {
+    this.machine = sessionStateMachine('QMP', 'queued', NEXT_STATES, context, this.id);
     const origin = downstreamOrigin(this.id, context.endpoint);
     this.inBandOptions = { origin, oob: false, signal: this.abort.signal };
     this.oobOptions = { origin, oob: true, signal: this.abort.signal };
@@ -162,7 +171,11 @@ export class QmpSession implements DownstreamSession {
   }
 
   get sessionState(): QmpSessionState {
-    return this.state;
+    return this.machine.current;
+  }
+
+  private get state(): QmpSessionState {
+    return this.machine.current;
   }
 
   get pendingCount(): number {
@@ -236,8 +249,7 @@ export class QmpSession implements DownstreamSession {
   }
 
   private transition(next: QmpSessionState): void {
-    if (!NEXT_STATES[this.state].includes(next)) throw new Error(`illegal QMP session state change ${this.state} → ${next}`);
-    this.state = next;
+    this.machine.transition(next, next);
     // A greeted client has negotiationTimeoutMs to send qmp_capabilities: idle unnegotiated clients would hold connection slots for good.
     if (next === 'greeted') {
       const timeoutMs = this.context.negotiationTimeoutMs ?? DEFAULT_NEGOTIATION_TIMEOUT_MS;
