@@ -49,6 +49,7 @@ interface OutputSlot {
 
 export class HmpSession implements DownstreamSession {
   readonly id = allocateSessionId();
+  readonly protocol = 'hmp' as const;
   private readonly machine: StateMachine<HmpSessionState>;
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;

@@ -80,6 +80,7 @@ interface ReplySlot {
 
 export class QmpSession implements DownstreamSession {
   readonly id = allocateSessionId();
+  readonly protocol = 'qmp' as const;
   private readonly machine: StateMachine<QmpSessionState>;
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;

@@ -45,6 +45,8 @@ export interface SessionContext {
 /** The surface the proxy drives every session through. */
 export interface DownstreamSession {
   readonly id: number;
+  /** What the client speaks: a QMP session needs an upstream that speaks QMP. */
+  readonly protocol: 'qmp' | 'hmp';
   readonly socket: Socket;
   /** The link the session was greeted on; undefined while it waits for the upstream. */
   readonly link: UpstreamLink | undefined;
