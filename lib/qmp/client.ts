@@ -1,6 +1,7 @@
 /**
- * A QMP session over one stream: greeting, negotiation, the ordered request
- * queue, events, and close.
+ * A QMP session over one stream: greeting, negotiation, the in-flight
+ * window, replies and events. The socket, run state, queue and close are
+ * the shared session core's (lib/session/monitor-session.ts).
  *
  * Wire ids (docs/design.md invariant 3): QEMU answers in-band commands strictly
  * in order with exactly one reply each, so in-band commands go without an id
