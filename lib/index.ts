@@ -1,6 +1,19 @@
 /** Entry 'qmpx': connect to a QEMU monitor and use it. */
-export { connect, detectProtocol, DEFAULT_GREETING_TIMEOUT_MS } from './monitor.js';
-export type { Monitor, MonitorOptions, MonitorProtocol, ExecuteOptions, HmpOptions, CloseInfo } from './monitor.js';
+export { connect, connectAgent, detectProtocol, DEFAULT_GREETING_TIMEOUT_MS } from './monitor.js';
+export type {
+  Monitor,
+  MonitorOptions,
+  MonitorProtocol,
+  ExecuteOptions,
+  HmpOptions,
+  CloseInfo,
+  GuestAgent,
+  RawCommands,
+  RawRequestOptions,
+  QmpRelay,
+  QmpReply,
+  QmpEventFrame,
+} from './contract.js';
 export type { ConnectOptions } from './transport.js';
 export { parseTarget } from './transport.js';
 export type { MonitorState } from './state.js';

@@ -1,86 +1,27 @@
 /**
- * The Monitor: one connection to one QEMU monitor, whatever it speaks, and
- * `connect()`, which opens it and decides what it speaks.
+ * `connect()`, which opens a connection to a QEMU monitor and decides what it
+ * speaks, and `connectAgent()` for a guest agent. What they return is
+ * described in lib/contract.ts.
  */
 import type net from 'node:net';
-import type { Observable } from 'rxjs';
+import type { GuestAgent, Monitor, MonitorOptions, MonitorProtocol } from './contract.js';
 import { ProtocolError } from './errors.js';
-import type { Logger } from './log.js';
-import type { RequestOrigin } from './request.js';
-import type { MonitorState } from './state.js';
 import { describeTarget, openSocket, parseTarget, readFirstBytes, type ConnectOptions } from './transport.js';
-import type { QmpEvent, QmpGreeting } from './qmp/wire.js';
 import type { QmpMonitor } from './qmp/client.js';
 import type { HmpMonitor } from './hmp/client.js';
 import type { QgaMonitor } from './qga/client.js';
 
-export type MonitorProtocol = 'qmp' | 'hmp' | 'qga';
-
-export interface MonitorOptions {
-  /** 'auto' (default): QMP or HMP, decided by the first bytes the monitor sends. */
-  protocol?: 'auto' | MonitorProtocol;
-  /** Deadline for connecting plus the greeting, in ms. Default 5000. */
-  greetingTimeoutMs?: number;
-  /** Negotiate out-of-band execution when QEMU offers it. Default true. */
-  oob?: boolean;
-  /** Largest message accepted from the monitor, in bytes. Default 16 MiB. */
-  maxMessageBytes?: number;
-  /** Default deadline for every command, in ms. Default: none. */
-  commandTimeoutMs?: number;
-  /** Put a qmpx id on every command, not just exec-oob (for reading wire traces). Default false. */
-  wireIds?: boolean;
-  /** In-band commands written before their replies arrive; the rest wait locally. Default 8. */
-  maxInFlight?: number;
-  /** Where diagnostics go; pino-compatible. Default: warnings and errors to stderr. */
-  logger?: Logger;
-}
-
-export interface ExecuteOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** Send as `exec-oob`; only when OOB was negotiated. */
-  oob?: boolean;
-  /** Who is asking, for logs and audit. Default: the driver. */
-  origin?: RequestOrigin;
-}
-
-export interface HmpOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** Reject with HmpError when the output is the monitor's error text. Default false. */
-  throwOnError?: boolean;
-  origin?: RequestOrigin;
-}
-
-/** How a connection ended. */
-export interface CloseInfo {
-  /** True for close(), quit, SHUTDOWN or SIGTERM; false for an unexpected loss. */
-  expected: boolean;
-  /** What ended it, when it was not close(). */
-  cause?: Error;
-}
-
-export interface Monitor {
-  readonly protocol: MonitorProtocol;
-  /** The QMP greeting; null on hmp and qga. */
-  readonly greeting: QmpGreeting | null;
-  /** Capabilities negotiated; [] on hmp and qga. */
-  readonly capabilities: readonly string[];
-  /** Every event, in wire order; hot; completes on close. Never emits on hmp. */
-  readonly events$: Observable<QmpEvent>;
-  /** connecting → negotiating → ready → closed; replays the current state. */
-  readonly state$: Observable<MonitorState>;
-  /** Messages from the monitor that settled nothing or broke the protocol. */
-  readonly protocolErrors$: Observable<ProtocolError>;
-  /** Settles once the connection has ended. */
-  readonly closed: Promise<CloseInfo>;
-  /** Runs a command; resolves with its `return` value, rejects with QmpError on an error reply. */
-  execute<T = unknown>(command: string, args?: object, opts?: ExecuteOptions): Promise<T>;
-  /** Runs a human-monitor command line and resolves with its text output. */
-  hmp(commandLine: string, opts?: HmpOptions): Promise<string>;
-  /** Ends the connection; pending requests reject with ConnectionClosedError. Idempotent. */
-  close(): Promise<void>;
-}
+export type {
+  CloseInfo,
+  ExecuteOptions,
+  GuestAgent,
+  HmpOptions,
+  Monitor,
+  MonitorOptions,
+  MonitorProtocol,
+  QmpRelay,
+  RawCommands,
+} from './contract.js';
 
 export const DEFAULT_GREETING_TIMEOUT_MS = 5000;
 
@@ -175,11 +116,28 @@ async function startHumanMonitor(
 }
 
 /**
+ * Connects to a guest agent (qemu-ga) and resolves once it is synchronised:
+ * connect() with `protocol: 'qga'`, typed as the GuestAgent it returns.
+ * Rejects as connect() does.
+ */
+export async function connectAgent(target: string | ConnectOptions, options: Omit<MonitorOptions, 'protocol'> = {}): Promise<GuestAgent> {
+  const address = parseTarget(target);
+  const { QgaMonitor: Client } = await import('./qga/client.js');
+  const socket = await openSocket(address, options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS);
+  try {
+    return await startGuestAgent(Client, socket, options, address);
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+}
+
+/**
  * Drives a guest agent (lib/qga/client.ts): it sends no greeting, so the
  * session starts by resynchronising, within greetingTimeoutMs.
  */
-async function startGuestAgent(Client: typeof QgaMonitor, socket: net.Socket, options: MonitorOptions, address: ConnectOptions): Promise<Monitor> {
-  const monitor = new Client(socket, options, describeTarget(address));
-  await monitor.start(options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS);
-  return monitor;
+async function startGuestAgent(Client: typeof QgaMonitor, socket: net.Socket, options: MonitorOptions, address: ConnectOptions): Promise<GuestAgent> {
+  const agent = new Client(socket, options, describeTarget(address));
+  await agent.start(options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS);
+  return agent;
 }

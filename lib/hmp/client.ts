@@ -23,23 +23,17 @@
  * closed, as for QMP.
  */
 import type { Duplex } from 'node:stream';
-import type { Observable } from 'rxjs';
-import { Subject } from '../rx.js';
-import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, StateError, UnsupportedError } from '../errors.js';
-import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
-import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
-import { DRIVER_ORIGIN, PendingRequest } from '../request.js';
-import { MonitorStateMachine, type MonitorState } from '../state.js';
+import { HmpError, GreetingTimeoutError, ProtocolError, UnsupportedError } from '../errors.js';
+import { isDebugEnabled } from '../log.js';
+import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../contract.js';
+import { PendingRequest } from '../request.js';
+import { EVIDENCE_CHARS, MonitorSession } from '../session/monitor-session.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../qmp/framer.js';
-import type { QmpEvent } from '../qmp/wire.js';
 import { checkHmpCommandLine } from './command-line.js';
 import { closesMonitor, HMP_COMMANDS } from './commands.js';
 import { hmpErrorText } from './error-text.js';
 import { normaliseHmpOutput } from './output.js';
 import { HmpReader } from './reader.js';
-
-/** How much of what arrived a failed start quotes. */
-const EVIDENCE_CHARS = 200;
 
 class HmpRequest extends PendingRequest<string> {
   commandLine = '';
@@ -51,47 +45,25 @@ class HmpRequest extends PendingRequest<string> {
  * The Monitor for a raw HMP socket. Built by connect() when the peer greets
  * with QEMU's banner; `start()` must finish before commands are accepted.
  */
-export class HmpMonitor implements Monitor {
+export class HmpMonitor extends MonitorSession<HmpRequest> implements Monitor {
   readonly protocol = 'hmp' as const;
   readonly greeting = null;
   readonly capabilities: readonly string[] = [];
+  readonly raw = null;
+  readonly relay = null;
   /** QEMU's banner, CRLF kept: `QEMU 7.2.22 monitor - type 'help' for more information\r\n`. */
   banner = '';
   /** QEMU's version from the banner (`7.2.22`), or null if the banner had none. */
   version: string | null = null;
 
-  private readonly eventsSubject = new Subject<QmpEvent>();
-  readonly events$: Observable<QmpEvent> = this.eventsSubject.asObservable();
-  private readonly protocolErrorsSubject = new Subject<ProtocolError>();
-  readonly protocolErrors$ = this.protocolErrorsSubject.asObservable();
-  private readonly stateMachine: MonitorStateMachine;
-  readonly state$: Observable<MonitorState>;
-  readonly closed: Promise<CloseInfo>;
-
-  private readonly logger: Logger;
   private readonly reader: HmpReader;
-  private readonly commandTimeoutMs: number | undefined;
-  private waiting: HmpRequest[] = [];
-  private waitingHead = 0;
   private inFlight: HmpRequest | undefined;
-  private closeExpected = false;
-  private closedByCaller = false;
-  private resolveClosed!: (info: CloseInfo) => void;
   /** Set while start() waits for the banner. */
   private startWaiter: { resolve(): void; reject(error: Error): void } | undefined;
   private seenAtStart = '';
 
-  constructor(
-    private readonly socket: Duplex,
-    options: MonitorOptions,
-    /** Names the monitor in logs and errors. */
-    readonly label: string,
-  ) {
-    this.logger = options.logger ?? defaultLogger;
-    this.commandTimeoutMs = options.commandTimeoutMs;
-    this.stateMachine = new MonitorStateMachine(this.logger, label);
-    this.state$ = this.stateMachine.state$;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  constructor(socket: Duplex, options: MonitorOptions, label: string) {
+    super(socket, options, label, 'monitor');
     this.reader = new HmpReader(
       {
         banner: (text) => this.onBanner(text),
@@ -104,11 +76,7 @@ export class HmpMonitor implements Monitor {
           ),
         reply: (output) => this.onReply(output),
         unexpected: (text) => this.reportProtocolError('output from the human monitor while no command was running', text),
-        oversize: (bytes, limit) => {
-          const error = new ProtocolError(`HMP output of ${bytes}+ bytes exceeds maxMessageBytes (${limit}); connection closed`);
-          this.reportProtocolError(error.message, '', error);
-          this.finish({ expected: false, cause: error });
-        },
+        oversize: (bytes, limit) => this.failOversize('HMP output', bytes, limit),
       },
       { maxOutputBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
     );
@@ -120,29 +88,21 @@ export class HmpMonitor implements Monitor {
    * (not a human monitor) or ConnectionClosedError, and then the monitor is
    * closed.
    */
-  async start(firstBytes: Buffer, timeoutMs: number): Promise<void> {
-    const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new GreetingTimeoutError(timeoutMs, this.seenAtStart)), timeoutMs);
-      this.startWaiter = {
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-    });
-    this.attach(firstBytes);
-    try {
-      await ready;
-    } catch (error) {
-      this.finish({ expected: false, cause: error as Error });
-      throw error;
-    } finally {
-      this.startWaiter = undefined;
-    }
+  start(firstBytes: Buffer, timeoutMs: number): Promise<void> {
+    const bannerRead = new Promise<void>((resolve, reject) => (this.startWaiter = { resolve, reject }));
+    return this.startSession(timeoutMs, firstBytes, () => bannerRead).finally(() => (this.startWaiter = undefined));
+  }
+
+  protected override startTimeoutError(timeoutMs: number): Error {
+    return new GreetingTimeoutError(timeoutMs, this.seenAtStart);
+  }
+
+  protected override get closedDuringStartMessage(): string {
+    return 'the monitor closed the connection before its banner';
+  }
+
+  protected override noOobMessage(command: string): string {
+    return `${command}: out-of-band execution needs QMP; this is a human monitor (HMP)`;
   }
 
   /**
@@ -159,10 +119,8 @@ export class HmpMonitor implements Monitor {
         `${command}: not available on a human monitor (HMP); execute() there supports ${[...HMP_COMMANDS.keys()].join(', ')}, and hmp() runs any command line`,
       );
     }
-    if (opts.oob) throw new UnsupportedError(`${command}: out-of-band execution needs QMP; this is a human monitor (HMP)`);
-    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
-      throw new UnsupportedError(`${command}: arguments must be a JSON object, got ${Array.isArray(args) ? 'an array' : typeof args}`);
-    }
+    if (opts.oob) throw new UnsupportedError(this.noOobMessage(command));
+    this.checkArguments(command, args);
     const commandLine = mapped.commandLine(command, (args ?? {}) as Record<string, unknown>);
     checkHmpCommandLine(commandLine);
     const output = await this.run(commandLine, opts, command);
@@ -184,29 +142,12 @@ export class HmpMonitor implements Monitor {
     return output;
   }
 
-  close(): Promise<void> {
-    if (this.stateMachine.current !== 'closed') {
-      this.closedByCaller = true;
-      this.finish({ expected: true }, new ConnectionClosedError('the monitor connection was closed by the caller'));
-    }
-    return this.closed.then(() => undefined);
-  }
-
-  /** Requests not yet settled (for tests and diagnostics). */
-  get pendingCount(): number {
-    let count = this.inFlight !== undefined && !this.inFlight.settled ? 1 : 0;
-    for (let i = this.waitingHead; i < this.waiting.length; i++) if (!this.waiting[i]!.settled) count++;
-    return count;
-  }
-
   /** Queues a checked command line; resolves with its raw output (CRLF kept). */
   private run(commandLine: string, opts: HmpOptions, command: string): Promise<string> {
-    const request = new HmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs);
-    const state = this.stateMachine.current;
-    if (state === 'closed') {
-      request.reject(new ConnectionClosedError(`${command}: the monitor connection is closed`));
-    } else if (state !== 'ready') {
-      request.reject(new StateError(`${command}: the monitor is not ready (${state})`, state));
+    const request = new HmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
+    const refusal = this.refusalOf(command, opts);
+    if (refusal !== undefined) {
+      request.reject(refusal);
     } else {
       request.commandLine = commandLine;
       request.closes = closesMonitor(commandLine);
@@ -217,44 +158,49 @@ export class HmpMonitor implements Monitor {
   }
 
   private pump(): void {
-    while (this.inFlight === undefined && this.waitingHead < this.waiting.length) {
-      const request = this.waiting[this.waitingHead++]!;
-      if (request.settled) continue; // timed out or aborted before it was written: never sent
-      this.inFlight = request;
-      if (request.closes) this.closeExpected = true;
-      this.reader.expectReply(request.commandLine === '');
-      this.socket.write(`${request.commandLine}\n`);
-    }
-    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingHead);
-      this.waitingHead = 0;
-    }
+    if (this.inFlight !== undefined) return;
+    const request = this.waiting.takeUnsettled(); // one timed out or aborted before it was written is never sent
+    if (request === undefined) return;
+    this.inFlight = request;
+    if (request.closes) this.closeExpected = true;
+    this.reader.expectReply(request.commandLine === '');
+    this.socket.write(`${request.commandLine}\n`);
   }
 
-  private attach(firstBytes: Buffer): void {
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('end', () => this.finish({ expected: this.closeExpected }));
-    this.socket.on('error', (error: NodeJS.ErrnoException) => {
-      const expected = this.closeExpected && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
-      this.finish(expected ? { expected } : { expected, cause: error });
-    });
-    this.socket.on('close', () => this.finish({ expected: this.closeExpected }));
-    if (firstBytes.length > 0) this.onData(firstBytes);
-    this.socket.resume();
+  protected override writtenPendingCount(): number {
+    return this.inFlight !== undefined && !this.inFlight.settled ? 1 : 0;
   }
 
-  private onData(chunk: Buffer): void {
+  protected override takeWritten(): HmpRequest[] {
+    const written = this.inFlight;
+    this.inFlight = undefined;
+    return written ? [written] : [];
+  }
+
+  protected override settleOnClose(request: HmpRequest, error: Error, written: boolean): void {
+    // quit is answered by the close itself (docs/monitor-facts.md §3: echo, then EOF).
+    if (written && request.closes && !this.closedByCaller) request.resolve('');
+    else request.reject(error);
+  }
+
+  protected override onData(chunk: Buffer): void {
     if (this.startWaiter !== undefined && this.seenAtStart.length < EVIDENCE_CHARS) {
       this.seenAtStart += chunk.toString('latin1', 0, EVIDENCE_CHARS - this.seenAtStart.length);
     }
     this.reader.push(chunk);
   }
 
+  protected override endInput(): void {
+    const partial = this.reader.end();
+    if (partial !== '' && !this.inFlight?.closes) {
+      this.reportProtocolError('connection ended in the middle of HMP output; partial output discarded', partial);
+    }
+  }
+
   private onBanner(banner: string): void {
     this.banner = banner;
     this.version = /^QEMU (\S+) monitor/.exec(banner)?.[1] ?? null;
     this.stateMachine.transition('negotiating', 'banner received');
-    this.stateMachine.transition('ready', 'prompt received');
     this.startWaiter?.resolve();
   }
 
@@ -272,42 +218,5 @@ export class HmpMonitor implements Monitor {
       this.logger.debug({ monitor: this.label, command: request.command }, 'late output of a settled command dropped');
     }
     this.pump();
-  }
-
-  private reportProtocolError(message: string, evidence: string, error = new ProtocolError(message, evidence)): void {
-    this.logger.warn({ monitor: this.label, evidence: evidence.slice(0, EVIDENCE_CHARS) }, message);
-    this.protocolErrorsSubject.next(error);
-  }
-
-  /** Ends the session once: settles every request, completes every stream. */
-  private finish(info: CloseInfo, pendingError?: Error): void {
-    if (this.stateMachine.current === 'closed') return;
-    const partial = this.reader.end();
-    if (partial !== '' && !this.inFlight?.closes) {
-      this.reportProtocolError('connection ended in the middle of HMP output; partial output discarded', partial);
-    }
-    const expected = info.expected || this.closedByCaller;
-    const error =
-      pendingError ??
-      new ConnectionClosedError(
-        expected ? 'the monitor closed the connection' : `the monitor connection was lost${info.cause ? `: ${info.cause.message}` : ''}`,
-        { cause: info.cause },
-      );
-    const written = this.inFlight;
-    const pending = [...(written ? [written] : []), ...this.waiting.slice(this.waitingHead)];
-    this.inFlight = undefined;
-    this.waiting = [];
-    this.waitingHead = 0;
-    this.stateMachine.transition('closed', info.cause?.message ?? (expected ? 'closed' : 'connection lost'));
-    for (const request of pending) {
-      // quit is answered by the close itself (docs/monitor-facts.md §3: echo, then EOF).
-      if (request === written && request.closes && !this.closedByCaller) request.resolve('');
-      else request.reject(error);
-    }
-    this.startWaiter?.reject(new ConnectionClosedError('the monitor closed the connection before its banner', { cause: info.cause }));
-    this.eventsSubject.complete();
-    this.protocolErrorsSubject.complete();
-    this.socket.destroy();
-    this.resolveClosed(info.cause && !expected ? { expected, cause: info.cause } : { expected });
   }
 }

@@ -15,9 +15,8 @@
  * would have given, so no caller can desynchronise the shared connection.
  */
 import { InvalidArgumentError, QmpError, UnsupportedError } from '../errors.js';
-import type { Monitor } from '../monitor.js';
+import type { Monitor, RawRequestOptions } from '../contract.js';
 import type { RequestOrigin } from '../request.js';
-import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
 import { parseJsonLossless } from '../qmp/json.js';
 import { checkFlags, MonitorCommandFlags } from './flags.js';
 import { judgeInput } from '../qemu-json/dispatch-check.js';
@@ -42,11 +41,6 @@ const PASSTHROUGH_ORIGIN: RequestOrigin = { kind: 'passthrough' };
 /** `,` `"id"` `:` N, and their bytes with the largest id qmpx uses (16 digits). */
 const WIRE_ID_TOKENS = 4;
 const WIRE_ID_BYTES = 6 + 16;
-
-/** A monitor that can send pre-serialised arguments and hand back QEMU's reply text (QMP, guest agent). */
-interface RawSender {
-  send(command: string, argumentsJson: string | undefined, opts?: RawRequestOptions): Promise<QmpReply>;
-}
 
 /**
  * Sends `cmd` to the monitor and resolves with the monitor's reply text.
@@ -93,9 +87,10 @@ export async function monitorCommand(mon: Monitor, cmd: string, flags = 0, optio
   if (overLimit !== null) return errorReplyText({ errorClass: 'GenericError', desc: overLimit });
 
   const argumentsText = textOf(cmd, verdict.argumentsMember);
-  if (isRawSender(mon)) {
+  const raw = mon.raw;
+  if (raw !== null) {
     const argumentsJson = argumentsText === undefined ? undefined : wireJsonFromText(argumentsText);
-    const reply = await mon.send(verdict.name, argumentsJson, { ...requestOptions, oob: verdict.oob });
+    const reply = await raw.send(verdict.name, argumentsJson, { ...requestOptions, oob: verdict.oob });
     return withCallerId(reply.text, reply.message.id !== undefined, idText);
   }
   // No raw channel (the human monitor): the command runs through execute()
@@ -132,8 +127,4 @@ function wireLimitError(scanned: ScannedJson): string | null {
 
 function textOf(text: string, member: TopLevelMember | undefined): string | undefined {
   return member === undefined ? undefined : text.slice(member.start, member.end);
-}
-
-function isRawSender(mon: Monitor): mon is Monitor & RawSender {
-  return mon.protocol !== 'hmp' && typeof (mon as Partial<RawSender>).send === 'function';
 }

@@ -18,12 +18,11 @@
  */
 import type { Subscription } from 'rxjs';
 import { ConnectionClosedError, InvalidArgumentError } from '../errors.js';
-import type { Monitor } from '../monitor.js';
+import type { Monitor } from '../contract.js';
 import type { QmpEvent } from '../qmp/wire.js';
 import { stringifyJson } from '../qmp/json.js';
 import { compileEventFilter, type EventNameFilter } from './filter.js';
 import { checkFlags, MonitorEventFlags } from './flags.js';
-import { labelOf, loggerOf } from './taint.js';
 
 /**
  * Called for each matching event with its name, QEMU's timestamp (seconds
@@ -57,7 +56,7 @@ class EventRegistry {
   constructor(private readonly mon: Monitor) {}
 
   register(event: string | null, callback: MonitorEventCallback, flags: number): number {
-    if (this.ended || currentState(this.mon) === 'closed') {
+    if (this.ended || this.mon.state === 'closed') {
       throw new ConnectionClosedError('cannot register an event callback: the monitor is closed');
     }
     const tracked = this.registrations.some(
@@ -108,8 +107,8 @@ class EventRegistry {
   }
 
   private reportFailure(registration: Registration, qmpEvent: QmpEvent, error: unknown): void {
-    loggerOf(this.mon).error(
-      { monitor: labelOf(this.mon), callbackId: registration.id, event: qmpEvent.event, err: describeError(error) },
+    this.mon.logger.error(
+      { monitor: this.mon.label, callbackId: registration.id, event: qmpEvent.event, err: describeError(error) },
       'monitor event callback failed; other callbacks and later events are unaffected',
     );
   }
@@ -161,19 +160,6 @@ export function deregisterMonitorEvent(mon: Monitor, callbackId: number): void {
   const registry = registries.get(mon);
   if (registry === undefined) throw new InvalidArgumentError(`event callback id ${callbackId} not registered`);
   registry.deregister(callbackId);
-}
-
-/** The monitor's state right now: state$ replays it synchronously on qmpx's monitors; undefined if it does not. */
-function currentState(mon: Monitor): string | undefined {
-  let state: string | undefined;
-  // A closed monitor's state$ has completed: it completes at once, without replaying.
-  mon.state$
-    .subscribe({
-      next: (value) => (state = value),
-      complete: () => (state = 'closed'),
-    })
-    .unsubscribe();
-  return state;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

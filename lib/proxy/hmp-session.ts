@@ -17,17 +17,30 @@
  */
 import type { Socket } from 'node:net';
 import { AbortError, QmpxError } from '../errors.js';
-import { HmpMonitor } from '../hmp/client.js';
 import { HMP_MAX_LINE_BYTES } from '../hmp/command-line.js';
 import { HMP_PROMPT } from '../hmp/reader.js';
 import { Fifo } from '../fifo.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { UPSTREAM_LOST_DESC } from './qmp-session.js';
-import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
+import type { StateMachine, Transitions } from '../state.js';
+import {
+  abortControllerForMany,
+  allocateSessionId,
+  downstreamOrigin,
+  sessionStateMachine,
+  type DownstreamSession,
+  type SessionContext,
+} from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
 export type HmpSessionState = 'queued' | 'ready' | 'closed';
+
+const NEXT_STATES: Transitions<HmpSessionState> = {
+  queued: ['ready', 'closed'],
+  ready: ['closed'],
+  closed: [],
+};
 
 /** A line's place in the output order; `text` is set once its output is known. */
 interface OutputSlot {
@@ -36,7 +49,8 @@ interface OutputSlot {
 
 export class HmpSession implements DownstreamSession {
   readonly id = allocateSessionId();
-  private state: HmpSessionState = 'queued';
+  readonly protocol = 'hmp' as const;
+  private readonly machine: StateMachine<HmpSessionState>;
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;
   /**
@@ -67,6 +81,7 @@ export class HmpSession implements DownstreamSession {
     readonly socket: Socket,
     private readonly context: SessionContext,
   ) {
+    this.machine = sessionStateMachine('HMP', 'queued', NEXT_STATES, context, this.id);
     socket.pause();
     this.outbound = new Outbound(socket, {
       maxBufferedBytes: context.maxBufferedBytes,
@@ -90,7 +105,7 @@ export class HmpSession implements DownstreamSession {
     });
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
-        this.state = 'closed';
+        this.machine.tryTransition('closed', 'client connection closed');
         this.input = '';
         this.inputOffset = 0;
         this.abort.abort();
@@ -104,6 +119,10 @@ export class HmpSession implements DownstreamSession {
     return this.linkValue;
   }
 
+  private get state(): HmpSessionState {
+    return this.machine.current;
+  }
+
   /** Lines running or waiting for an earlier one, plus one for input not yet cut into lines. */
   get pendingCount(): number {
     return this.slots.length + (this.inputOffset < this.input.length ? 1 : 0);
@@ -112,7 +131,7 @@ export class HmpSession implements DownstreamSession {
   greet(link: UpstreamLink): void {
     if (this.state !== 'queued') return;
     this.linkValue = link;
-    this.state = 'ready';
+    this.machine.transition('ready', 'greeted');
     this.outbound.write(`${bannerFor(link)}${HMP_PROMPT}`);
     this.runLines();
   }
@@ -126,7 +145,7 @@ export class HmpSession implements DownstreamSession {
     for (let slot = this.slots.shift(); slot !== undefined; slot = this.slots.shift()) {
       this.outbound.write(slot.text ?? `Error: ${UPSTREAM_LOST_DESC}\r\n${HMP_PROMPT}`);
     }
-    this.state = 'closed';
+    this.machine.transition('closed', 'upstream lost');
     this.outbound.end();
   }
 
@@ -216,7 +235,7 @@ export class HmpSession implements DownstreamSession {
         }
         output = typeof reply.message.return === 'string' ? reply.message.return : '';
       } else {
-        const text = await (link.monitor as HmpMonitor).hmp(line, options);
+        const text = await link.monitor.hmp(line, options);
         output = text === '' ? '' : `${text.replace(/\r?\n/g, '\r\n')}${text.endsWith('\n') ? '' : '\r\n'}`;
       }
       this.audit(line, 'ok');
@@ -267,8 +286,9 @@ export class HmpSession implements DownstreamSession {
 
 /** QEMU's HMP banner line: the upstream's own, or built from the QMP greeting's version. */
 export function bannerFor(link: UpstreamLink): string {
-  if (link.monitor instanceof HmpMonitor && link.monitor.banner !== '') return link.monitor.banner;
-  const version = link.qmp?.greeting?.QMP.version.qemu;
+  const banner = link.monitor.banner;
+  if (banner !== null && banner !== '') return banner;
+  const version = link.monitor.greeting?.QMP.version.qemu;
   const text = version ? `${version.major}.${version.minor}.${version.micro}` : 'unknown';
   return `QEMU ${text} monitor - type 'help' for more information\r\n`;
 }

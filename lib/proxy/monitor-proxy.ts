@@ -236,7 +236,7 @@ export class MonitorProxy {
   }
 
   private greet(session: DownstreamSession, link: UpstreamLink): void {
-    if (session instanceof QmpSession && link.qmp === null) {
+    if (session.protocol === 'qmp' && link.qmp === null) {
       this.options.logger.warn(
         { monitor: this.name, client: session.id },
         'the upstream speaks only the human monitor; QMP clients cannot be served',

@@ -27,7 +27,7 @@
  */
 import type { Socket } from 'node:net';
 import { AbortError } from '../errors.js';
-import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
+import type { QmpReply, RawRequestOptions } from '../contract.js';
 import { echoedId } from '../qmp/wire.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
@@ -38,12 +38,20 @@ import { QemuJsonStreamer } from '../qemu-json/streamer.js';
 import type { TokenGroup } from '../qemu-json/tokens.js';
 import { decodeBytesLikeQemu } from '../qemu-json/unicode.js';
 import { beforeNegotiation, checkRequest, negotiate, plainTokenCommand, type ClientCommand, type LocalError } from './qmp-request.js';
-import { abortControllerForMany, allocateSessionId, downstreamOrigin, type DownstreamSession, type SessionContext } from './session.js';
+import type { StateMachine, Transitions } from '../state.js';
+import {
+  abortControllerForMany,
+  allocateSessionId,
+  downstreamOrigin,
+  sessionStateMachine,
+  type DownstreamSession,
+  type SessionContext,
+} from './session.js';
 import type { UpstreamLink } from './upstream.js';
 
 export type QmpSessionState = 'queued' | 'greeted' | 'capabilities-sent' | 'negotiated' | 'closed';
 
-const NEXT_STATES: Record<QmpSessionState, readonly QmpSessionState[]> = {
+const NEXT_STATES: Transitions<QmpSessionState> = {
   queued: ['greeted', 'closed'],
   greeted: ['capabilities-sent', 'closed'],
   'capabilities-sent': ['negotiated', 'closed'],
@@ -65,7 +73,8 @@ interface ReplySlot {
 
 export class QmpSession implements DownstreamSession {
   readonly id = allocateSessionId();
-  private state: QmpSessionState = 'queued';
+  readonly protocol = 'qmp' as const;
+  private readonly machine: StateMachine<QmpSessionState>;
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;
   private readonly streamer: QemuJsonStreamer;
@@ -95,6 +104,7 @@ export class QmpSession implements DownstreamSession {
     readonly socket: Socket,
     private readonly context: SessionContext,
   ) {
+    this.machine = sessionStateMachine('QMP', 'queued', NEXT_STATES, context, this.id);
     const origin = downstreamOrigin(this.id, context.endpoint);
     this.inBandOptions = { origin, oob: false, signal: this.abort.signal };
     this.oobOptions = { origin, oob: true, signal: this.abort.signal };
@@ -155,7 +165,11 @@ export class QmpSession implements DownstreamSession {
   }
 
   get sessionState(): QmpSessionState {
-    return this.state;
+    return this.machine.current;
+  }
+
+  private get state(): QmpSessionState {
+    return this.machine.current;
   }
 
   get pendingCount(): number {
@@ -165,7 +179,7 @@ export class QmpSession implements DownstreamSession {
   greet(link: UpstreamLink): void {
     if (this.state !== 'queued' || link.qmp === null) return;
     this.linkValue = link;
-    this.offered = link.qmp.capabilities;
+    this.offered = link.monitor.capabilities;
     this.transition('greeted');
     this.outbound.write(`${greetingFor(link)}\r\n`);
     this.updateReading();
@@ -229,8 +243,7 @@ export class QmpSession implements DownstreamSession {
   }
 
   private transition(next: QmpSessionState): void {
-    if (!NEXT_STATES[this.state].includes(next)) throw new Error(`illegal QMP session state change ${this.state} → ${next}`);
-    this.state = next;
+    this.machine.transition(next, next);
     // A greeted client has negotiationTimeoutMs to send qmp_capabilities: idle unnegotiated clients would hold connection slots for good.
     if (next === 'greeted') {
       const timeoutMs = this.context.negotiationTimeoutMs ?? DEFAULT_NEGOTIATION_TIMEOUT_MS;

@@ -6,6 +6,7 @@ import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import type { RequestOrigin } from '../request.js';
+import { StateMachine, type Transitions } from '../state.js';
 import type { AuditSink } from './audit.js';
 import type { InputPacer } from './input-pacer.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
@@ -44,6 +45,8 @@ export interface SessionContext {
 /** The surface the proxy drives every session through. */
 export interface DownstreamSession {
   readonly id: number;
+  /** What the client speaks: a QMP session needs an upstream that speaks QMP. */
+  readonly protocol: 'qmp' | 'hmp';
   readonly socket: Socket;
   /** The link the session was greeted on; undefined while it waits for the upstream. */
   readonly link: UpstreamLink | undefined;
@@ -61,6 +64,20 @@ export interface DownstreamSession {
   destroy(): void;
   /** Settles once the client's connection has closed. */
   readonly closed: Promise<void>;
+}
+
+/**
+ * The run state of one downstream session (`kind`: 'QMP' or 'HMP'), its
+ * changes logged at debug level with the endpoint and the client's id.
+ */
+export function sessionStateMachine<State extends string>(
+  kind: string,
+  initial: State,
+  transitions: Transitions<State>,
+  context: SessionContext,
+  session: number,
+): StateMachine<State> {
+  return new StateMachine(initial, transitions, context.logger, { socket: context.endpoint, client: session }, `${kind} session state`);
 }
 
 let nextSessionId = 1;

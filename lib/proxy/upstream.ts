@@ -16,9 +16,10 @@
  * Nothing here reads from the monitor: QmpMonitor always drains its socket,
  * listeners or not (invariant 4).
  */
-import { connect, type CloseInfo, type Monitor } from '../monitor.js';
+import type { CloseInfo, Monitor, QmpRelay } from '../contract.js';
+import { connect } from '../monitor.js';
 import type { Logger } from '../log.js';
-import { QmpMonitor } from '../qmp/client.js';
+import { StateMachine, type Transitions } from '../state.js';
 
 export const DEFAULT_INITIAL_BACKOFF_MS = 50;
 export const DEFAULT_MAX_BACKOFF_MS = 1000;
@@ -27,13 +28,19 @@ export const DEFAULT_UPSTREAM_GREETING_TIMEOUT_MS = 5000;
 
 export type UpstreamState = 'connecting' | 'up' | 'stopped';
 
+const NEXT_STATES: Transitions<UpstreamState> = {
+  connecting: ['up', 'stopped'],
+  up: ['connecting', 'stopped'],
+  stopped: [],
+};
+
 /** One connection to the upstream monitor. */
 export interface UpstreamLink {
   /** Counts links from 1; a session greeted on one link never outlives it. */
   readonly generation: number;
   readonly monitor: Monitor;
-  /** The same monitor when it speaks QMP; null for a text-only (HMP) upstream. */
-  readonly qmp: QmpMonitor | null;
+  /** The monitor's QMP relay path; null for a text-only (HMP) upstream. */
+  readonly qmp: QmpRelay | null;
   /** Settles when this link has ended. */
   readonly closed: Promise<CloseInfo>;
 }
@@ -52,7 +59,7 @@ export interface UpstreamOptions {
 }
 
 export class Upstream {
-  private stateValue: UpstreamState = 'connecting';
+  private readonly machine: StateMachine<UpstreamState>;
   private link: UpstreamLink | undefined;
   private generation = 0;
   private readonly linkListeners = new Set<(link: UpstreamLink) => void>();
@@ -64,12 +71,13 @@ export class Upstream {
   private readonly maxBackoffMs: number;
 
   constructor(private readonly options: UpstreamOptions) {
+    this.machine = new StateMachine<UpstreamState>('connecting', NEXT_STATES, options.logger, { monitor: options.label }, 'upstream state');
     this.initialBackoffMs = options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
     this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   }
 
   get state(): UpstreamState {
-    return this.stateValue;
+    return this.machine.current;
   }
 
   /** The link in use, if the upstream is up. */
@@ -85,7 +93,7 @@ export class Upstream {
   /** Resolves with the current link, or the next one; with null once stopped. */
   whenUp(): Promise<UpstreamLink | null> {
     if (this.link) return Promise.resolve(this.link);
-    if (this.stateValue === 'stopped') return Promise.resolve(null);
+    if (this.isStopped()) return Promise.resolve(null);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -117,8 +125,8 @@ export class Upstream {
 
   /** Closes the link and stops reconnecting; pending requests reject with ConnectionClosedError. */
   async stop(): Promise<void> {
-    if (this.stateValue === 'stopped') return;
-    this.stateValue = 'stopped';
+    if (this.isStopped()) return;
+    this.machine.transition('stopped', 'stop()');
     this.wake?.();
     for (const waiter of this.waiters.splice(0)) waiter(null);
     await this.link?.monitor.close();
@@ -129,7 +137,7 @@ export class Upstream {
     const { logger, label, target } = this.options;
     let backoffMs = this.initialBackoffMs;
     let failures = 0;
-    while (this.stateValue !== 'stopped') {
+    while (!this.isStopped()) {
       while (this.held && !this.isStopped()) await this.pause(this.maxBackoffMs);
       if (this.isStopped()) break;
       let monitor: Monitor;
@@ -158,18 +166,18 @@ export class Upstream {
       const link: UpstreamLink = {
         generation: ++this.generation,
         monitor,
-        qmp: monitor instanceof QmpMonitor ? monitor : null,
+        qmp: monitor.relay,
         closed: monitor.closed,
       };
       this.link = link;
-      this.stateValue = 'up';
+      this.machine.transition('up', `link ${link.generation} connected`);
       logger.info({ monitor: label, upstream: target, protocol: monitor.protocol, link: link.generation }, 'upstream monitor connected');
       for (const listener of this.linkListeners) listener(link);
       for (const waiter of this.waiters.splice(0)) waiter(link);
       const info = await monitor.closed;
       this.link = undefined;
       if (this.isStopped()) break;
-      this.stateValue = 'connecting';
+      this.machine.transition('connecting', info.expected ? 'closed' : 'connection lost');
       const fields = { monitor: label, upstream: target, link: link.generation, err: info.cause?.message };
       if (info.expected) logger.info(fields, 'upstream monitor closed; reconnecting');
       else logger.warn(fields, 'upstream monitor connection lost; reconnecting');
@@ -179,12 +187,12 @@ export class Upstream {
 
   /** Read through a call: stop() changes the state while run() awaits. */
   private isStopped(): boolean {
-    return this.stateValue === 'stopped';
+    return this.machine.current === 'stopped';
   }
 
   /** Waits `ms`, or less if stop() or retryNow() wakes it. */
   private pause(ms: number): Promise<void> {
-    if (this.stateValue === 'stopped') return Promise.resolve();
+    if (this.isStopped()) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {

@@ -16,7 +16,8 @@
  * only on failure (`guest-shutdown`, `guest-suspend-*`: "success-response":
  * false in guest-info). Such a command is followed by a `guest-ping`: if the
  * ping's reply comes first, the command succeeded silently and resolves
- * with `{}`; so does a connection that the agent closes while it runs.
+ * with `{}`; so does a connection that the agent closes while it runs, and
+ * that close is an expected one.
  *
  *   waiting (local) ──pump──▶ [sync step] ──▶ command step (+ probe) ──reply──▶ settled
  *
@@ -24,20 +25,17 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import type { Observable } from 'rxjs';
-import { Subject } from '../rx.js';
-import { ConnectionClosedError, GreetingTimeoutError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
+import { GreetingTimeoutError, QmpError, UnsupportedError } from '../errors.js';
+import { isDebugEnabled } from '../log.js';
+import type { ExecuteOptions, GuestAgent, MonitorOptions, QmpReply, RawRequestOptions } from '../contract.js';
+import { PendingRequest } from '../request.js';
+import { EVIDENCE_CHARS, MonitorSession } from '../session/monitor-session.js';
+import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
+import { classify, wireCommand } from '../qmp/wire.js';
+import { QgaReader } from './reader.js';
 
 const AGENT_SILENT =
   'no answer to guest-sync-delimited: the guest agent may not be running in the guest, or another client holds the channel';
-import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
-import type { CloseInfo, ExecuteOptions, Monitor, MonitorOptions } from '../monitor.js';
-import { DRIVER_ORIGIN, PendingRequest } from '../request.js';
-import { MonitorStateMachine, type MonitorState } from '../state.js';
-import type { QmpReply, RawRequestOptions } from '../qmp/client.js';
-import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
-import { classify, wireCommand, type QmpEvent } from '../qmp/wire.js';
-import { QgaReader } from './reader.js';
 
 /** Commands qemu-ga answers only when they fail. */
 export const QGA_SILENT_ON_SUCCESS: ReadonlySet<string> = new Set([
@@ -74,55 +72,31 @@ type Step =
  * The Monitor for a guest agent. Built by connect() with `protocol: 'qga'`;
  * `start()` must finish (the first resync) before commands are accepted.
  */
-export class QgaMonitor implements Monitor {
+export class QgaMonitor extends MonitorSession<QgaRequest> implements GuestAgent {
   readonly protocol = 'qga' as const;
   readonly greeting = null;
+  readonly banner = null;
   readonly capabilities: readonly string[] = [];
+  readonly raw: GuestAgent = this;
+  readonly relay = null;
+  // events$: the agent sends no events (docs/monitor-facts.md §4); anything event-shaped it did send appears there.
 
-  private readonly eventsSubject = new Subject<QmpEvent>();
-  /** The agent sends no events (docs/monitor-facts.md §4); anything event-shaped it did send would appear here. */
-  readonly events$: Observable<QmpEvent> = this.eventsSubject.asObservable();
-  private readonly protocolErrorsSubject = new Subject<ProtocolError>();
-  readonly protocolErrors$ = this.protocolErrorsSubject.asObservable();
-  private readonly stateMachine: MonitorStateMachine;
-  readonly state$: Observable<MonitorState>;
-  readonly closed: Promise<CloseInfo>;
-
-  private readonly logger: Logger;
   private readonly reader: QgaReader;
-  private readonly commandTimeoutMs: number | undefined;
-  private waiting: QgaRequest[] = [];
-  private waitingHead = 0;
   private step: Step | undefined;
   private needsResync = true;
   private nextWireId = 1;
-  private closedByCaller = false;
-  private resolveClosed!: (info: CloseInfo) => void;
 
-  constructor(
-    private readonly socket: Duplex,
-    options: MonitorOptions,
-    /** Names the agent in logs and errors. */
-    readonly label: string,
-  ) {
-    this.logger = options.logger ?? defaultLogger;
-    this.commandTimeoutMs = options.commandTimeoutMs;
-    this.stateMachine = new MonitorStateMachine(this.logger, label);
-    this.state$ = this.stateMachine.state$;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  constructor(socket: Duplex, options: MonitorOptions, label: string) {
+    super(socket, options, label, 'agent');
     this.reader = new QgaReader(
       {
         message: (text) => this.onMessage(text),
         synced: () => this.onSynced(),
         discarded: (text) => {
-          if (isDebugEnabled(this.logger)) this.logger.debug({ monitor: this.label, text: text.slice(0, 200) }, 'stale agent output skipped by resync');
+          if (isDebugEnabled(this.logger)) this.logger.debug({ monitor: this.label, text: text.slice(0, EVIDENCE_CHARS) }, 'stale agent output skipped by resync');
         },
         garbage: (text) => this.reportProtocolError('bytes outside any JSON object', text),
-        oversize: (bytes, limit) => {
-          const error = new ProtocolError(`message of ${bytes}+ bytes exceeds maxMessageBytes (${limit}); connection closed`);
-          this.reportProtocolError(error.message, '', error);
-          this.finish({ expected: false, cause: error });
-        },
+        oversize: (bytes, limit) => this.failOversize('message', bytes, limit),
       },
       { maxMessageBytes: options.maxMessageBytes },
     );
@@ -134,34 +108,33 @@ export class QgaMonitor implements Monitor {
    * another client holds the channel) or ConnectionClosedError, and then the
    * monitor is closed.
    */
-  async start(timeoutMs: number): Promise<void> {
+  start(timeoutMs: number): Promise<void> {
     this.stateMachine.transition('negotiating', 'resynchronising with guest-sync-delimited');
-    this.attach();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new GreetingTimeoutError(timeoutMs, '', AGENT_SILENT)), timeoutMs);
+    return this.startSession(timeoutMs, Buffer.alloc(0), async () => {
+      await this.enqueue(this.newRequest('guest-sync-delimited', {}, true));
     });
-    try {
-      await Promise.race([this.enqueue(this.newRequest('guest-sync-delimited', {}, true)), deadline]);
-      this.stateMachine.transition('ready', 'agent synchronised');
-    } catch (error) {
-      this.finish({ expected: false, cause: error as Error });
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+  }
+
+  protected override startTimeoutError(timeoutMs: number): Error {
+    return new GreetingTimeoutError(timeoutMs, '', AGENT_SILENT);
+  }
+
+  protected override get closedDuringStartMessage(): string {
+    return 'the agent closed the connection before it was synchronised';
+  }
+
+  protected override noOobMessage(command: string): string {
+    return `${command}: the guest agent has no out-of-band execution`;
   }
 
   /**
    * Runs an agent command and resolves with its `return` value (integers
    * beyond ±2^53 as bigint). Rejects with QmpError (the agent's error),
-   * UnsupportedError (not ready, `oob`, bad arguments), TimeoutError,
-   * AbortError or ConnectionClosedError.
+   * UnsupportedError (`oob`, bad arguments), StateError (not ready),
+   * TimeoutError, AbortError or ConnectionClosedError.
    */
   async execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
-    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
-      throw new UnsupportedError(`${command}: arguments must be a JSON object, got ${Array.isArray(args) ? 'an array' : typeof args}`);
-    }
+    this.checkArguments(command, args);
     const reply = await this.send(command, args === undefined ? undefined : stringifyJson(args), opts);
     if (reply.kind === 'error') throw new QmpError(reply.message.error.class, reply.message.error.desc, command);
     return reply.message.return as T;
@@ -175,11 +148,9 @@ export class QgaMonitor implements Monitor {
   send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}): Promise<QmpReply> {
     const request = this.newRequest(command, opts, false);
     request.argumentsJson = argumentsJson;
-    const state = this.stateMachine.current;
-    if (opts.oob) request.reject(new UnsupportedError(`${command}: the guest agent has no out-of-band execution`));
-    else if (state === 'closed') request.reject(new ConnectionClosedError(`${command}: the agent connection is closed`));
-    else if (state !== 'ready') request.reject(new StateError(`${command}: the agent is not ready (${state})`, state));
-    else return this.enqueue(request);
+    const refusal = this.refusalOf(command, opts);
+    if (refusal === undefined) return this.enqueue(request);
+    request.reject(refusal);
     return request.promise;
   }
 
@@ -194,29 +165,13 @@ export class QgaMonitor implements Monitor {
    * answered; rejects like execute().
    */
   async resync(opts: RawRequestOptions = {}): Promise<void> {
-    const state = this.stateMachine.current;
-    if (state === 'closed') throw new ConnectionClosedError('resync: the agent connection is closed');
-    if (state !== 'ready') throw new StateError(`resync: the agent is not ready (${state})`, state);
+    const refusal = this.refusalOf('resync', opts);
+    if (refusal !== undefined) throw refusal;
     await this.enqueue(this.newRequest('guest-sync-delimited', opts, true));
   }
 
-  close(): Promise<void> {
-    if (this.stateMachine.current !== 'closed') {
-      this.closedByCaller = true;
-      this.finish({ expected: true }, new ConnectionClosedError('the agent connection was closed by the caller'));
-    }
-    return this.closed.then(() => undefined);
-  }
-
-  /** Requests not yet settled (for tests and diagnostics). */
-  get pendingCount(): number {
-    let count = this.step?.request !== undefined && !this.step.request.settled ? 1 : 0;
-    for (let i = this.waitingHead; i < this.waiting.length; i++) if (!this.waiting[i]!.settled) count++;
-    return count;
-  }
-
   private newRequest(command: string, opts: RawRequestOptions, resync: boolean): QgaRequest {
-    const request = new QgaRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs);
+    const request = new QgaRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
     request.resync = resync;
     return request;
   }
@@ -228,23 +183,15 @@ export class QgaMonitor implements Monitor {
   }
 
   private pump(): void {
-    while (this.step === undefined && this.waitingHead < this.waiting.length) {
-      const request = this.waiting[this.waitingHead]!;
-      if (request.settled) {
-        this.waitingHead++; // timed out or aborted before it was written: never sent
-        continue;
-      }
-      if (request.resync || this.needsResync) {
-        if (request.resync) this.waitingHead++;
-        this.beginSync(request.resync ? request : undefined);
-        break;
-      }
-      this.waitingHead++;
+    if (this.step !== undefined) return;
+    const request = this.waiting.peekUnsettled(); // one timed out or aborted before it was written is never sent
+    if (request === undefined) return;
+    if (request.resync || this.needsResync) {
+      if (request.resync) this.waiting.takeUnsettled();
+      this.beginSync(request.resync ? request : undefined);
+    } else {
+      this.waiting.takeUnsettled();
       this.beginCommand(request);
-    }
-    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingHead);
-      this.waitingHead = 0;
     }
   }
 
@@ -262,6 +209,8 @@ export class QgaMonitor implements Monitor {
     const probeWireId = QGA_SILENT_ON_SUCCESS.has(request.command) ? this.nextWireId++ : undefined;
     const step: Step = { kind: 'command', request, wireId, probeWireId };
     this.step = step;
+    // A shutdown or suspend may be answered by the agent going away.
+    if (probeWireId !== undefined) this.closeExpected = true;
     request.onSettledEarly = () => {
       if (this.step !== step) return;
       // Its reply may still come; a resync before the next command skips it.
@@ -278,16 +227,36 @@ export class QgaMonitor implements Monitor {
     const step = this.step;
     this.needsResync = false;
     this.step = undefined;
-    if (step?.kind === 'sync') step.request?.resolve({ kind: 'return', text: '{"return": {}}', message: { return: {} } });
+    if (step?.kind === 'sync') step.request?.resolve(SILENT_SUCCESS);
     this.pump();
   }
 
-  private attach(): void {
-    this.socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
-    this.socket.on('end', () => this.finish({ expected: false }));
-    this.socket.on('error', (error: Error) => this.finish({ expected: false, cause: error }));
-    this.socket.on('close', () => this.finish({ expected: false }));
-    this.socket.resume();
+  protected override onData(chunk: Buffer): void {
+    this.reader.push(chunk);
+  }
+
+  protected override endInput(): void {
+    const partial = this.reader.end();
+    if (partial !== '') this.reportProtocolError('connection ended in the middle of a message; partial message discarded', partial);
+  }
+
+  protected override writtenPendingCount(): number {
+    return this.step?.request !== undefined && !this.step.request.settled ? 1 : 0;
+  }
+
+  protected override takeWritten(): QgaRequest[] {
+    const step = this.step;
+    this.step = undefined;
+    if (step?.kind === 'command' && step.probeWireId !== undefined) this.silentOnClose = step.request;
+    return step?.request !== undefined ? [step.request] : [];
+  }
+
+  /** A shutdown or suspend running when the agent went away: it has succeeded. */
+  private silentOnClose: QgaRequest | undefined;
+
+  protected override settleOnClose(request: QgaRequest, error: Error): void {
+    if (request === this.silentOnClose && !this.closedByCaller) request.resolve(SILENT_SUCCESS);
+    else request.reject(error);
   }
 
   private onMessage(text: string): void {
@@ -314,6 +283,8 @@ export class QgaMonitor implements Monitor {
       return;
     }
     if (id === step.wireId) {
+      // It answered: a shutdown or suspend that failed leaves the agent running.
+      if (step.probeWireId !== undefined && message.kind === 'error') this.closeExpected = false;
       if (!step.request.resolve(message) && isDebugEnabled(this.logger)) {
         this.logger.debug({ monitor: this.label, command: step.request.command }, 'late reply to a settled command dropped');
       }
@@ -323,40 +294,5 @@ export class QgaMonitor implements Monitor {
     }
     this.step = undefined;
     this.pump();
-  }
-
-  private reportProtocolError(message: string, evidence: string, error = new ProtocolError(message, evidence)): void {
-    this.logger.warn({ monitor: this.label, evidence: evidence.slice(0, 200) }, message);
-    this.protocolErrorsSubject.next(error);
-  }
-
-  /** Ends the session once: settles every request, completes every stream. */
-  private finish(info: CloseInfo, pendingError?: Error): void {
-    if (this.stateMachine.current === 'closed') return;
-    const partial = this.reader.end();
-    if (partial !== '') this.reportProtocolError('connection ended in the middle of a message; partial message discarded', partial);
-    const expected = info.expected || this.closedByCaller;
-    const error =
-      pendingError ??
-      new ConnectionClosedError(
-        expected ? 'the agent closed the connection' : `the agent connection was lost${info.cause ? `: ${info.cause.message}` : ''}`,
-        { cause: info.cause },
-      );
-    const step = this.step;
-    const pending = [...(step?.request ? [step.request] : []), ...this.waiting.slice(this.waitingHead)];
-    this.step = undefined;
-    this.waiting = [];
-    this.waitingHead = 0;
-    this.stateMachine.transition('closed', info.cause?.message ?? (expected ? 'closed' : 'connection lost'));
-    for (const request of pending) {
-      // A shutdown or suspend that the agent answers by going away has succeeded.
-      const silentSuccess = step?.kind === 'command' && step.request === request && step.probeWireId !== undefined && !this.closedByCaller;
-      if (silentSuccess) request.resolve(SILENT_SUCCESS);
-      else request.reject(error);
-    }
-    this.eventsSubject.complete();
-    this.protocolErrorsSubject.complete();
-    this.socket.destroy();
-    this.resolveClosed(info.cause && !expected ? { expected, cause: info.cause } : { expected });
   }
 }

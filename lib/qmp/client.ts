@@ -1,6 +1,7 @@
 /**
- * A QMP session over one stream: greeting, negotiation, the ordered request
- * queue, events, and close.
+ * A QMP session over one stream: greeting, negotiation, the in-flight
+ * window, replies and events. The socket, run state, queue and close are
+ * the shared session core's (lib/session/monitor-session.ts).
  *
  * Wire ids (docs/design.md invariant 3): QEMU answers in-band commands strictly
  * in order with exactly one reply each, so in-band commands go without an id
@@ -20,35 +21,27 @@
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { Subject } from '../rx.js';
-import { ConnectionClosedError, GreetingTimeoutError, HmpError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
-import { defaultLogger, isDebugEnabled, type Logger } from '../log.js';
-import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../monitor.js';
-import { DRIVER_ORIGIN, PendingRequest, type RequestOrigin, type RequestOutcome } from '../request.js';
-import { MonitorStateMachine, type MonitorState } from '../state.js';
+import { GreetingTimeoutError, HmpError, ProtocolError, QmpError } from '../errors.js';
+import { isDebugEnabled } from '../log.js';
+import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
+import { PendingRequest, type RequestOutcome } from '../request.js';
+import { MonitorSession } from '../session/monitor-session.js';
 import { JsonObjectFramer } from './framer.js';
 import { readableMembers } from '../qemu-json/output-members.js';
 import { stringifyJson } from './json.js';
-import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
+import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
+
+export type { QmpEventFrame, QmpReply, RawRequestOptions } from '../contract.js';
 
 export const DEFAULT_MAX_IN_FLIGHT = 8;
 
 /** How a wire id of qmpx's looks in QEMU's text: a small decimal integer. */
 const WIRE_ID = /^[1-9][0-9]{0,15}$/;
 
-/** A reply exactly as QEMU sent it, return or error. */
-export type QmpReply = Extract<WireMessage, { kind: 'return' | 'error' }>;
-
-/** An event with the exact text QEMU sent, for consumers that forward bytes. */
-export interface QmpEventFrame {
-  event: QmpEvent;
-  text: string;
-}
-
-export interface RawRequestOptions extends ExecuteOptions {
-  origin?: RequestOrigin;
-}
+/** What `quit` is answered with when QEMU exits before its reply is read. */
+const QUIT_REPLY: QmpReply = { kind: 'return', text: '{"return": {}}', message: { return: {} } };
 
 class QmpRequest extends PendingRequest<QmpReply> {
   wireId: number | undefined;
@@ -63,40 +56,29 @@ function isClosingCommand(command: string): boolean {
   return command === 'quit';
 }
 
-export class QmpMonitor implements Monitor {
+export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, QmpRelay {
   readonly protocol = 'qmp' as const;
   greeting: QmpGreeting | null = null;
   /** The greeting exactly as QEMU sent it (without its line end), for proxies that greet downstream. */
   greetingText: string | null = null;
+  readonly banner = null;
   capabilities: readonly string[] = [];
+  readonly raw: QmpRelay = this;
+  readonly relay: QmpRelay = this;
 
-  private readonly eventsSubject = new Subject<QmpEvent>();
-  readonly events$: Observable<QmpEvent> = this.eventsSubject.asObservable();
   private readonly eventFramesSubject = new Subject<QmpEventFrame>();
   /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
   readonly eventFrames$: Observable<QmpEventFrame> = this.eventFramesSubject.asObservable();
-  private readonly protocolErrorsSubject = new Subject<ProtocolError>();
-  readonly protocolErrors$ = this.protocolErrorsSubject.asObservable();
-  private readonly stateMachine: MonitorStateMachine;
-  readonly state$: Observable<MonitorState>;
-  readonly closed: Promise<CloseInfo>;
 
-  private readonly logger: Logger;
   private readonly framer: JsonObjectFramer;
   private readonly maxInFlight: number;
   /** The window filled up; pump() waits until half of it is answered. */
   private windowFull = false;
   private readonly wireIds: boolean;
-  private readonly commandTimeoutMs: number | undefined;
   private readonly offerOob: boolean;
-  private waiting: QmpRequest[] = [];
-  private waitingHead = 0;
   private readonly inFlight: QmpRequest[] = [];
   private readonly byWireId = new Map<number, QmpRequest>();
   private nextWireId = 1;
-  private closeExpected = false;
-  private closedByCaller = false;
-  private resolveClosed!: (info: CloseInfo) => void;
   private onGreeting: ((greeting: QmpGreeting) => void) | undefined;
   /**
    * Events are held from connect until the caller has had the turn in which
@@ -106,29 +88,16 @@ export class QmpMonitor implements Monitor {
   private heldEvents: QmpEventFrame[] | undefined = [];
   private releaseScheduled = false;
 
-  constructor(
-    private readonly socket: Duplex,
-    options: MonitorOptions,
-    /** Names the monitor in logs and errors. */
-    readonly label: string,
-  ) {
-    this.logger = options.logger ?? defaultLogger;
+  constructor(socket: Duplex, options: MonitorOptions, label: string) {
+    super(socket, options, label, 'monitor');
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
     this.wireIds = options.wireIds ?? false;
-    this.commandTimeoutMs = options.commandTimeoutMs;
     this.offerOob = options.oob ?? true;
-    this.stateMachine = new MonitorStateMachine(this.logger, label);
-    this.state$ = this.stateMachine.state$;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.framer = new JsonObjectFramer(
       {
         message: (text, parsed) => this.onMessage(text, parsed),
         garbage: (text) => this.reportProtocolError(`bytes outside any JSON object`, text),
-        oversize: (bytes, limit) => {
-          const error = new ProtocolError(`message of ${bytes}+ bytes exceeds maxMessageBytes (${limit}); connection closed`);
-          this.reportProtocolError(error.message, '', error);
-          this.finish({ expected: false, cause: error });
-        },
+        oversize: (bytes, limit) => this.failOversize('message', bytes, limit),
         takesUnparsed: () => this.relayIsNext(),
       },
       { maxMessageBytes: options.maxMessageBytes, unparsedPrefix: RETURN_PREFIX },
@@ -136,51 +105,47 @@ export class QmpMonitor implements Monitor {
   }
 
   /**
-   * Reads the greeting (which may begin in `firstBytes`) and negotiates.
-   * Resolves when ready; rejects with GreetingTimeoutError or QmpError.
+   * Reads the greeting (which may begin in `firstBytes`) and negotiates,
+   * both within `greetingTimeoutMs`. Resolves when ready; rejects with
+   * GreetingTimeoutError, QmpError or ConnectionClosedError, and then the
+   * monitor is closed.
    */
-  async start(firstBytes: Buffer, greetingTimeoutMs: number): Promise<void> {
-    const greeting = new Promise<QmpGreeting>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new GreetingTimeoutError(greetingTimeoutMs)), greetingTimeoutMs);
-      this.onGreeting = (message) => {
-        clearTimeout(timer);
-        resolve(message);
-      };
-      void this.closed.then((info) => {
-        clearTimeout(timer);
-        reject(new ConnectionClosedError('the monitor closed the connection during the greeting', { cause: info.cause }));
-      });
+  start(firstBytes: Buffer, greetingTimeoutMs: number): Promise<void> {
+    return this.startSession(greetingTimeoutMs, firstBytes, async () => {
+      this.greeting = await new Promise<QmpGreeting>((resolve) => (this.onGreeting = resolve));
+      this.stateMachine.transition('negotiating', 'greeting received');
+      const enable = this.offerOob && this.greeting.QMP.capabilities.includes('oob') ? ['oob'] : [];
+      const reply = await this.request('qmp_capabilities', enable.length > 0 ? stringifyJson({ enable }) : undefined, {}, true);
+      if (reply.kind === 'error') {
+        const { class: errorClass, desc } = reply.message.error;
+        throw new QmpError(errorClass, desc, 'qmp_capabilities');
+      }
+      this.capabilities = enable;
     });
-    this.attach(firstBytes);
-    this.greeting = await greeting;
-    this.stateMachine.transition('negotiating', 'greeting received');
-    const enable = this.offerOob && this.greeting.QMP.capabilities.includes('oob') ? ['oob'] : [];
-    const reply = await this.send('qmp_capabilities', enable.length > 0 ? stringifyJson({ enable }) : undefined, {}, true);
-    if (reply.kind === 'error') {
-      const { class: errorClass, desc } = reply.message.error;
-      throw new QmpError(errorClass, desc, 'qmp_capabilities');
-    }
-    this.capabilities = enable;
-    this.stateMachine.transition('ready', 'capabilities negotiated');
-    this.releaseHeldEventsAfterCallerTurn();
   }
 
-  private releaseHeldEventsAfterCallerTurn(): void {
+  protected override startTimeoutError(timeoutMs: number): Error {
+    return new GreetingTimeoutError(timeoutMs);
+  }
+
+  protected override get closedDuringStartMessage(): string {
+    return 'the monitor closed the connection during the greeting';
+  }
+
+  protected override onReady(): void {
     this.socket.pause();
     this.releaseScheduled = true;
     setImmediate(() => {
       const held = this.heldEvents ?? [];
       this.heldEvents = undefined;
       for (const frame of held) this.emitEvent(frame.event, frame.text);
-      if (this.stateMachine.current === 'closed') this.completeEvents();
+      if (this.stateMachine.current === 'closed') this.completeAllEvents();
       else this.socket.resume();
     });
   }
 
   async execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
-    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
-      throw new UnsupportedError(`${command}: arguments must be a JSON object, got ${Array.isArray(args) ? 'an array' : typeof args}`);
-    }
+    this.checkArguments(command, args);
     const reply = await this.send(command, args === undefined ? undefined : stringifyJson(args), opts);
     if (reply.kind === 'error') {
       throw new QmpError(reply.message.error.class, reply.message.error.desc, command);
@@ -198,12 +163,16 @@ export class QmpMonitor implements Monitor {
   /**
    * Sends a command whose arguments are already serialised JSON (kept as
    * given, so number tokens survive exactly) and resolves with QEMU's reply,
-   * error replies included. Rejects with UnsupportedError, TimeoutError,
-   * AbortError or ConnectionClosedError.
+   * error replies included. Rejects with UnsupportedError, StateError,
+   * TimeoutError, AbortError or ConnectionClosedError.
    */
-  send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}, negotiating = false): Promise<QmpReply> {
-    const request = new QmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs);
-    this.enqueue(request, argumentsJson, opts, negotiating);
+  send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}): Promise<QmpReply> {
+    return this.request(command, argumentsJson, opts, false);
+  }
+
+  private request(command: string, argumentsJson: string | undefined, opts: RawRequestOptions, startingUp: boolean): Promise<QmpReply> {
+    const request = new QmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
+    this.enqueue(request, argumentsJson, opts, startingUp);
     return request.promise;
   }
 
@@ -223,14 +192,14 @@ export class QmpMonitor implements Monitor {
     opts: RawRequestOptions,
     onSettled: (outcome: RequestOutcome<QmpReply>) => void,
   ): void {
-    const request = new QmpRequest(command, opts.origin ?? DRIVER_ORIGIN, opts, this.commandTimeoutMs, onSettled);
+    const request = new QmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs, onSettled);
     request.relay = true;
     this.enqueue(request, argumentsJson, opts, false);
   }
 
-  private enqueue(request: QmpRequest, argumentsJson: string | undefined, opts: RawRequestOptions, negotiating: boolean): void {
+  private enqueue(request: QmpRequest, argumentsJson: string | undefined, opts: RawRequestOptions, startingUp: boolean): void {
     const { command } = request;
-    const refusal = this.refusalOf(command, opts, negotiating);
+    const refusal = this.refusalOf(command, opts, startingUp);
     if (refusal !== undefined) {
       queueMicrotask(() => request.reject(refusal));
       return;
@@ -242,7 +211,7 @@ export class QmpMonitor implements Monitor {
     if (request.oob) {
       this.byWireId.set(request.wireId!, request);
       this.socket.write(request.wireText);
-    } else if (this.waitingHead === this.waiting.length && !this.windowFull && this.inFlight.length < this.maxInFlight) {
+    } else if (this.waiting.isEmpty && !this.windowFull && this.inFlight.length < this.maxInFlight) {
       this.putOnWire(request); // nothing queued and room in the window: what pump() would do, without the queue
     } else {
       this.waiting.push(request);
@@ -250,52 +219,41 @@ export class QmpMonitor implements Monitor {
     }
   }
 
-  /** Why `command` cannot be written now, if it cannot. */
-  private refusalOf(command: string, opts: RawRequestOptions, negotiating: boolean): Error | undefined {
-    const state = this.stateMachine.current;
-    if (state === 'closed') return new ConnectionClosedError(`${command}: the monitor connection is closed`);
-    if (state !== 'ready' && !negotiating) return new StateError(`${command}: the monitor is not ready (${state})`, state);
-    if (opts.oob && !this.capabilities.includes('oob')) {
-      return new UnsupportedError(`${command}: out-of-band execution was not negotiated with this monitor`);
-    }
-    return undefined;
+  protected override offersOob(): boolean {
+    return this.capabilities.includes('oob');
   }
 
-  close(): Promise<void> {
-    if (this.stateMachine.current !== 'closed') {
-      this.closedByCaller = true;
-      this.finish({ expected: true }, new ConnectionClosedError('the monitor connection was closed by the caller'));
-    }
-    return this.closed.then(() => undefined);
-  }
-
-  /** Requests not yet settled (for tests and diagnostics). */
-  get pendingCount(): number {
+  protected override writtenPendingCount(): number {
     let count = this.byWireId.size;
     for (const request of this.inFlight) if (!request.settled && request.wireId === undefined) count++;
-    for (let i = this.waitingHead; i < this.waiting.length; i++) if (!this.waiting[i]!.settled) count++;
     return count;
   }
 
-  private attach(firstBytes: Buffer): void {
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('end', () => this.finish({ expected: this.closeExpected }));
-    this.socket.on('error', (error: NodeJS.ErrnoException) => {
-      const expected = this.closeExpected && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
-      this.finish(expected ? { expected } : { expected, cause: error });
-    });
-    this.socket.on('close', () => this.finish({ expected: this.closeExpected }));
-    if (firstBytes.length > 0) this.onData(firstBytes);
-    this.socket.resume();
+  protected override takeWritten(): QmpRequest[] {
+    const written = this.inFlight.splice(0);
+    for (const request of this.byWireId.values()) if (request.oob) written.push(request);
+    this.byWireId.clear();
+    return written;
   }
 
-  private onData(chunk: Buffer): void {
+  protected override settleOnClose(request: QmpRequest, error: Error): void {
+    // quit's reply can be lost when QEMU exits with it unread (docs/monitor-facts.md §2): the close is its answer.
+    if (isClosingCommand(request.command) && !this.closedByCaller) request.resolve(QUIT_REPLY);
+    else request.reject(error);
+  }
+
+  protected override onData(chunk: Buffer): void {
     // Commands that replies in this chunk release from the queue go out in one write; with none
     // queued there is nothing to gather.
-    const corkable = this.waitingHead < this.waiting.length && 'cork' in this.socket;
+    const corkable = !this.waiting.isEmpty && 'cork' in this.socket;
     if (corkable) this.socket.cork();
     this.framer.push(chunk);
     if (corkable) this.socket.uncork();
+  }
+
+  protected override endInput(): void {
+    const partial = this.framer.end();
+    if (partial !== '') this.reportProtocolError('connection ended in the middle of a message; partial message discarded', partial);
   }
 
   private onMessage(text: string, parsed: object | undefined): void {
@@ -376,7 +334,12 @@ export class QmpMonitor implements Monitor {
     if (this.eventFramesSubject.observed) this.eventFramesSubject.next({ event, text });
   }
 
-  private completeEvents(): void {
+  /** Held events still go out on the caller's turn; the streams complete after them. */
+  protected override completeEvents(): void {
+    if (!this.releaseScheduled || this.heldEvents === undefined) this.completeAllEvents();
+  }
+
+  private completeAllEvents(): void {
     this.eventsSubject.complete();
     this.eventFramesSubject.complete();
   }
@@ -417,20 +380,10 @@ export class QmpMonitor implements Monitor {
       if (this.inFlight.length > this.maxInFlight >> 1) return;
       this.windowFull = false;
     }
-    while (this.inFlight.length < this.maxInFlight && this.waitingHead < this.waiting.length) {
-      const request = this.waiting[this.waitingHead++]!;
-      if (request.settled) continue; // timed out or aborted before it was written: never sent
+    while (this.inFlight.length < this.maxInFlight) {
+      const request = this.waiting.takeUnsettled(); // one timed out or aborted before it was written is never sent
+      if (request === undefined) return;
       this.putOnWire(request);
-    }
-    // Written requests must not stay reachable from here: each holds its settled promise and reply, and
-    // keeping a thousand of them alive makes every scavenge copy and promote them.
-    if (this.waitingHead === 0) return;
-    if (this.waitingHead === this.waiting.length) {
-      this.waiting.length = 0;
-      this.waitingHead = 0;
-    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingHead);
-      this.waitingHead = 0;
     }
   }
 
@@ -439,43 +392,5 @@ export class QmpMonitor implements Monitor {
     if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
     this.socket.write(request.wireText);
     if (this.inFlight.length >= this.maxInFlight) this.windowFull = true;
-  }
-
-  private reportProtocolError(message: string, evidence: string, error = new ProtocolError(message, evidence)): void {
-    this.logger.warn({ monitor: this.label, evidence: evidence.slice(0, 200) }, message);
-    this.protocolErrorsSubject.next(error);
-  }
-
-  /** Ends the session once: settles every request, completes every stream. */
-  private finish(info: CloseInfo, pendingError?: Error): void {
-    if (this.stateMachine.current === 'closed') return;
-    const partial = this.framer.end();
-    if (partial !== '') this.reportProtocolError('connection ended in the middle of a message; partial message discarded', partial);
-    const expected = info.expected || this.closedByCaller;
-    const error =
-      pendingError ??
-      new ConnectionClosedError(
-        expected ? 'the monitor closed the connection' : `the monitor connection was lost${info.cause ? `: ${info.cause.message}` : ''}`,
-        { cause: info.cause },
-      );
-    const pending = [...this.inFlight, ...this.waiting.slice(this.waitingHead), ...this.byWireId.values()];
-    this.inFlight.length = 0;
-    this.waiting = [];
-    this.waitingHead = 0;
-    this.byWireId.clear();
-    this.stateMachine.transition('closed', info.cause?.message ?? (expected ? 'closed' : 'connection lost'));
-    for (const request of pending) {
-      // quit's reply can be lost when QEMU exits with it unread (docs/monitor-facts.md §2): the close is its answer.
-      if (isClosingCommand(request.command) && !this.closedByCaller) {
-        request.resolve({ kind: 'return', text: '{"return": {}}', message: { return: {} } });
-      } else {
-        request.reject(error);
-      }
-    }
-    // Held events still go out on the caller's turn; the stream completes after them.
-    if (!this.releaseScheduled || this.heldEvents === undefined) this.completeEvents();
-    this.protocolErrorsSubject.complete();
-    this.socket.destroy();
-    this.resolveClosed(info.cause && !expected ? { expected, cause: info.cause } : { expected });
   }
 }

@@ -22,6 +22,8 @@
  * AbortSignal fire and their replies are dropped.
  */
 import type { MemoryBudget } from '../net/memory-budget.js';
+import { silentLogger } from '../log.js';
+import { StateMachine, type Transitions } from '../state.js';
 import { type Dispatcher } from './dispatch.js';
 import { FrameError } from './errors.js';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';
@@ -62,6 +64,8 @@ export type MessageFilter = (message: RpcMessage, connection: RpcConnection) => 
 
 export type RpcConnectionState = 'open' | 'closed';
 
+const NEXT_STATES: Transitions<RpcConnectionState> = { open: ['closed'], closed: [] };
+
 export const DEFAULT_MAX_CONCURRENT_CALLS = 5;
 const INPUT_SLACK_BYTES = 4 * 1024 * 1024;
 
@@ -72,7 +76,7 @@ export class RpcConnection {
   readonly id = nextConnectionId++;
   readonly maxConcurrentCalls: number;
   readonly maxBufferedInputBytes: number;
-  private currentState: RpcConnectionState = 'open';
+  private readonly machine: StateMachine<RpcConnectionState>;
   private readonly decoder: FrameDecoder;
   private readonly filters: MessageFilter[] = [];
   private readonly abortController = new AbortController();
@@ -86,6 +90,7 @@ export class RpcConnection {
     private readonly sink: RpcConnectionSink,
     options: RpcConnectionOptions = {},
   ) {
+    this.machine = new StateMachine<RpcConnectionState>('open', NEXT_STATES, silentLogger, { connection: this.id }, 'RPC connection state');
     this.decoder = new FrameDecoder({
       maxMessageBytes: options.maxMessageBytes,
       skipFdPlaceholderBytes: options.skipFdPlaceholderBytes,
@@ -97,7 +102,7 @@ export class RpcConnection {
   }
 
   get state(): RpcConnectionState {
-    return this.currentState;
+    return this.machine.current;
   }
 
   /** Messages being dispatched right now. */
@@ -117,7 +122,7 @@ export class RpcConnection {
 
   /** Bytes of a message the client has begun and not finished (see FrameDecoder.partialFrameBytes). */
   get partialInputBytes(): number {
-    return this.currentState === 'open' ? this.decoder.partialFrameBytes : 0;
+    return this.state === 'open' ? this.decoder.partialFrameBytes : 0;
   }
 
   addMessageFilter(filter: MessageFilter): void {
@@ -126,7 +131,7 @@ export class RpcConnection {
 
   /** Feeds bytes from the client. Never throws; ignored once closed. */
   receive(chunk: Uint8Array): void {
-    if (this.currentState !== 'open') return;
+    if (this.state !== 'open') return;
     try {
       this.decoder.push(chunk);
       if (this.decoder.bufferedBytes > this.maxBufferedInputBytes) {
@@ -148,7 +153,7 @@ export class RpcConnection {
    * a header word out of range or a message over the limit (a caller bug).
    */
   send(header: RpcHeader, body?: Uint8Array, fdCount = 0): boolean {
-    if (this.currentState !== 'open') return false;
+    if (this.state !== 'open') return false;
     this.sink.write(encodeMessage(header, body, fdCount));
     return true;
   }
@@ -169,7 +174,7 @@ export class RpcConnection {
 
   /** Starts dispatching waiting messages while call slots are free. */
   private pump(): void {
-    while (this.currentState === 'open' && this.running < this.maxConcurrentCalls) {
+    while (this.state === 'open' && this.running < this.maxConcurrentCalls) {
       let message: RpcMessage | null;
       try {
         message = this.decoder.next();
@@ -191,7 +196,7 @@ export class RpcConnection {
     const call = { signal: this.abortController.signal, connection: this };
     void this.dispatcher.dispatch(message, call).then((reply) => {
       this.running--;
-      if (reply && this.currentState === 'open') this.sink.write(reply);
+      if (reply && this.state === 'open') this.sink.write(reply);
       this.pump();
     });
   }
@@ -199,7 +204,7 @@ export class RpcConnection {
   /** Like libvirtd: read only while a call slot is free (virNetServerClientUpdateEvent). */
   private updateReading(): void {
     const wantReading = this.running < this.maxConcurrentCalls;
-    if (this.currentState !== 'open' || wantReading === this.reading) return;
+    if (this.state !== 'open' || wantReading === this.reading) return;
     this.reading = wantReading;
     this.sink.setReading?.(wantReading);
   }
@@ -212,8 +217,8 @@ export class RpcConnection {
 
   /** The one state change: open → closed. Later calls are no-ops. */
   private transitionToClosed(error: FrameError | null): void {
-    if (this.currentState === 'closed') return;
-    this.currentState = 'closed';
+    if (this.machine.current === 'closed') return;
+    this.machine.transition('closed', error === null ? 'close()' : error.message);
     this.decoder.release();
     this.abortController.abort(error ?? undefined);
     this.sink.close(error);

@@ -7,7 +7,7 @@
  * The list is re-read on every lookup: a proxy whose upstream reconnects
  * hands out its current Monitor, and the next call uses it.
  */
-import type { Monitor } from '../monitor.js';
+import type { Monitor } from '../contract.js';
 import { RpcError } from './rpc-error.js';
 import { UUID_BYTES, type Domain } from './messages.js';
 import { ErrorCode, ErrorDomain } from './protocol.js';

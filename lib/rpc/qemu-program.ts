@@ -16,9 +16,9 @@
  *   read-only connection, as libvirt refuses them.
  */
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
-import { connect, type Monitor } from '../monitor.js';
+import type { GuestAgent, Monitor } from '../contract.js';
+import { connectAgent } from '../monitor.js';
 import { deregisterMonitorEvent, monitorCommand, registerMonitorEvent } from '../passthrough/index.js';
-import type { QgaMonitor } from '../qga/client.js';
 import { parseJsonLossless, stringifyJson } from '../qmp/json.js';
 import { qemuProcedures } from './catalog.js';
 import { ProgramTable, procedure, type CallContext } from './dispatch.js';
@@ -123,9 +123,9 @@ async function runAgentCommand(domain: LibvirtDomain, cmd: string, timeoutSecond
     throw RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU, `unable to execute QEMU agent command: no 'execute' in ${cmd}`);
   }
   const timeoutMs = timeoutSeconds === AGENT_TIMEOUT_BLOCK ? undefined : timeoutSeconds > 0 ? timeoutSeconds * 1000 : AGENT_DEFAULT_TIMEOUT_MS;
-  let agent: QgaMonitor | undefined;
+  let agent: GuestAgent | undefined;
   try {
-    agent = (await connect(domain.agentPath, { protocol: 'qga', greetingTimeoutMs: timeoutMs ?? AGENT_DEFAULT_TIMEOUT_MS })) as QgaMonitor;
+    agent = await connectAgent(domain.agentPath, { greetingTimeoutMs: timeoutMs ?? AGENT_DEFAULT_TIMEOUT_MS });
     const argumentsJson = request.arguments === undefined ? undefined : stringifyJson(request.arguments);
     const reply = await agent.send(request.execute, argumentsJson, { timeoutMs, signal, origin: { kind: 'passthrough' } });
     if (reply.kind === 'error') {

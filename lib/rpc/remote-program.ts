@@ -9,7 +9,7 @@
  * notices itself), FD_PASSING 0 (Node cannot receive SCM_RIGHTS fds), every
  * other feature 0.
  */
-import type { Monitor } from '../monitor.js';
+import type { Monitor } from '../contract.js';
 import { remoteProcedures } from './catalog.js';
 import { ProgramTable, procedure, type CallContext } from './dispatch.js';
 import { defineDomainEventCallbacks } from './domain-events.js';

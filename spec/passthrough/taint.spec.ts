@@ -112,6 +112,8 @@ function spyOn(monitor: Monitor): { spy: Monitor; calls: { method: string; comma
   const spy = new Proxy(monitor, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
+      // The raw command path is the monitor itself on qmpx's monitors: spy on it too.
+      if (property === 'raw') return value === target ? spy : value;
       if (typeof value !== 'function') return value;
       const method = value as (...args: unknown[]) => unknown;
       if (property === 'send' || property === 'execute') {

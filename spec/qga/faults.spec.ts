@@ -162,6 +162,34 @@ test('guest-suspend-disk answered by the agent going away: it succeeded', async 
   );
 });
 
+test('guest-shutdown answered by the agent going away: it succeeded, and the close is expected', async () => {
+  await withAgentPeer(
+    (peer) => peer.expect(SYNC).reply(syncReply).expect('guest-shutdown').expect('guest-ping').disconnect(),
+    async (agent) => {
+      assert.equal(await agent.execute('guest-shutdown'), {});
+      assert.equal(await agent.closed, { expected: true });
+    },
+  );
+});
+
+test('guest-suspend-ram that fails, then the agent goes away: the close is a loss', async () => {
+  await withAgentPeer(
+    (peer) =>
+      peer
+        .expect(SYNC)
+        .reply(syncReply)
+        .expect('guest-suspend-ram')
+        .replyError('GenericError', 'suspend not supported')
+        .expect('guest-ping')
+        .reply({ return: {} })
+        .disconnect(),
+    async (agent) => {
+      assert.instance(await rejectionOf(agent.execute('guest-suspend-ram')), QmpError);
+      assert.equal(await agent.closed, { expected: false });
+    },
+  );
+});
+
 test('replies that match no command are reported on protocolErrors$ and settle nothing', async () => {
   let listening!: () => void;
   const subscribed = new Promise<void>((resolve) => (listening = resolve));

@@ -7,8 +7,10 @@ import {
   ConnectionClosedError,
   GreetingTimeoutError,
   ProtocolError,
+  QmpError,
   TimeoutError,
   silentLogger,
+  type Logger,
   type Monitor,
 } from '../../lib/index.js';
 import type { QmpMonitor, QmpReply } from '../../lib/qmp/client.js';
@@ -135,6 +137,53 @@ test('a silent peer gives GreetingTimeoutError', async () => {
     const error = await rejectionOf(connect(peer.path, { greetingTimeoutMs: 200, logger: silentLogger }));
     assert.instance(error, GreetingTimeoutError);
     assert.is((error as GreetingTimeoutError).code, 'GREETING_TIMEOUT');
+  } finally {
+    await peer.close();
+  }
+});
+
+/** Rejects if `promise` has not settled within `ms`: a client that waits forever fails instead of hanging. */
+async function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('the start deadline covers negotiation too: qmp_capabilities never answered gives GreetingTimeoutError, and the monitor hangs up', async () => {
+  const peer = await startFakePeer();
+  try {
+    peer.expect('qmp_capabilities').expectClose();
+    const error = await rejectionOf(withinDeadline(connect(peer.path, { greetingTimeoutMs: 300, logger: silentLogger }), 10_000));
+    assert.instance(error, GreetingTimeoutError);
+    await peer.done();
+  } finally {
+    await peer.close();
+  }
+});
+
+test('a refused negotiation ends the session before connect() rejects, with the refusal as the cause', async () => {
+  const peer = await startFakePeer();
+  const states: Array<{ to?: unknown; reason?: unknown }> = [];
+  const logger: Logger = {
+    debug: (fields, message) => {
+      if (message === 'monitor state') states.push(fields as { to?: unknown; reason?: unknown });
+    },
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+  };
+  try {
+    peer.expect('qmp_capabilities').replyError('GenericError', 'negotiation refused').expectClose();
+    const error = await rejectionOf(connect(peer.path, { logger }));
+    assert.instance(error, QmpError);
+    assert.equal(states.at(-1), { monitor: peer.path, from: 'negotiating', to: 'closed', reason: error.message });
+    await peer.done();
   } finally {
     await peer.close();
   }
