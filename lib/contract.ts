@@ -11,6 +11,8 @@ import type { RequestOrigin, RequestOutcome } from './request.js';
 import type { MonitorState } from './state.js';
 import type { QmpEvent, QmpGreeting, WireMessage } from './qmp/wire.js';
 
+export type { QmpEvent, QmpGreeting } from './qmp/wire.js';
+
 export type MonitorProtocol = 'qmp' | 'hmp' | 'qga';
 
 export interface MonitorOptions {

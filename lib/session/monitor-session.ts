@@ -19,10 +19,9 @@ import type { Observable } from 'rxjs';
 import { Subject } from '../rx.js';
 import { ConnectionClosedError, ProtocolError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, type Logger } from '../log.js';
-import type { CloseInfo, ExecuteOptions, MonitorOptions } from '../contract.js';
+import type { CloseInfo, ExecuteOptions, MonitorOptions, QmpEvent } from '../contract.js';
 import { DRIVER_ORIGIN, type RequestOrigin } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
-import type { QmpEvent } from '../qmp/wire.js';
 import { RequestQueue, type Settleable } from './request-queue.js';
 
 /** How much of a message a protocol error's log line quotes. */

@@ -72,6 +72,19 @@ test("'auto' picks QMP on the -qmp socket and HMP on the -monitor socket", async
   }
 });
 
+test('on HMP the Monitor carries the banner and no raw or relay path', async ({ qemu }) => {
+  const monitor = await connect(qemu.hmpPath, { logger: silentLogger });
+  try {
+    assert.match(monitor.banner ?? '', /^QEMU \S+ monitor - type 'help' for more information\r\n$/);
+    assert.is(monitor.raw, null);
+    assert.is(monitor.relay, null);
+    assert.is(monitor.state, 'ready');
+    assert.is(monitor.label, qemu.hmpPath);
+  } finally {
+    await monitor.close();
+  }
+});
+
 test('state$ goes connecting → negotiating → ready → closed, as on QMP', async ({ qemu }) => {
   const socket = net.createConnection(qemu.hmpPath);
   const monitor = new HmpMonitor(socket, { logger: silentLogger }, qemu.hmpPath);

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstValueFrom, toArray } from 'rxjs';
-import { connect, ConnectionClosedError, QmpError, silentLogger, UnsupportedError, type Monitor } from '../../lib/index.js';
+import { connect, connectAgent, ConnectionClosedError, QmpError, silentLogger, UnsupportedError, type Monitor } from '../../lib/index.js';
 import type { QgaMonitor } from '../../lib/qga/client.js';
 import { rawQmp, startQga, type QgaInstance } from '../helpers/qemu.js';
 
@@ -40,6 +40,22 @@ test('connects without a greeting: protocol qga, no greeting, no capabilities, r
     assert.equal(monitor.capabilities, []);
     assert.is(await firstValueFrom(monitor.state$), 'ready');
   });
+});
+
+test('connectAgent() gives a typed GuestAgent: raw send and resync, no relay, state ready then closed', async ({ agent }) => {
+  const guest = await connectAgent(agent.qgaPath, { logger: silentLogger, commandTimeoutMs: 10_000 });
+  try {
+    assert.is(guest.protocol, 'qga');
+    assert.is(guest.state, 'ready');
+    assert.is(guest.relay, null);
+    assert.is(guest.banner, null);
+    const reply = await guest.raw.send('guest-ping', undefined);
+    assert.equal(reply.kind === 'return' ? reply.message.return : reply, {});
+    await guest.resync();
+  } finally {
+    await guest.close();
+  }
+  assert.is(guest.state, 'closed');
 });
 
 test('guest-ping and guest-info', async ({ agent }) => {

@@ -41,6 +41,26 @@ async function withMonitor<T>(path: string, body: (monitor: Monitor) => Promise<
   }
 }
 
+test('the Monitor itself says its state, label, logger and pending count, and offers the raw and relay paths typed', async ({ qemu }) => {
+  const monitor: Monitor = await connect(qemu.qmpPath, { logger: silentLogger });
+  try {
+    assert.is(monitor.state, 'ready');
+    assert.is(monitor.label, qemu.qmpPath);
+    assert.is(monitor.logger, silentLogger);
+    assert.is(monitor.banner, null);
+    const pending = monitor.execute('query-status');
+    assert.is(monitor.pendingCount, 1);
+    await pending;
+    assert.is(monitor.pendingCount, 0);
+    const reply = await monitor.raw!.send('query-name', undefined);
+    assert.is(reply.kind, 'return');
+    assert.ok(monitor.relay?.greetingText?.startsWith('{"QMP":'), 'the greeting as QEMU sent it');
+  } finally {
+    await monitor.close();
+  }
+  assert.is(monitor.state, 'closed');
+});
+
 test('greets and negotiates oob when QEMU offers it', async ({ qemu }) => {
   await withMonitor(qemu.qmpPath, async (monitor) => {
     assert.is(monitor.protocol, 'qmp');
