@@ -13,10 +13,13 @@ import type { QmpEvent, QmpGreeting } from './qmp/wire.js';
 import { QmpMonitor } from './qmp/client.js';
 import { HmpMonitor } from './hmp/client.js';
 import { QgaMonitor } from './qga/client.js';
+import type { CommandRest, CommandReturn, KnownCommand, UnknownCommand } from './qapi/typed.js';
+import type { ValidateMode, ValidationOptions } from './qapi/validate.js';
 
 export type MonitorProtocol = 'qmp' | 'hmp' | 'qga';
 
-export interface MonitorOptions {
+/** `validate` and `compat`: argument checks against QEMU's schema (lib/qapi/validate.ts). */
+export interface MonitorOptions extends ValidationOptions {
   /** 'auto' (default): QMP or HMP, decided by the first bytes the monitor sends. */
   protocol?: 'auto' | MonitorProtocol;
   /** Deadline for connecting plus the greeting, in ms. Default 5000. */
@@ -42,6 +45,8 @@ export interface ExecuteOptions {
   oob?: boolean;
   /** Who is asking, for logs and audit. Default: the driver. */
   origin?: RequestOrigin;
+  /** Overrides the connection's `validate` for this call. */
+  validate?: ValidateMode;
 }
 
 export interface HmpOptions {
@@ -75,7 +80,8 @@ export interface Monitor {
   /** Settles once the connection has ended. */
   readonly closed: Promise<CloseInfo>;
   /** Runs a command; resolves with its `return` value, rejects with QmpError on an error reply. */
-  execute<T = unknown>(command: string, args?: object, opts?: ExecuteOptions): Promise<T>;
+  execute<C extends KnownCommand>(command: C, ...rest: CommandRest<C, ExecuteOptions>): Promise<CommandReturn<C>>;
+  execute<T = unknown, C extends string = string>(command: UnknownCommand<C>, args?: object, opts?: ExecuteOptions): Promise<T>;
   /** Runs a human-monitor command line and resolves with its text output. */
   hmp(commandLine: string, opts?: HmpOptions): Promise<string>;
   /** Ends the connection; pending requests reject with ConnectionClosedError. Idempotent. */

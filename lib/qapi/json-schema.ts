@@ -7,8 +7,10 @@
  *              group of tag values sharing a branch type
  *   alternate  the JSON types it takes, then an `if`/`then` per branch keyed
  *              by JSON type, as QEMU picks a branch by the value's JSON type
- *   int        `integer`: introspection says "int" for every width, so
- *              ranges (uint8, size, ...) are left to QEMU
+ *   int        the keyword `qapiNumber` (lib/qapi/validate.ts): an integral
+ *              number or a bigint, as qmpx writes both as JSON integers;
+ *              introspection says "int" for every width, so ranges (uint8,
+ *              size, ...) are left to QEMU
  */
 import type { QapiMember, QapiObject, QapiSchema, QapiType } from './model.js';
 
@@ -23,8 +25,8 @@ export const OPEN_ARGUMENT_COMMANDS: ReadonlySet<string> = new Set(['device_add'
 
 const BUILTIN_SCHEMAS: Record<string, JsonSchema> = {
   string: { type: 'string' },
-  int: { type: 'integer' },
-  number: { type: 'number' },
+  int: { qapiNumber: 'int' },
+  number: { qapiNumber: 'number' },
   boolean: { type: 'boolean' },
   null: { type: 'null' },
   value: {},
@@ -34,7 +36,8 @@ const BUILTIN_SCHEMAS: Record<string, JsonSchema> = {
 function jsonTypesOf(type: QapiType): string[] {
   switch (type.kind) {
     case 'builtin':
-      return type.jsonType === 'int' ? ['integer'] : type.jsonType === 'value' ? [] : [type.jsonType];
+      // An alternate's branches are told apart by JSON Schema types, which have no word for bigint.
+      return type.jsonType === 'value' ? [] : [type.jsonType === 'int' ? 'integer' : type.jsonType];
     case 'enum':
       return ['string'];
     case 'array':

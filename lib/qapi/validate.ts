@@ -10,6 +10,7 @@
  * first check, so importing qmpx compiles nothing.
  */
 import { createHash } from 'node:crypto';
+import type AjvModule from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Logger } from '../log.js';
 import { ArgumentsRefusedError } from './errors.js';
@@ -32,11 +33,24 @@ export interface ArgumentProblem {
   desc: string;
 }
 
-type AjvInstance = { compile(schema: object): ValidateFunction };
+type AjvClass = typeof AjvModule.default;
+type AjvInstance = InstanceType<AjvClass>;
 
-let ajvConstructor: Promise<new (options: object) => AjvInstance> | undefined;
+/** QAPI's int and number: bigint counts, since qmpx writes it as a JSON integer. */
+function isQapiNumber(kind: string, data: unknown): boolean {
+  if (typeof data === 'bigint') return true;
+  return typeof data === 'number' && (kind === 'int' ? Number.isInteger(data) : Number.isFinite(data));
+}
 
-function loadAjv(): Promise<new (options: object) => AjvInstance> {
+function createAjv(Ajv: AjvClass): AjvInstance {
+  const ajv = new Ajv({ allErrors: false, discriminator: true, verbose: true, strict: false });
+  ajv.addKeyword({ keyword: 'qapiNumber', schemaType: 'string', errors: false, validate: (kind: string, data: unknown) => isQapiNumber(kind, data) });
+  return ajv;
+}
+
+let ajvConstructor: Promise<AjvClass> | undefined;
+
+function loadAjv(): Promise<AjvClass> {
   // ajv ships CommonJS with `exports.default`; under NodeNext the default import is the module object.
   ajvConstructor ??= import('ajv').then((module) => module.default.default);
   return ajvConstructor;
@@ -49,7 +63,7 @@ export function schemaChecksFor(schemaInfo: unknown): Promise<SchemaChecks> {
   const hash = createHash('sha256').update(JSON.stringify(schemaInfo)).digest('hex');
   let checks = checksByHash.get(hash);
   if (checks === undefined) {
-    checks = loadAjv().then((Ajv) => new SchemaChecks(readSchema(schemaInfo), hash, new Ajv({ allErrors: false, discriminator: true, verbose: true, strict: false })));
+    checks = loadAjv().then((Ajv) => new SchemaChecks(readSchema(schemaInfo), hash, createAjv(Ajv)));
     checksByHash.set(hash, checks);
     checks.catch(() => checksByHash.delete(hash));
   }
@@ -109,6 +123,8 @@ export function qemuWords(error: ErrorObject | undefined): ArgumentProblem {
       if (params.error === 'tag') return { member, desc: `Invalid parameter type for '${member}', expected: string` };
       return { member, desc: `Parameter '${member}' does not accept value '${String(params.tagValue)}'` };
     }
+    case 'qapiNumber':
+      return { member: at, desc: `Invalid parameter type for '${at || 'null'}', expected: ${error.schema === 'int' ? 'integer' : 'number'}` };
     case 'type':
       return { member: at, desc: `Invalid parameter type for '${at || 'null'}', expected: ${expectedWord(error)}` };
     default:

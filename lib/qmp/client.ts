@@ -29,6 +29,7 @@ import { readableMembers } from './qemu-output.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, type QmpEvent, type QmpGreeting, type WireMessage } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
+import { ArgumentChecker } from '../qapi/validate.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 
 export const DEFAULT_MAX_IN_FLIGHT = 8;
@@ -104,6 +105,8 @@ export class QmpMonitor implements Monitor {
    */
   private heldEvents: QmpEventFrame[] | undefined = [];
   private releaseScheduled = false;
+  /** Checks arguments against this QEMU's schema when validation or a compat policy asks for it. */
+  readonly argumentChecker: ArgumentChecker;
 
   constructor(
     private readonly socket: Duplex,
@@ -116,6 +119,7 @@ export class QmpMonitor implements Monitor {
     this.wireIds = options.wireIds ?? false;
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.offerOob = options.oob ?? true;
+    this.argumentChecker = new ArgumentChecker(options, () => this.querySchema(), this.logger);
     this.stateMachine = new MonitorStateMachine(this.logger, label);
     this.state$ = this.stateMachine.state$;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
@@ -180,11 +184,20 @@ export class QmpMonitor implements Monitor {
     if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
       throw new UnsupportedError(`${command}: arguments must be a JSON object, got ${Array.isArray(args) ? 'an array' : typeof args}`);
     }
+    const checking = this.argumentChecker.check(command, args, opts.validate);
+    if (checking !== undefined) await checking;
     const reply = await this.send(command, args === undefined ? undefined : stringifyJson(args), opts);
     if (reply.kind === 'error') {
       throw new QmpError(reply.message.error.class, reply.message.error.desc, command);
     }
     return reply.message.return as T;
+  }
+
+  /** QEMU's schema, asked past the argument checks (which need it). */
+  private async querySchema(): Promise<unknown> {
+    const reply = await this.send('query-qmp-schema', undefined);
+    if (reply.kind === 'error') throw new QmpError(reply.message.error.class, reply.message.error.desc, 'query-qmp-schema');
+    return reply.message.return;
   }
 
   async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
