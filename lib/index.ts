@@ -20,3 +20,9 @@ export {
   UnsupportedError,
   StateError,
 } from './errors.js';
+export { waitForEvent, listenForEvents, EventQueueOverflowError, DEFAULT_MAX_QUEUED_EVENTS } from './qapi/events.js';
+export type { TypedEvent, WaitForEventOptions, ListenOptions, EventSource } from './qapi/events.js';
+export { ArgumentsRefusedError, QapiSchemaError } from './qapi/errors.js';
+export type { ValidateMode, ValidationOptions } from './qapi/validate.js';
+export type { CompatAction, CompatPolicy } from './qapi/policy.js';
+export type { QmpCommandMap, QmpEventMap, KnownCommand, KnownEvent, CommandArguments, CommandReturn, EventData } from './qapi/typed.js';
