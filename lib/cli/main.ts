@@ -8,12 +8,14 @@
  *   qmpx shell SOCKET [--hmp]
  *   qmpx serve ...                      (lib/cli/serve.ts)
  *   qmpx launch --qmp PATH [--arg ARG]... [--env NAME=VALUE]... [-- QEMU ARGS...]
+ *   qmpx schema [types] SOCKET [NAME]   (lib/cli/schema.ts)
  */
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { eventsCommand } from './events.js';
 import { execCommand } from './exec.js';
 import { launchCommand } from './launch.js';
+import { schemaCommand } from './schema.js';
 import { serveCommand } from './serve.js';
 import { shellCommand } from './shell.js';
 
@@ -34,7 +36,8 @@ function program(): Command {
     .addCommand(eventsCommand())
     .addCommand(shellCommand())
     .addCommand(serveCommand())
-    .addCommand(launchCommand());
+    .addCommand(launchCommand())
+    .addCommand(schemaCommand());
   // addCommand() does not pass settings down; every command should point at its help after an error.
   for (const command of qmpx.commands) command.showHelpAfterError('(add --help for usage)');
   return qmpx;
