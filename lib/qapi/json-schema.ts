@@ -54,8 +54,22 @@ export function commandArgumentsSchema(schema: QapiSchema, command: string): Jso
   if (info === undefined) throw new RangeError(`no command '${command}' in the schema`);
   const definitions: Record<string, JsonSchema> = {};
   const builder = new SchemaBuilder(schema, definitions);
-  const root = builder.inline(info.argType, OPEN_ARGUMENT_COMMANDS.has(command));
+  const root = OPEN_ARGUMENT_COMMANDS.has(command) ? openArguments(schema, info.argType) : builder.inline(info.argType, false);
   return { $schema: 'http://json-schema.org/draft-07/schema#', ...root, definitions };
+}
+
+/**
+ * A `gen: false` command's arguments: QEMU reads them itself, taking any
+ * member and any scalar (device_add turns 12345 into "12345"), so only
+ * the required members are checked, for being there (QEMU counts a null
+ * as missing).
+ */
+function openArguments(schema: QapiSchema, argType: string): JsonSchema {
+  const type = schema.type(argType);
+  const required = type.kind === 'object' ? type.members.filter((member) => !member.optional).map((member) => member.name) : [];
+  if (required.length === 0) return { type: 'object' };
+  const properties = Object.fromEntries(required.map((name) => [name, { not: { type: 'null' } }]));
+  return { type: 'object', properties, required };
 }
 
 class SchemaBuilder {
@@ -72,12 +86,12 @@ class SchemaBuilder {
     const name = this.schema.nameOf(id);
     if (!(name in this.definitions)) {
       this.definitions[name] = {}; // reserved first: types may refer to themselves
-      this.definitions[name] = this.inline(id, false);
+      this.definitions[name] = this.inline(id);
     }
     return { $ref: `#/definitions/${name}` };
   }
 
-  inline(id: string, open: boolean): JsonSchema {
+  inline(id: string, open = false): JsonSchema {
     const type = this.schema.type(id);
     switch (type.kind) {
       case 'builtin':

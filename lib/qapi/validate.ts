@@ -111,6 +111,8 @@ export function qemuWords(error: ErrorObject | undefined): ArgumentProblem {
   switch (error.keyword) {
     case 'required':
       return missing(inside(String(params.missingProperty)));
+    case 'not': // only used for a required member of an open command given as null
+      return missing(at);
     case 'additionalProperties': {
       const member = inside(String(params.additionalProperty));
       return { member, desc: `Parameter '${member}' is unexpected` };
