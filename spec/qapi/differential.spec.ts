@@ -15,7 +15,7 @@ test.after(async (context) => {
   await context.qemu.stop();
 });
 
-/** QEMU's input visitor's words for arguments it does not take (docs/monitor-facts.md lists the texts). */
+/** QEMU's input visitor's words for arguments it does not take (GenericError), as QEMU 7.2 answers them. */
 const ARGUMENT_ERROR = [/^Parameter '.*' is missing$/, /^Parameter '.*' is unexpected$/, /^Invalid parameter type for '.*', expected: /, /^Parameter '.*' does not accept value /, /^Parameter '.*' expects /];
 
 interface Verdict {
