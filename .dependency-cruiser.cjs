@@ -7,7 +7,7 @@
  *   1 io          transport.ts net/ launch/
  *   2 formats     qemu-json/ qapi/ schema.ts
  *   3 protocols   session/ qmp/ hmp/ qga/ contract.ts
- *   4 connect     monitor.ts
+ *   4 connect     monitor.ts event-wait.ts
  *   5 passthrough passthrough/
  *   6 rpc         rpc/
  *   7 proxy       proxy/
@@ -35,7 +35,7 @@ const LAYERS = [
   { name: 'io', path: '^lib/(transport\\.ts$|net/|launch/)' },
   { name: 'formats', path: '^lib/(qemu-json/|qapi/|schema\\.ts$)' },
   { name: 'protocols', path: '^lib/(session/|qmp/|hmp/|qga/|contract\\.ts$)' },
-  { name: 'connect', path: '^lib/monitor\\.ts$' },
+  { name: 'connect', path: '^lib/(monitor|event-wait)\\.ts$' },
   { name: 'passthrough', path: '^lib/passthrough/' },
   { name: 'rpc', path: '^lib/rpc/' },
   { name: 'proxy', path: '^lib/proxy/' },

@@ -10,12 +10,15 @@ import type { Logger } from './log.js';
 import type { RequestOrigin, RequestOutcome } from './request.js';
 import type { MonitorState } from './state.js';
 import type { QmpEvent, QmpGreeting, WireMessage } from './qmp/wire.js';
+import type { CommandRest, CommandReturn, KnownCommand, UnknownCommand } from './qapi/typed.js';
+import type { ValidateMode, ValidationOptions } from './qapi/validate.js';
 
 export type { QmpEvent, QmpGreeting } from './qmp/wire.js';
 
 export type MonitorProtocol = 'qmp' | 'hmp' | 'qga';
 
-export interface MonitorOptions {
+/** `validate` and `compat`: argument checks against QEMU's schema (lib/qapi/validate.ts). */
+export interface MonitorOptions extends ValidationOptions {
   /** 'auto' (default): QMP or HMP, decided by the first bytes the monitor sends. */
   protocol?: 'auto' | MonitorProtocol;
   /** Deadline for connecting plus the greeting and negotiation, in ms. Default 5000. */
@@ -41,6 +44,8 @@ export interface ExecuteOptions {
   oob?: boolean;
   /** Who is asking, for logs and audit. Default: the driver. */
   origin?: RequestOrigin;
+  /** Overrides the connection's `validate` for this call. */
+  validate?: ValidateMode;
 }
 
 /** Options of a command whose arguments are already JSON text. */
@@ -131,7 +136,8 @@ export interface Monitor {
   /** The relay path a proxy forwards through (QMP); null on hmp and qga. */
   readonly relay: QmpRelay | null;
   /** Runs a command; resolves with its `return` value, rejects with QmpError on an error reply. */
-  execute<T = unknown>(command: string, args?: object, opts?: ExecuteOptions): Promise<T>;
+  execute<C extends KnownCommand>(command: C, ...rest: CommandRest<C, ExecuteOptions>): Promise<CommandReturn<C>>;
+  execute<T = unknown, C extends string = string>(command: UnknownCommand<C>, args?: object, opts?: ExecuteOptions): Promise<T>;
   /** Runs a human-monitor command line and resolves with its text output. */
   hmp(commandLine: string, opts?: HmpOptions): Promise<string>;
   /** Ends the connection; pending requests reject with ConnectionClosedError. Idempotent. */

@@ -34,3 +34,9 @@ export {
   StateError,
   InvalidArgumentError,
 } from './errors.js';
+export { waitForEvent, listenForEvents, EventQueueOverflowError, DEFAULT_MAX_QUEUED_EVENTS } from './event-wait.js';
+export type { TypedEvent, WaitForEventOptions, ListenOptions, EventSource } from './event-wait.js';
+export { ArgumentsRefusedError, QapiSchemaError } from './qapi/errors.js';
+export type { ValidateMode, ValidationOptions } from './qapi/validate.js';
+export type { CompatAction, CompatPolicy } from './qapi/policy.js';
+export type { QmpCommandMap, QmpEventMap, KnownCommand, KnownEvent, CommandArguments, CommandReturn, EventData } from './qapi/typed.js';

@@ -24,6 +24,7 @@ import { TimeoutError } from '../errors.js';
 import { buildQmpCommand, CommandLineError } from './command-line.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';
 import { compactJson, memberText, prettyJson } from './json-text.js';
+import { argumentProblem } from './schema.js';
 
 /** The options commander hands to the action. */
 export interface ExecCliOptions {
@@ -31,6 +32,7 @@ export interface ExecCliOptions {
   pretty?: boolean;
   returnValue?: boolean;
   timeout?: number;
+  validate?: boolean;
 }
 
 /** The `exec` subcommand, ready for `program.addCommand()`. */
@@ -42,6 +44,7 @@ export function execCommand(): Command {
     .option('--hmp', 'the command is a human monitor (HMP) command line')
     .option('--pretty', 'indent JSON output by two spaces')
     .option('--return-value', "print only the value of the reply's 'return' member")
+    .option('--validate', "check the arguments against the QEMU's schema first; refused ones are not sent (exit 1)")
     .option('--timeout <seconds>', 'give up (exit 2) if connecting and the reply take longer', parseSeconds)
     .addHelpText(
       'after',
@@ -76,6 +79,8 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
   const monitor = await connectForCli(socket, deadline);
   try {
+    const problem = options.validate && !options.hmp ? await argumentProblem(monitor, commandText) : undefined;
+    if (problem !== undefined) throw new CliError(`refused by qmpx before sending, not by QEMU: ${problem}`, EXIT_FAILED);
     const reply = await monitorCommand(monitor, commandText, options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE).catch((error: unknown) => {
       // The library counts what was left of the deadline; the user gave --timeout.
       if (error instanceof TimeoutError) throw new CliError(`${socket}: no reply within --timeout ${options.timeout} s`, EXIT_UNREACHABLE, { cause: error });

@@ -31,6 +31,7 @@ import { readableMembers } from '../qemu-json/output-members.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
+import { ArgumentChecker } from '../qapi/validate.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 
 export type { QmpEventFrame, QmpReply, RawRequestOptions } from '../contract.js';
@@ -87,12 +88,15 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
    */
   private heldEvents: QmpEventFrame[] | undefined = [];
   private releaseScheduled = false;
+  /** Checks arguments against this QEMU's schema when validation or a compat policy asks for it. */
+  readonly argumentChecker: ArgumentChecker;
 
   constructor(socket: Duplex, options: MonitorOptions, label: string) {
     super(socket, options, label, 'monitor');
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
     this.wireIds = options.wireIds ?? false;
     this.offerOob = options.oob ?? true;
+    this.argumentChecker = new ArgumentChecker(options, () => this.querySchema(), this.logger);
     this.framer = new JsonObjectFramer(
       {
         message: (text, parsed) => this.onMessage(text, parsed),
@@ -146,11 +150,20 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
 
   async execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
     this.checkArguments(command, args);
+    const checking = this.argumentChecker.check(command, args, opts.validate);
+    if (checking !== undefined) await checking;
     const reply = await this.send(command, args === undefined ? undefined : stringifyJson(args), opts);
     if (reply.kind === 'error') {
       throw new QmpError(reply.message.error.class, reply.message.error.desc, command);
     }
     return reply.message.return as T;
+  }
+
+  /** QEMU's schema, asked past the argument checks (which need it). */
+  private async querySchema(): Promise<unknown> {
+    const reply = await this.send('query-qmp-schema', undefined);
+    if (reply.kind === 'error') throw new QmpError(reply.message.error.class, reply.message.error.desc, 'query-qmp-schema');
+    return reply.message.return;
   }
 
   async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {

@@ -214,7 +214,7 @@ test('execute() refuses unmapped commands and oob by name, without sending', asy
     assert.match(unmapped.message, /^query-block: not available on a human monitor \(HMP\)/);
     assert.match(unmapped.message, /query-status/, 'lists what is available');
     assert.instance(await rejectionOf(monitor.execute('query-status', undefined, { oob: true })), UnsupportedError);
-    assert.instance(await rejectionOf(monitor.execute('query-status', [1] as unknown as object)), UnsupportedError);
+    assert.instance(await rejectionOf(monitor.execute<unknown>('query-status', [1] as unknown as object)), UnsupportedError);
     assert.equal(writes, []);
   } finally {
     await monitor.close();

@@ -125,12 +125,12 @@ test('unknown command → QmpError CommandNotFound; bad arguments → GenericErr
     assert.is(unknown.name, 'QmpError');
     assert.is(unknown.errorClass, 'CommandNotFound');
     assert.is(unknown.desc, 'The command frobnicate has not been found');
-    const badArgument = (await rejectionOf(monitor.execute('query-status', { foo: 1 }))) as QmpError;
+    const badArgument = (await rejectionOf(monitor.execute<unknown>('query-status', { foo: 1 }))) as QmpError;
     assert.is(badArgument.errorClass, 'GenericError');
     assert.is(badArgument.desc, "Parameter 'foo' is unexpected");
-    const badType = (await rejectionOf(monitor.execute('human-monitor-command', { 'command-line': 42 }))) as QmpError;
+    const badType = (await rejectionOf(monitor.execute<unknown>('human-monitor-command', { 'command-line': 42 }))) as QmpError;
     assert.is(badType.desc, "Invalid parameter type for 'command-line', expected: string");
-    const notObject = await rejectionOf(monitor.execute('query-status', [1] as unknown as object));
+    const notObject = await rejectionOf(monitor.execute<unknown>('query-status', [1] as unknown as object));
     assert.instance(notObject, UnsupportedError);
   });
 });

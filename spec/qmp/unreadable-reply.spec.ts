@@ -65,7 +65,7 @@ for (const pretty of [false, true]) {
       async (peer) => {
         const monitor = await connect(peer.path, { logger: silentLogger });
         for (const [token, value] of TOKENS) {
-          const [odd, next] = await Promise.all([monitor.execute('qom-get', undefined, DEADLINE), monitor.execute('query-status', undefined, DEADLINE)]);
+          const [odd, next] = await Promise.all([monitor.execute<unknown>('qom-get', undefined, DEADLINE), monitor.execute('query-status', undefined, DEADLINE)]);
           assertX(odd, value, token);
           assert.is(next, token, `the reply after ${token} is its own command's`);
         }
@@ -88,7 +88,7 @@ for (const pretty of [false, true]) {
       async (peer) => {
         const monitor = await connect(peer.path, { logger: silentLogger });
         const [inBand, outOfBand] = await Promise.all([
-          monitor.execute('qom-get', undefined, DEADLINE),
+          monitor.execute<unknown>('qom-get', undefined, DEADLINE),
           monitor.execute('query-yank', undefined, { ...DEADLINE, oob: true }),
         ]);
         assertX(inBand, Infinity, 'in-band');
@@ -112,7 +112,7 @@ for (const pretty of [false, true]) {
       },
       async (peer) => {
         const monitor = await connect(peer.path, { wireIds: true, logger: silentLogger });
-        const [first, second] = await Promise.all([monitor.execute('qom-get', undefined, DEADLINE), monitor.execute('query-status', undefined, DEADLINE)]);
+        const [first, second] = await Promise.all([monitor.execute<unknown>('qom-get', undefined, DEADLINE), monitor.execute('query-status', undefined, DEADLINE)]);
         assertX(first, NaN, 'nan');
         assert.is(second, 'second');
         await monitor.close();
@@ -160,7 +160,7 @@ test('a reply no reader makes sense of answers its command with a ProtocolError 
     (peer) => peer.expect('qom-get').send(`${garbled}\r\n`).expect('query-status').reply({ return: 'mine' }),
     async (peer) => {
       const monitor = await connect(peer.path, { logger: silentLogger });
-      const [odd, next] = await Promise.allSettled([monitor.execute('qom-get', undefined, DEADLINE), monitor.execute('query-status', undefined, DEADLINE)]);
+      const [odd, next] = await Promise.allSettled([monitor.execute<unknown>('qom-get', undefined, DEADLINE), monitor.execute('query-status', undefined, DEADLINE)]);
       assert.is(odd.status, 'rejected');
       const error = (odd as PromiseRejectedResult).reason as unknown;
       assert.ok(error instanceof ProtocolError, `got ${String(error)}`);
@@ -182,7 +182,7 @@ test('an unreadable OOB reply is matched by its id; the in-band reply still answ
     async (peer) => {
       const monitor = await connect(peer.path, { logger: silentLogger });
       const [inBand, outOfBand] = await Promise.allSettled([
-        monitor.execute('qom-get', undefined, DEADLINE),
+        monitor.execute<unknown>('qom-get', undefined, DEADLINE),
         monitor.execute('query-yank', undefined, { ...DEADLINE, oob: true }),
       ]);
       assert.ok(outOfBand.status === 'rejected' && outOfBand.reason instanceof ProtocolError, `got ${JSON.stringify(outOfBand)}`);
