@@ -18,15 +18,6 @@
  * are for the package's users and the CLI, not for the layers they export.
  * Type-only imports count: a type import upward is still a dependency on
  * the upper layer's shape.
- *
- * .dependency-cruiser-known-violations.json lists the violations the code
- * had when these rules were written (the monitor clients importing their
- * interfaces from lib/monitor.ts, which imports the clients; the RPC
- * connection and dispatcher naming each other's types); `npm run depcheck`
- * tolerates exactly those and fails on any other. When one is fixed,
- * regenerate the list so it cannot come back:
- *   npx depcruise lib --config .dependency-cruiser.cjs --output-type baseline \
- *     --output-to .dependency-cruiser-known-violations.json
  */
 
 /** Each layer as a path pattern, lowest first. */

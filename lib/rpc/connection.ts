@@ -24,7 +24,6 @@
 import type { MemoryBudget } from '../net/memory-budget.js';
 import { silentLogger } from '../log.js';
 import { StateMachine, type Transitions } from '../state.js';
-import { type Dispatcher } from './dispatch.js';
 import { FrameError } from './errors.js';
 import { FrameDecoder, encodeMessage, type RpcHeader, type RpcMessage } from './framing.js';
 import { LENGTH_WORD_BYTES } from './protocol.js';
@@ -53,6 +52,14 @@ export interface RpcConnectionOptions {
   skipFdPlaceholderBytes?: boolean;
   /** See FrameDecoderOptions: the process-wide pool partial frames are charged to. */
   budget?: MemoryBudget;
+}
+
+/**
+ * What the connection hands each complete call to: the Dispatcher of
+ * lib/rpc/dispatch.ts, named by shape so the two files do not import each other.
+ */
+export interface CallDispatcher {
+  dispatch(message: RpcMessage, call: { readonly signal: AbortSignal; readonly connection: RpcConnection }): Promise<Buffer | null>;
 }
 
 /**
@@ -86,7 +93,7 @@ export class RpcConnection {
   private settledWaiters: Array<() => void> = [];
 
   constructor(
-    private readonly dispatcher: Dispatcher,
+    private readonly dispatcher: CallDispatcher,
     private readonly sink: RpcConnectionSink,
     options: RpcConnectionOptions = {},
   ) {
