@@ -20,6 +20,7 @@ import type { CloseInfo, Monitor, QmpRelay } from '../contract.js';
 import { connect } from '../monitor.js';
 import type { Logger } from '../log.js';
 import { StateMachine, type Transitions } from '../state.js';
+import { schemaChecksFor, type SchemaChecks } from '../qapi/validate.js';
 
 export const DEFAULT_INITIAL_BACKOFF_MS = 50;
 export const DEFAULT_MAX_BACKOFF_MS = 1000;
@@ -43,6 +44,8 @@ export interface UpstreamLink {
   readonly qmp: QmpRelay | null;
   /** Settles when this link has ended. */
   readonly closed: Promise<CloseInfo>;
+  /** Checks built from this QEMU's own schema; present exactly when the upstream was asked to check arguments. */
+  readonly argumentChecks?: SchemaChecks;
 }
 
 export interface UpstreamOptions {
@@ -56,6 +59,8 @@ export interface UpstreamOptions {
   maxBackoffMs?: number;
   /** Largest message accepted from QEMU. */
   maxMessageBytes?: number;
+  /** Ask each new QMP link for `query-qmp-schema` before it is reported up, for checking clients' arguments. */
+  checkArguments?: boolean;
 }
 
 export class Upstream {
@@ -157,6 +162,18 @@ export class Upstream {
         backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);
         continue;
       }
+      let argumentChecks: SchemaChecks | undefined;
+      try {
+        argumentChecks = await this.argumentChecksOf(monitor);
+      } catch (error) {
+        // No link is reported up without its checks: a client's command is never let through unchecked.
+        failures++;
+        logger.warn({ monitor: label, upstream: target, err: (error as Error).message, retryMs: backoffMs }, "cannot read the upstream's schema for argument checks; reconnecting");
+        await monitor.close();
+        await this.pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);
+        continue;
+      }
       if (this.isStopped()) {
         await monitor.close();
         break;
@@ -168,6 +185,7 @@ export class Upstream {
         monitor,
         qmp: monitor.relay,
         closed: monitor.closed,
+        argumentChecks,
       };
       this.link = link;
       this.machine.transition('up', `link ${link.generation} connected`);
@@ -183,6 +201,12 @@ export class Upstream {
       else logger.warn(fields, 'upstream monitor connection lost; reconnecting');
       await this.pause(backoffMs);
     }
+  }
+
+  /** The schema's checks, asked for once per link and before any client is greeted on it, so that nothing waits for them later. */
+  private async argumentChecksOf(monitor: Monitor): Promise<SchemaChecks | undefined> {
+    if (!this.options.checkArguments || monitor.relay === null) return undefined;
+    return schemaChecksFor(await monitor.execute('query-qmp-schema'));
   }
 
   /** Read through a call: stop() changes the state while run() awaits. */
