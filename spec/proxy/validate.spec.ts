@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildServeConfig } from '../../lib/cli/serve.js';
+import { QmpxError } from '../../lib/errors.js';
 import { configFromJson } from '../../lib/proxy/config.js';
 import { startServe, type ServeHandle } from '../../lib/proxy/daemon.js';
 import { rawQmp, startQemu, type QemuInstance, type RawClient } from '../helpers/qemu.js';
@@ -207,6 +208,21 @@ test('the audit: refused arguments are denied (never sent), the same commands wi
   assert.equal(outcomes('plain', 'qom-list'), ['error', 'error']);
   const plainErrors = records.filter((record) => record.monitor === 'plain' && record.outcome === 'error');
   for (const record of plainErrors) assert.is(record.errorClass, 'GenericError');
+});
+
+test('the setting: "off" or "reject" per monitor in a config file, --validate only with the command line\'s monitor', async () => {
+  const monitor = { upstream: '/run/vm.qmp', qmp: '/run/vm-proxy.qmp' };
+  assert.is(configFromJson({ monitors: [{ ...monitor, validate: 'reject' }] }, 'spec').monitors[0]!.validate, 'reject');
+  assert.is(configFromJson({ monitors: [monitor] }, 'spec').monitors[0]!.validate, undefined);
+  assert.throws(() => configFromJson({ monitors: [{ ...monitor, validate: 'warn' }] }, 'spec'), (error: unknown) => error instanceof QmpxError);
+  assert.is((await buildServeConfig({ ...monitor }, [])).monitors[0]!.validate, undefined);
+  try {
+    await buildServeConfig({ validate: true, config: '/nonexistent.json' }, []);
+    assert.unreachable('--validate without --upstream or --launch was accepted');
+  } catch (error) {
+    assert.instance(error, QmpxError);
+    assert.match((error as Error).message, /--validate goes with --upstream or --launch/);
+  }
 });
 
 test.run();
