@@ -66,6 +66,8 @@ export interface UpstreamOptions {
 export class Upstream {
   private readonly machine: StateMachine<UpstreamState>;
   private link: UpstreamLink | undefined;
+  /** A connection made but not yet reported up (its schema is being read): stop() closes it too. */
+  private preparing: Monitor | undefined;
   private generation = 0;
   private readonly linkListeners = new Set<(link: UpstreamLink) => void>();
   private readonly waiters: Array<(link: UpstreamLink | null) => void> = [];
@@ -134,7 +136,7 @@ export class Upstream {
     this.machine.transition('stopped', 'stop()');
     this.wake?.();
     for (const waiter of this.waiters.splice(0)) waiter(null);
-    await this.link?.monitor.close();
+    await (this.link?.monitor ?? this.preparing)?.close();
     await this.loop;
   }
 
@@ -163,9 +165,11 @@ export class Upstream {
         continue;
       }
       let argumentChecks: SchemaChecks | undefined;
+      this.preparing = monitor;
       try {
         argumentChecks = await this.argumentChecksOf(monitor);
       } catch (error) {
+        if (this.isStopped()) break;
         // No link is reported up without its checks: a client's command is never let through unchecked.
         failures++;
         logger.warn({ monitor: label, upstream: target, err: (error as Error).message, retryMs: backoffMs }, "cannot read the upstream's schema for argument checks; reconnecting");
@@ -173,6 +177,8 @@ export class Upstream {
         await this.pause(backoffMs);
         backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);
         continue;
+      } finally {
+        this.preparing = undefined;
       }
       if (this.isStopped()) {
         await monitor.close();

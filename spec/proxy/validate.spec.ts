@@ -18,8 +18,9 @@ import { QmpxError } from '../../lib/errors.js';
 import { configFromJson } from '../../lib/proxy/config.js';
 import { startServe, type ServeHandle } from '../../lib/proxy/daemon.js';
 import { rawQmp, startQemu, type QemuInstance, type RawClient } from '../helpers/qemu.js';
+import { startFakePeer } from '../helpers/fake-peer.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
-import { eventually, RecordingLogger } from './harness.js';
+import { eventually, RecordingLogger, serveUpstream } from './harness.js';
 
 let qemu: QemuInstance;
 let dir: string;
@@ -222,6 +223,33 @@ test('the setting: "off" or "reject" per monitor in a config file, --validate on
   } catch (error) {
     assert.instance(error, QmpxError);
     assert.match((error as Error).message, /--validate goes with --upstream or --launch/);
+  }
+});
+
+// A fake upstream: QEMU cannot be made to refuse its own schema.
+test('an upstream whose schema cannot be read is never reported up: no client is greeted, nothing passes unchecked, stop() still ends', async () => {
+  const peer = await startFakePeer();
+  peer.autoRespond({});
+  peer.expect('query-qmp-schema').replyError('GenericError', 'no schema here').expectClose();
+  peer.accept().expect('query-qmp-schema').replyError('GenericError', 'no schema here').expectClose();
+  // The third connection's schema request is never answered: stop() must not wait for it.
+  peer.accept().waitForCommand('query-qmp-schema').silence();
+  const served = await serveUpstream(peer.path, {
+    name: 'vm',
+    serve: { proxy: { upstream: { checkArguments: true, initialBackoffMs: 10, maxBackoffMs: 50 } } },
+  });
+  try {
+    const client = await rawQmp(served.qmpPath);
+    await served.logger.waitFor("cannot read the upstream's schema");
+    await peer.done();
+    // Sessions are greeted when a link is reported up, and none was.
+    assert.is(client.lines().length, 0);
+    assert.is(served.proxy.upstream.current, undefined);
+    assert.equal(peer.commands().filter((command) => command !== 'qmp_capabilities'), ['query-qmp-schema', 'query-qmp-schema', 'query-qmp-schema']);
+    await client.close();
+  } finally {
+    await served.stop();
+    await peer.close();
   }
 });
 
