@@ -40,6 +40,9 @@ export interface LaunchConfig {
   restart: boolean;
 }
 
+/** What a monitor's QMP sockets do with arguments its QEMU's schema does not take. */
+export type ValidateSetting = 'off' | 'reject';
+
 /** One upstream monitor and the sockets that share it. */
 export interface MonitorConfig {
   /** Names the VM in logs, audit and the libvirt endpoint; default from `query-name`, else the socket's base name. */
@@ -55,6 +58,8 @@ export interface MonitorConfig {
   readOnly?: string;
   /** Commands the read-only socket refuses besides the built-in policy's (it can only refuse more). */
   readOnlyDeny?: string[];
+  /** 'reject': the QMP sockets refuse arguments QEMU's schema does not take, before they reach QEMU. Default 'off'. */
+  validate?: ValidateSetting;
   /** Downstream libvirt RPC socket. */
   libvirt?: string;
   /** Downstream libvirt RPC socket whose connections are all read-only (libvirtd's `libvirt-sock-ro`). */
@@ -110,6 +115,7 @@ interface ConfigFile {
     hmp?: string;
     readOnly?: string;
     readOnlyDeny?: string[];
+    validate?: ValidateSetting;
     libvirt?: string;
     libvirtReadOnly?: string;
     agent?: string;
@@ -164,6 +170,7 @@ const isConfigFile = compileSchema<ConfigFile>({
           hmp: pathSchema,
           readOnly: pathSchema,
           readOnlyDeny: { type: 'array', items: { type: 'string', minLength: 1 } },
+          validate: { enum: ['off', 'reject'] },
           libvirt: pathSchema,
           libvirtReadOnly: pathSchema,
           agent: pathSchema,
@@ -219,6 +226,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
       hmp: monitor.hmp,
       readOnly: monitor.readOnly,
       readOnlyDeny: monitor.readOnlyDeny,
+      validate: monitor.validate,
       libvirt: monitor.libvirt,
       libvirtReadOnly: monitor.libvirtReadOnly,
       agent: monitor.agent,

@@ -79,6 +79,7 @@ export class MonitorProxy {
       target: options.upstreamTarget,
       label: config.name ?? this.fallbackName,
       logger: options.logger,
+      checkArguments: (config.validate ?? 'off') === 'reject',
       ...options.upstream,
     });
     this.upstream.onLink((link) => this.onLink(link));

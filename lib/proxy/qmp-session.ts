@@ -29,6 +29,7 @@ import type { Socket } from 'node:net';
 import { AbortError } from '../errors.js';
 import type { QmpReply, RawRequestOptions } from '../contract.js';
 import { echoedId } from '../qmp/wire.js';
+import { argumentProblem } from './argument-checks.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { attachId, replaceWireId } from '../qemu-json/id-placement.js';
@@ -330,6 +331,14 @@ export class QmpSession implements DownstreamSession {
     if (refusal !== undefined) {
       this.audit(command, 'denied');
       return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: refusal, idJson: command.idJson }));
+    }
+    // The link came up with its schema's checks already built, so this is decided now, in the client's order.
+    const checks = this.linkValue!.argumentChecks;
+    const problem = checks === undefined ? undefined : argumentProblem(checks, command.command, command.arguments);
+    if (problem !== undefined) {
+      this.audit(command, 'denied');
+      // QEMU's input visitor reports every argument error as a GenericError.
+      return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: problem.desc, idJson: command.idJson }));
     }
     this.forward(command);
   }

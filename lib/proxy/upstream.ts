@@ -20,6 +20,7 @@ import type { CloseInfo, Monitor, QmpRelay } from '../contract.js';
 import { connect } from '../monitor.js';
 import type { Logger } from '../log.js';
 import { StateMachine, type Transitions } from '../state.js';
+import { schemaChecksFor, type SchemaChecks } from '../qapi/validate.js';
 
 export const DEFAULT_INITIAL_BACKOFF_MS = 50;
 export const DEFAULT_MAX_BACKOFF_MS = 1000;
@@ -43,6 +44,8 @@ export interface UpstreamLink {
   readonly qmp: QmpRelay | null;
   /** Settles when this link has ended. */
   readonly closed: Promise<CloseInfo>;
+  /** Checks built from this QEMU's own schema; present exactly when the upstream was asked to check arguments. */
+  readonly argumentChecks?: SchemaChecks;
 }
 
 export interface UpstreamOptions {
@@ -56,11 +59,15 @@ export interface UpstreamOptions {
   maxBackoffMs?: number;
   /** Largest message accepted from QEMU. */
   maxMessageBytes?: number;
+  /** Ask each new QMP link for `query-qmp-schema` before it is reported up, for checking clients' arguments. */
+  checkArguments?: boolean;
 }
 
 export class Upstream {
   private readonly machine: StateMachine<UpstreamState>;
   private link: UpstreamLink | undefined;
+  /** A connection made but not yet reported up (its schema is being read): stop() closes it too. */
+  private preparing: Monitor | undefined;
   private generation = 0;
   private readonly linkListeners = new Set<(link: UpstreamLink) => void>();
   private readonly waiters: Array<(link: UpstreamLink | null) => void> = [];
@@ -129,7 +136,7 @@ export class Upstream {
     this.machine.transition('stopped', 'stop()');
     this.wake?.();
     for (const waiter of this.waiters.splice(0)) waiter(null);
-    await this.link?.monitor.close();
+    await (this.link?.monitor ?? this.preparing)?.close();
     await this.loop;
   }
 
@@ -157,6 +164,22 @@ export class Upstream {
         backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);
         continue;
       }
+      let argumentChecks: SchemaChecks | undefined;
+      this.preparing = monitor;
+      try {
+        argumentChecks = await this.argumentChecksOf(monitor);
+      } catch (error) {
+        if (this.isStopped()) break;
+        // No link is reported up without its checks: a client's command is never let through unchecked.
+        failures++;
+        logger.warn({ monitor: label, upstream: target, err: (error as Error).message, retryMs: backoffMs }, "cannot read the upstream's schema for argument checks; reconnecting");
+        await monitor.close();
+        await this.pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);
+        continue;
+      } finally {
+        this.preparing = undefined;
+      }
       if (this.isStopped()) {
         await monitor.close();
         break;
@@ -168,6 +191,7 @@ export class Upstream {
         monitor,
         qmp: monitor.relay,
         closed: monitor.closed,
+        argumentChecks,
       };
       this.link = link;
       this.machine.transition('up', `link ${link.generation} connected`);
@@ -183,6 +207,12 @@ export class Upstream {
       else logger.warn(fields, 'upstream monitor connection lost; reconnecting');
       await this.pause(backoffMs);
     }
+  }
+
+  /** The schema's checks, asked for once per link and before any client is greeted on it, so that nothing waits for them later. */
+  private async argumentChecksOf(monitor: Monitor): Promise<SchemaChecks | undefined> {
+    if (!this.options.checkArguments || monitor.relay === null) return undefined;
+    return schemaChecksFor(await monitor.execute('query-qmp-schema'));
   }
 
   /** Read through a call: stop() changes the state while run() awaits. */
