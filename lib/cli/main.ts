@@ -8,6 +8,7 @@
  *   qmpx shell SOCKET [--hmp]
  *   qmpx serve ...                      (lib/cli/serve.ts)
  *   qmpx launch --qmp PATH [--arg ARG]... [--env NAME=VALUE]... [-- QEMU ARGS...]
+ *   qmpx status CONTROL_SOCKET [--json]  (lib/cli/status.ts)
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   shell: async () => (await import('./shell.js')).shellCommand(),
   serve: async () => (await import('./serve.js')).serveCommand(),
   launch: async () => (await import('./launch.js')).launchCommand(),
+  status: async () => (await import('./status.js')).statusCommand(),
 };
 
 /** The package version, read from package.json two levels above dist/lib/cli (or lib/cli). */

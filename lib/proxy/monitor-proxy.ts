@@ -25,6 +25,8 @@ import type { ConnectionLimiter } from '../net/connection-limit.js';
 import type { InputPacer } from './input-pacer.js';
 import { listenPrivately, type BoundSocket } from '../net/listen.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
+import { isTainted } from '../passthrough/taint.js';
+import type { MonitorObserver } from './observer.js';
 import { policyNamed, type PolicyName } from './policy.js';
 import { QmpSession } from './qmp-session.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';
@@ -57,7 +59,35 @@ export interface MonitorProxyOptions {
   inputPacer?: InputPacer;
   /** The process's own libvirt endpoint serves this VM too: look up its uuid even without a libvirt socket of its own. */
   servedOverLibvirt?: boolean;
+  /** Told of commands, events and links (serve --metrics); nothing is when absent. */
+  observer?: MonitorObserver;
 }
+
+/** One connected client, as `qmpx status` shows it. */
+export interface ClientSnapshot {
+  id: number;
+  kind: EndpointKind;
+  socket: string;
+  /** ms since the epoch. */
+  connectedAt: number;
+  pending: number;
+}
+
+/** What a monitor is doing now (`qmpx status`, the metrics' gauges). */
+export interface MonitorSnapshot {
+  name: string;
+  upstream: { target: string; state: 'connecting' | 'up' | 'stopped'; since: number; links: number; protocol: 'qmp' | 'hmp' | undefined };
+  qemuVersion: string | undefined;
+  tainted: boolean;
+  clients: ClientSnapshot[];
+  pending: number;
+  eventsTotal: number;
+  /** Events per second over the last EVENT_RATE_WINDOW_S seconds (less since start). */
+  eventsPerSecond: number;
+}
+
+/** The window `eventsPerSecond` is averaged over. */
+export const EVENT_RATE_WINDOW_S = 10;
 
 export class MonitorProxy {
   readonly upstream: Upstream;
@@ -69,6 +99,11 @@ export class MonitorProxy {
   /** QEMU's -uuid, when it has one (query-uuid answers all zeros otherwise). */
   private uuid: string | undefined;
   private stopping = false;
+  private readonly clients = new Map<DownstreamSession, { kind: EndpointKind; socket: string; connectedAt: number }>();
+  private eventsTotal = 0;
+  /** eventsTotal sampled once a second, the oldest first, for the event rate. */
+  private readonly eventSamples: Array<{ at: number; total: number }> = [];
+  private readonly eventSampler: NodeJS.Timeout;
 
   constructor(private readonly options: MonitorProxyOptions) {
     const { config } = options;
@@ -82,6 +117,37 @@ export class MonitorProxy {
       ...options.upstream,
     });
     this.upstream.onLink((link) => this.onLink(link));
+    this.eventSamples.push({ at: Date.now(), total: 0 });
+    this.eventSampler = setInterval(() => {
+      this.eventSamples.push({ at: Date.now(), total: this.eventsTotal });
+      if (this.eventSamples.length > EVENT_RATE_WINDOW_S + 1) this.eventSamples.shift();
+    }, 1000).unref();
+  }
+
+  /** The monitor as it is now. */
+  snapshot(): MonitorSnapshot {
+    const link = this.upstream.current;
+    const clients: ClientSnapshot[] = [];
+    for (const [session, client] of this.clients) clients.push({ id: session.id, ...client, pending: session.pendingCount });
+    const oldest = this.eventSamples[0]!;
+    const seconds = (Date.now() - oldest.at) / 1000;
+    const version = link?.qmp?.greeting?.QMP.version.qemu;
+    return {
+      name: this.name,
+      upstream: {
+        target: this.options.upstreamTarget,
+        state: this.upstream.state,
+        since: this.upstream.stateSince,
+        links: this.upstream.linkCount,
+        protocol: link === undefined ? undefined : link.qmp === null ? 'hmp' : 'qmp',
+      },
+      qemuVersion: version === undefined ? undefined : `${version.major}.${version.minor}.${version.micro}`,
+      tainted: link !== undefined && isTainted(link.monitor),
+      clients,
+      pending: this.pendingCount,
+      eventsTotal: this.eventsTotal,
+      eventsPerSecond: seconds > 0 ? (this.eventsTotal - oldest.total) / seconds : 0,
+    };
   }
 
   /** The VM's name: --name, else what query-name said, else the socket's base name. */
@@ -126,9 +192,9 @@ export class MonitorProxy {
           readOnly,
           logger: this.options.logger,
           socketMode: config.socketMode,
+          audit: this.options.observer?.auditingLibvirt(this.options.audit) ?? this.options.audit,
           connections: this.options.connections,
           budget: this.options.inputBudget,
-          audit: this.options.audit,
         });
         this.libvirtEndpoints.push(endpoint);
         this.options.logger.info({ monitor: this.name, socket: path, kind: readOnly ? 'libvirt-read-only' : 'libvirt' }, 'listening');
@@ -179,6 +245,7 @@ export class MonitorProxy {
   async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.eventSampler);
     await Promise.all([...this.bound, ...this.libvirtEndpoints].map((socket) => socket.close()));
     for (const session of this.sessions) session.stopReading();
     await this.settled(graceMs);
@@ -220,14 +287,17 @@ export class MonitorProxy {
       inputBudget: this.options.inputBudget,
       negotiationTimeoutMs: this.options.negotiationTimeoutMs,
       inputPacer: this.options.inputPacer,
+      observer: this.options.observer?.session(kind),
     };
     const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
     this.sessions.add(session);
+    this.clients.set(session, { kind, socket: path, connectedAt: Date.now() });
     const fields = { monitor: this.name, socket: path, client: session.id };
     this.options.logger.debug(fields, 'client connected');
     void session.closed.then(() => {
       release();
       this.sessions.delete(session);
+      this.clients.delete(session);
       this.options.logger.debug(fields, 'client disconnected');
     });
     const link = this.upstream.current;
@@ -248,8 +318,12 @@ export class MonitorProxy {
   }
 
   private onLink(link: UpstreamLink): void {
+    this.options.observer?.linkUp(link);
     if (link.qmp !== null) {
+      const { observer } = this.options;
       const subscription = link.qmp.eventFrames$.subscribe((frame) => {
+        this.eventsTotal++;
+        observer?.event(frame.event.event);
         const line = `${frame.text}\r\n`;
         for (const session of this.sessions) if (session.link === link) session.deliverEvent(line);
       });

@@ -53,6 +53,7 @@ export interface UpstreamOptions {
 
 export class Upstream {
   private stateValue: UpstreamState = 'connecting';
+  private stateSinceValue = Date.now();
   private link: UpstreamLink | undefined;
   private generation = 0;
   private readonly linkListeners = new Set<(link: UpstreamLink) => void>();
@@ -70,6 +71,16 @@ export class Upstream {
 
   get state(): UpstreamState {
     return this.stateValue;
+  }
+
+  /** When the state last changed (ms since the epoch). */
+  get stateSince(): number {
+    return this.stateSinceValue;
+  }
+
+  /** Links made so far: every one after the first is a reconnect. */
+  get linkCount(): number {
+    return this.generation;
   }
 
   /** The link in use, if the upstream is up. */
@@ -119,6 +130,7 @@ export class Upstream {
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped') return;
     this.stateValue = 'stopped';
+    this.stateSinceValue = Date.now();
     this.wake?.();
     for (const waiter of this.waiters.splice(0)) waiter(null);
     await this.link?.monitor.close();
@@ -163,6 +175,8 @@ export class Upstream {
       };
       this.link = link;
       this.stateValue = 'up';
+      this.stateSinceValue = Date.now();
+    this.stateSinceValue = Date.now();
       logger.info({ monitor: label, upstream: target, protocol: monitor.protocol, link: link.generation }, 'upstream monitor connected');
       for (const listener of this.linkListeners) listener(link);
       for (const waiter of this.waiters.splice(0)) waiter(link);
@@ -170,6 +184,8 @@ export class Upstream {
       this.link = undefined;
       if (this.isStopped()) break;
       this.stateValue = 'connecting';
+      this.stateSinceValue = Date.now();
+    this.stateSinceValue = Date.now();
       const fields = { monitor: label, upstream: target, link: link.generation, err: info.cause?.message };
       if (info.expected) logger.info(fields, 'upstream monitor closed; reconnecting');
       else logger.warn(fields, 'upstream monitor connection lost; reconnecting');
