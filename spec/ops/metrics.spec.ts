@@ -6,7 +6,8 @@
  * reading of the text format (./exposition.ts), and by `promtool check
  * metrics` too where promtool is installed.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ServeConfig } from '../../lib/proxy/config.js';
@@ -143,6 +144,45 @@ test('a scrape of anything but GET /metrics is answered 404', async () => {
     assert.is(value(samples, 'qmpx_upstream_up', { monitor: 'vm' }), 0);
   } finally {
     await handle.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('virsh through the libvirt socket: monitor commands counted as pass-through by QMP name, other calls by API, and the taint', async () => {
+  const qemu = await startQemu();
+  const dir = createTempDir('metrics');
+  const qmp = socketPathIn(dir, 'qmp.sock');
+  const libvirt = socketPathIn(dir, 'libvirt.sock');
+  const config: ServeConfig = {
+    logLevel: 'info',
+    metrics: '127.0.0.1:0',
+    monitors: [{ name: 'lab1', upstream: qemu.qmpPath, qmp, libvirt, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
+  };
+  const handle = await startServe(config, { logger: new RecordingLogger(), shutdownGraceMs: 500, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 200 } } });
+  let client: RawClient | undefined;
+  try {
+    const url = `http://127.0.0.1:${handle.metricsAddress!.port}/metrics`;
+    // A reply on the link comes after that of the link's own query-commands: the command list is in.
+    client = await negotiated(qmp);
+    await client.send('{"execute":"query-name","id":"ready"}\n');
+    await client.waitForLine((line) => line.includes('"id": "ready"'));
+    const virsh = (...args: string[]) => promisify(execFile)('virsh', ['-q', '-c', `qemu+unix:///system?socket=${libvirt}`, ...args], { timeout: 30_000 });
+    await virsh('qemu-monitor-command', 'lab1', '{"execute":"query-status"}');
+    await virsh('qemu-monitor-command', 'lab1', '{"execute":"query-status"}');
+    await virsh('qemu-monitor-command', 'lab1', '{"execute":"no-such-command"}').catch(() => undefined);
+    await virsh('domstate', 'lab1');
+    const samples = await scrape(url);
+    const total = (origin: string, command: string, outcome: string): number => value(samples, 'qmpx_commands_total', { monitor: 'lab1', origin, command, outcome });
+    assert.is(total('pass-through', 'query-status', 'ok'), 2);
+    assert.is(total('pass-through', 'other', 'error'), 1);
+    assert.ok(total('libvirt', 'virDomainGetState', 'ok') >= 1, 'virsh domstate asks virDomainGetState');
+    assert.is(total('qmp', 'query-name', 'ok'), 1);
+    assert.not.ok([...samples.values()].some((sample) => sample.labels.command === 'no-such-command'));
+    assert.is(value(samples, 'qmpx_tainted', { monitor: 'lab1' }), 1);
+  } finally {
+    await handle.stop();
+    await client?.close(2000);
+    await qemu.stop();
     await removeTempDir(dir);
   }
 });
