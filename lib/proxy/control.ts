@@ -13,7 +13,8 @@ import { TimeoutError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { listenPrivately, type BoundSocket } from '../net/listen.js';
 import type { ServeConfig } from './config.js';
-import type { MonitorProxy, MonitorSnapshot } from './monitor-proxy.js';
+import type { MonitorProxy } from './monitor-proxy.js';
+import type { MonitorSnapshot } from './snapshot.js';
 
 export const CONTROL_SOCKET_MODE = 0o600;
 export const CONTROL_SUFFIX = '.control';

@@ -17,7 +17,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { AuditRecord, AuditSink } from '../audit-sink.js';
 import { QmpxError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { MonitorSnapshot } from './monitor-proxy.js';
+import type { MonitorSnapshot } from './snapshot.js';
 import type { CommandOrigin, CommandOutcome, MonitorObserver, SessionObserver } from './observer.js';
 import type { UpstreamLink } from './upstream.js';
 

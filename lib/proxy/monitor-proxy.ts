@@ -27,12 +27,13 @@ import { listenPrivately, type BoundSocket } from '../net/listen.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
 import { isTainted } from '../passthrough/taint.js';
 import type { MonitorObserver } from './observer.js';
+import { EventRate, type ClientSnapshot, type EndpointKind, type MonitorSnapshot } from './snapshot.js';
 import { policyNamed, type PolicyName } from './policy.js';
 import { QmpSession } from './qmp-session.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';
 import { Upstream, type UpstreamLink, type UpstreamOptions } from './upstream.js';
 
-export type EndpointKind = 'qmp' | 'hmp' | 'read-only';
+export type { EndpointKind } from './snapshot.js';
 
 /** How long stop() lets in-flight commands finish before closing their clients. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
@@ -63,31 +64,6 @@ export interface MonitorProxyOptions {
   observer?: MonitorObserver;
 }
 
-/** One connected client, as `qmpx status` shows it. */
-export interface ClientSnapshot {
-  id: number;
-  kind: EndpointKind;
-  socket: string;
-  /** ms since the epoch. */
-  connectedAt: number;
-  pending: number;
-}
-
-/** What a monitor is doing now (`qmpx status`, the metrics' gauges). */
-export interface MonitorSnapshot {
-  name: string;
-  upstream: { target: string; state: 'connecting' | 'up' | 'stopped'; since: number; links: number; protocol: 'qmp' | 'hmp' | undefined };
-  qemuVersion: string | undefined;
-  tainted: boolean;
-  clients: ClientSnapshot[];
-  pending: number;
-  eventsTotal: number;
-  /** Events per second over the last EVENT_RATE_WINDOW_S seconds (less since start). */
-  eventsPerSecond: number;
-}
-
-/** The window `eventsPerSecond` is averaged over. */
-export const EVENT_RATE_WINDOW_S = 10;
 
 export class MonitorProxy {
   readonly upstream: Upstream;
@@ -100,10 +76,7 @@ export class MonitorProxy {
   private uuid: string | undefined;
   private stopping = false;
   private readonly clients = new Map<DownstreamSession, { kind: EndpointKind; socket: string; connectedAt: number }>();
-  private eventsTotal = 0;
-  /** eventsTotal sampled once a second, the oldest first, for the event rate. */
-  private readonly eventSamples: Array<{ at: number; total: number }> = [];
-  private readonly eventSampler: NodeJS.Timeout;
+  private readonly events = new EventRate();
 
   constructor(private readonly options: MonitorProxyOptions) {
     const { config } = options;
@@ -117,11 +90,6 @@ export class MonitorProxy {
       ...options.upstream,
     });
     this.upstream.onLink((link) => this.onLink(link));
-    this.eventSamples.push({ at: Date.now(), total: 0 });
-    this.eventSampler = setInterval(() => {
-      this.eventSamples.push({ at: Date.now(), total: this.eventsTotal });
-      if (this.eventSamples.length > EVENT_RATE_WINDOW_S + 1) this.eventSamples.shift();
-    }, 1000).unref();
   }
 
   /** The monitor as it is now. */
@@ -129,8 +97,6 @@ export class MonitorProxy {
     const link = this.upstream.current;
     const clients: ClientSnapshot[] = [];
     for (const [session, client] of this.clients) clients.push({ id: session.id, ...client, pending: session.pendingCount });
-    const oldest = this.eventSamples[0]!;
-    const seconds = (Date.now() - oldest.at) / 1000;
     const version = link?.qmp?.greeting?.QMP.version.qemu;
     return {
       name: this.name,
@@ -145,8 +111,8 @@ export class MonitorProxy {
       tainted: link !== undefined && isTainted(link.monitor),
       clients,
       pending: this.pendingCount,
-      eventsTotal: this.eventsTotal,
-      eventsPerSecond: seconds > 0 ? (this.eventsTotal - oldest.total) / seconds : 0,
+      eventsTotal: this.events.total,
+      eventsPerSecond: this.events.perSecond(),
     };
   }
 
@@ -245,7 +211,7 @@ export class MonitorProxy {
   async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearInterval(this.eventSampler);
+    this.events.stop();
     await Promise.all([...this.bound, ...this.libvirtEndpoints].map((socket) => socket.close()));
     for (const session of this.sessions) session.stopReading();
     await this.settled(graceMs);
@@ -322,7 +288,7 @@ export class MonitorProxy {
     if (link.qmp !== null) {
       const { observer } = this.options;
       const subscription = link.qmp.eventFrames$.subscribe((frame) => {
-        this.eventsTotal++;
+        this.events.total++;
         observer?.event(frame.event.event);
         const line = `${frame.text}\r\n`;
         for (const session of this.sessions) if (session.link === link) session.deliverEvent(line);
