@@ -69,8 +69,13 @@ class MonitorCounters implements MonitorObserver {
       return;
     }
     // Asked at once, so the list is back before any client command that follows on the same link.
-    link.monitor.execute<Array<{ name: string }>>('query-commands').then(
-      (commands) => (this.knownCommands = new Set(commands.map((command) => command.name))),
+    link.monitor.execute<unknown>('query-commands').then(
+      (commands) => {
+        // Only what QEMU lists as a command name ever becomes a label value.
+        if (!Array.isArray(commands)) return;
+        const names = commands.map((command: { name?: unknown } | null) => command?.name).filter((name): name is string => typeof name === 'string');
+        this.knownCommands = new Set(['qmp_capabilities', ...names]);
+      },
       () => undefined,
     );
   }

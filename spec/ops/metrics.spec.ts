@@ -12,6 +12,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ServeConfig } from '../../lib/proxy/config.js';
 import { startServe } from '../../lib/proxy/daemon.js';
+import { connect as connectSocket } from 'node:net';
+import { qmpEvent, startFakePeer } from '../helpers/fake-peer.js';
 import { rawQmp, startQemu, type RawClient } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger } from '../proxy/harness.js';
@@ -183,6 +185,51 @@ test('virsh through the libvirt socket: monitor commands counted as pass-through
     await handle.stop();
     await client?.close(2000);
     await qemu.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test('a client that stops reading while events flood is counted as a slow-consumer disconnect; event names counted', async () => {
+  const count = 60_000;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const peer = await startFakePeer();
+  // An upstream whose query-commands answers no list: no command gets a label of its own, and nothing breaks.
+  peer.autoRespond({ 'query-commands': { return: {} } });
+  peer.waitUntil(released, 'clients ready').flood(count, (index) => qmpEvent('BALLOON_CHANGE', { actual: index }));
+  const dir = createTempDir('metrics');
+  const qmp = socketPathIn(dir, 'qmp.sock');
+  const config: ServeConfig = {
+    logLevel: 'info',
+    metrics: '127.0.0.1:0',
+    monitors: [{ name: 'vm', upstream: peer.path, qmp, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
+  };
+  const logger = new RecordingLogger();
+  const handle = await startServe(config, { logger, shutdownGraceMs: 500, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 200 } } });
+  try {
+    const url = `http://127.0.0.1:${handle.metricsAddress!.port}/metrics`;
+    const reader = await negotiated(qmp);
+    const stalled = connectSocket(qmp);
+    await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
+    stalled.on('error', () => undefined);
+    stalled.write('{"execute":"qmp_capabilities"}\n');
+    const proxy = handle.proxies[0]!;
+    const deadline = Date.now() + 10_000;
+    while (proxy.sessionCount < 2 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    stalled.pause();
+    release();
+    await logger.waitFor('client is not reading', 30_000);
+    await reader.waitForLines(2 + count, 30_000);
+    stalled.destroy();
+    const samples = await scrape(url);
+    assert.is(value(samples, 'qmpx_slow_consumer_disconnects_total', { monitor: 'vm', origin: 'qmp' }), 1);
+    assert.is(value(samples, 'qmpx_events_total', { monitor: 'vm', event: 'BALLOON_CHANGE' }), count);
+    // Without a command list, only the command qmpx answers itself has a label of its own.
+    assert.is(value(samples, 'qmpx_commands_total', { monitor: 'vm', origin: 'qmp', command: 'qmp_capabilities', outcome: 'ok' }), 2);
+    await reader.close(2000);
+  } finally {
+    await handle.stop();
+    await peer.close();
     await removeTempDir(dir);
   }
 });
