@@ -163,4 +163,14 @@ test('qmpx status on a path where nothing listens: exit 2 and a reason', async (
   }
 });
 
+test('qmpx --help lists status; qmpx status --help shows its options', async () => {
+  const help = await runQmpx(['--help']);
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /^ {2}status /m);
+  const own = await runQmpx(['status', '--help']);
+  assert.is(own.code, 0);
+  assert.match(own.stdout, /^Usage: qmpx status \[options\] <path>/m);
+  for (const option of ['--json', '--timeout <seconds>']) assert.ok(own.stdout.includes(`  ${option}`), own.stdout);
+});
+
 test.run();
