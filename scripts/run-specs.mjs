@@ -60,6 +60,7 @@ const UNIT_SPECS = [
   'spec/hmp/faults.spec.ts',
   'spec/hmp/reader.spec.ts',
   'spec/net/listen.spec.ts',
+  'spec/ops/exposition.spec.ts',
   'spec/passthrough/filter.spec.ts',
   'spec/proxy/config.spec.ts',
   'spec/proxy/input-pacer.spec.ts',

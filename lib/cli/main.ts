@@ -9,6 +9,7 @@
  *   qmpx serve ...                      (lib/cli/serve.ts)
  *   qmpx launch --qmp PATH [--arg ARG]... [--env NAME=VALUE]... [-- QEMU ARGS...]
  *   qmpx schema [types] SOCKET [NAME]   (lib/cli/schema.ts)
+ *   qmpx status CONTROL_SOCKET [--json]  (lib/cli/status.ts)
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serveCommand(),
   launch: async () => (await import('./launch.js')).launchCommand(),
   schema: async () => (await import('./schema.js')).schemaCommand(),
+  status: async () => (await import('./status.js')).statusCommand(),
 };
 
 /** The package version, read from package.json two levels above dist/lib/cli (or lib/cli). */

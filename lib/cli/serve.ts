@@ -49,6 +49,8 @@ export interface ServeCliOptions {
   audit?: string;
   auditArguments?: boolean;
   logLevel?: ServeLogLevel;
+  metrics?: string;
+  control?: string;
 }
 
 const LOG_LEVELS: ServeLogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -87,6 +89,8 @@ export function serveCommand(): Command {
     .option('--max-connections-per-socket <n>', 'clients served at once on one socket (default 256)', parseConnectionCount)
     .option('--audit <file>', 'append an NDJSON audit record per command to FILE')
     .option('--audit-arguments', 'include command arguments in the audit log')
+    .option('--metrics <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics')
+    .option('--control <path>', "the control socket `qmpx status` reads (mode 0600; default: the first socket's path + .control)")
     .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stderr)').choices(LOG_LEVELS).default('info'))
     .argument('[qemu-args...]', 'with --launch: QEMU arguments after --, replacing the guest-less defaults')
     .action(async (qemuArgs: string[], options: ServeCliOptions, command: Command) => {
@@ -158,6 +162,10 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
   };
   const audit = options.audit !== undefined ? { path: options.audit, arguments: options.auditArguments ?? false } : fromFile?.audit;
   if (audit) config.audit = audit;
+  const metrics = options.metrics ?? fromFile?.metrics;
+  if (metrics !== undefined) config.metrics = metrics;
+  const control = options.control ?? fromFile?.control;
+  if (control !== undefined) config.control = control;
   if (serveLibvirt !== undefined) config.libvirt = serveLibvirt;
   const maxConnections = options.maxConnections ?? fromFile?.maxConnections;
   if (maxConnections !== undefined) config.maxConnections = maxConnections;

@@ -92,6 +92,9 @@ export interface ServeConfig {
   /** Clients served at once over every socket, and per socket (README, "Limits"); defaults when absent. */
   maxConnections?: number;
   maxConnectionsPerSocket?: number;
+  /** `metrics`: HOST:PORT for Prometheus (lib/proxy/metrics.ts); `control`: the status socket (lib/proxy/control.ts). */
+  metrics?: string;
+  control?: string;
   monitors: MonitorConfig[];
 }
 
@@ -107,6 +110,8 @@ interface ConfigFile {
   maxConnectionsPerSocket?: number;
   audit?: { path: string; arguments?: boolean };
   libvirt?: string;
+  metrics?: string;
+  control?: string;
   monitors: Array<{
     name?: string;
     upstream?: string;
@@ -147,6 +152,8 @@ const isConfigFile = compileSchema<ConfigFile>({
       properties: { path: pathSchema, arguments: { type: 'boolean' } },
     },
     libvirt: pathSchema,
+    metrics: { type: 'string', minLength: 1 },
+    control: pathSchema,
     monitors: {
       type: 'array',
       minItems: 1,
@@ -236,6 +243,8 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
   };
   if (value.audit) config.audit = { path: value.audit.path, arguments: value.audit.arguments ?? false };
   if (value.libvirt !== undefined) config.libvirt = { path: value.libvirt, socketMode };
+  if (value.metrics !== undefined) config.metrics = value.metrics;
+  if (value.control !== undefined) config.control = value.control;
   if (value.maxConnections !== undefined) config.maxConnections = value.maxConnections;
   if (value.maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = value.maxConnectionsPerSocket;
   checkConfig(config, source);

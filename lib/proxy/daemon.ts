@@ -21,11 +21,18 @@ import type { LaunchConfig, MonitorConfig, ServeConfig } from './config.js';
 import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOCKET } from '../net/connection-limit.js';
 import { InputPacer } from './input-pacer.js';
 import { MemoryBudget } from '../net/memory-budget.js';
+import { defaultControlPath, serveStatus, startControlSocket } from './control.js';
+import type { BoundSocket } from '../net/listen.js';
+import { ServeMetrics } from './metrics.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
 
 /** A started `serve`. */
 export interface ServeHandle {
   readonly proxies: readonly MonitorProxy[];
+  /** Where GET /metrics is served (with config.metrics). */
+  readonly metricsAddress: { host: string; port: number } | undefined;
+  /** The control socket `qmpx status` reads. */
+  readonly controlPath: string | undefined;
   /** Settles with the exit status once serving has ended and everything is closed. */
   readonly done: Promise<number>;
   /** Ends serving with `status` (what SIGTERM does with 0). Idempotent. */
@@ -65,6 +72,10 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
   );
   const inputBudget = new MemoryBudget();
   const inputPacer = new InputPacer();
+  const metrics = config.metrics === undefined ? undefined : new ServeMetrics();
+  let metricsAddress: { host: string; port: number } | undefined;
+  let control: BoundSocket | undefined;
+  const startedAt = Date.now();
   let finishing: Promise<number> | undefined;
   let resolveDone!: (status: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
@@ -72,6 +83,8 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
   const stop = (status = 0, reason = 'stopped'): Promise<number> => {
     finishing ??= (async () => {
       logger.info({ reason, status }, 'shutting down');
+      await control?.close();
+      await metrics?.close();
       await libvirtEndpoint?.close();
       await Promise.all(proxies.map((proxy) => proxy.stop(options.shutdownGraceMs)));
       await Promise.all(launchers.map((launcher) => launcher.stop()));
@@ -92,6 +105,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         launchers.push(supervisor);
         upstreamTarget = await supervisor.start();
       }
+      const observer = metrics?.observer();
       const proxy = new MonitorProxy({
         config: monitor,
         upstreamTarget: upstreamTarget!,
@@ -101,21 +115,34 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         inputBudget,
         inputPacer,
         servedOverLibvirt: config.libvirt !== undefined,
+        observer,
         ...options.proxy,
       });
+      observer?.attach(proxy);
       supervisor?.onRestart({ starting: () => proxy.upstream.hold(), started: () => proxy.upstream.release() });
       proxies.push(proxy);
       await proxy.start();
       logger.info(describeMonitor(monitor, proxy), 'serving');
     }
     if (config.libvirt !== undefined) {
-      libvirtEndpoint = await startServeLibvirt(config.libvirt.path, config.libvirt.socketMode, proxies, { logger, audit, connections, budget: inputBudget });
+      const libvirtAudit = metrics?.auditingLibvirt(audit) ?? audit;
+      libvirtEndpoint = await startServeLibvirt(config.libvirt.path, config.libvirt.socketMode, proxies, { logger, audit: libvirtAudit, connections, budget: inputBudget });
+    }
+    if (metrics !== undefined) metricsAddress = await metrics.listen(config.metrics!, logger);
+    const controlPath = config.control ?? defaultControlPath(config);
+    if (controlPath !== undefined) {
+      const facts = {
+        startedAt,
+        audit: config.audit?.path,
+        metrics: metricsAddress && `http://${metricsAddress.host.includes(':') ? `[${metricsAddress.host}]` : metricsAddress.host}:${metricsAddress.port}/metrics`,
+      };
+      control = await startControlSocket(controlPath, () => serveStatus(proxies, facts), logger);
     }
   } catch (error) {
     await stop(1, 'start failed');
     throw error;
   }
-  return { proxies, done, stop };
+  return { proxies, done, stop, metricsAddress, controlPath: control?.path };
 }
 
 /**

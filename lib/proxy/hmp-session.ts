@@ -85,11 +85,13 @@ export class HmpSession implements DownstreamSession {
     socket.pause();
     this.outbound = new Outbound(socket, {
       maxBufferedBytes: context.maxBufferedBytes,
-      onOverflow: (bytes) =>
+      onOverflow: (bytes) => {
         context.logger.warn(
           { monitor: context.monitorName(), socket: context.endpoint, client: this.id, bufferedBytes: bytes },
           'client is not reading; disconnected (outbound buffer full)',
-        ),
+        );
+        context.observer?.slowConsumerDisconnected();
+      },
       onBackpressure: (paused) => {
         this.outputBackpressure = paused;
         if (paused) this.updateReading();
@@ -225,12 +227,13 @@ export class HmpSession implements DownstreamSession {
   private async run(line: string): Promise<string> {
     const link = this.linkValue!;
     const options = { origin: downstreamOrigin(this.id, this.context.endpoint), signal: this.abort.signal };
+    const startedAt = this.context.observer === undefined ? undefined : performance.now();
     try {
       let output: string;
       if (link.qmp !== null) {
         const reply = await link.qmp.send('human-monitor-command', JSON.stringify({ 'command-line': line }), options);
         if (reply.kind === 'error') {
-          this.audit(line, 'error', reply.message.error.class);
+          this.audit(line, 'error', reply.message.error.class, startedAt);
           return `Error: ${reply.message.error.desc}\r\n`;
         }
         output = typeof reply.message.return === 'string' ? reply.message.return : '';
@@ -238,16 +241,17 @@ export class HmpSession implements DownstreamSession {
         const text = await link.monitor.hmp(line, options);
         output = text === '' ? '' : `${text.replace(/\r?\n/g, '\r\n')}${text.endsWith('\n') ? '' : '\r\n'}`;
       }
-      this.audit(line, 'ok');
+      this.audit(line, 'ok', undefined, startedAt);
       return output;
     } catch (error) {
-      this.audit(line, error instanceof AbortError ? 'dropped' : 'lost');
+      this.audit(line, error instanceof AbortError ? 'dropped' : 'lost', undefined, startedAt);
       throw error;
     }
   }
 
-  private audit(line: string, outcome: AuditOutcome, errorClass?: string): void {
+  private audit(line: string, outcome: AuditOutcome, errorClass?: string, startedAt?: number): void {
     const { audit } = this.context;
+    this.context.observer?.commandSettled('human-monitor-command', outcome, startedAt);
     audit.record({
       monitor: this.context.monitorName(),
       socket: this.context.endpoint,

@@ -25,12 +25,15 @@ import type { ConnectionLimiter } from '../net/connection-limit.js';
 import type { InputPacer } from './input-pacer.js';
 import { listenPrivately, type BoundSocket } from '../net/listen.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
+import { isTainted } from '../passthrough/taint.js';
+import type { MonitorObserver } from './observer.js';
+import { EventRate, type ClientSnapshot, type EndpointKind, type MonitorSnapshot } from './snapshot.js';
 import { policyNamed, type PolicyName } from './policy.js';
 import { QmpSession } from './qmp-session.js';
 import { DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';
 import { Upstream, type UpstreamLink, type UpstreamOptions } from './upstream.js';
 
-export type EndpointKind = 'qmp' | 'hmp' | 'read-only';
+export type { EndpointKind } from './snapshot.js';
 
 /** How long stop() lets in-flight commands finish before closing their clients. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
@@ -57,7 +60,10 @@ export interface MonitorProxyOptions {
   inputPacer?: InputPacer;
   /** The process's own libvirt endpoint serves this VM too: look up its uuid even without a libvirt socket of its own. */
   servedOverLibvirt?: boolean;
+  /** Told of commands, events and links (serve --metrics); nothing is when absent. */
+  observer?: MonitorObserver;
 }
+
 
 export class MonitorProxy {
   readonly upstream: Upstream;
@@ -69,6 +75,8 @@ export class MonitorProxy {
   /** QEMU's -uuid, when it has one (query-uuid answers all zeros otherwise). */
   private uuid: string | undefined;
   private stopping = false;
+  private readonly clients = new Map<DownstreamSession, { kind: EndpointKind; socket: string; connectedAt: number }>();
+  private readonly events = new EventRate();
 
   constructor(private readonly options: MonitorProxyOptions) {
     const { config } = options;
@@ -83,6 +91,30 @@ export class MonitorProxy {
       ...options.upstream,
     });
     this.upstream.onLink((link) => this.onLink(link));
+  }
+
+  /** The monitor as it is now. */
+  snapshot(): MonitorSnapshot {
+    const link = this.upstream.current;
+    const clients: ClientSnapshot[] = [];
+    for (const [session, client] of this.clients) clients.push({ id: session.id, ...client, pending: session.pendingCount });
+    const version = link?.qmp?.greeting?.QMP.version.qemu;
+    return {
+      name: this.name,
+      upstream: {
+        target: this.options.upstreamTarget,
+        state: this.upstream.state,
+        since: this.upstream.stateSince,
+        links: this.upstream.linkCount,
+        protocol: link === undefined ? undefined : link.qmp === null ? 'hmp' : 'qmp',
+      },
+      qemuVersion: version === undefined ? undefined : `${version.major}.${version.minor}.${version.micro}`,
+      tainted: link !== undefined && isTainted(link.monitor),
+      clients,
+      pending: this.pendingCount,
+      eventsTotal: this.events.total,
+      eventsPerSecond: this.events.perSecond(),
+    };
   }
 
   /** The VM's name: --name, else what query-name said, else the socket's base name. */
@@ -127,9 +159,9 @@ export class MonitorProxy {
           readOnly,
           logger: this.options.logger,
           socketMode: config.socketMode,
+          audit: this.options.observer?.auditingLibvirt(this.options.audit) ?? this.options.audit,
           connections: this.options.connections,
           budget: this.options.inputBudget,
-          audit: this.options.audit,
         });
         this.libvirtEndpoints.push(endpoint);
         this.options.logger.info({ monitor: this.name, socket: path, kind: readOnly ? 'libvirt-read-only' : 'libvirt' }, 'listening');
@@ -180,6 +212,7 @@ export class MonitorProxy {
   async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.events.stop();
     await Promise.all([...this.bound, ...this.libvirtEndpoints].map((socket) => socket.close()));
     for (const session of this.sessions) session.stopReading();
     await this.settled(graceMs);
@@ -221,14 +254,17 @@ export class MonitorProxy {
       inputBudget: this.options.inputBudget,
       negotiationTimeoutMs: this.options.negotiationTimeoutMs,
       inputPacer: this.options.inputPacer,
+      observer: this.options.observer?.session(kind),
     };
     const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
     this.sessions.add(session);
+    this.clients.set(session, { kind, socket: path, connectedAt: Date.now() });
     const fields = { monitor: this.name, socket: path, client: session.id };
     this.options.logger.debug(fields, 'client connected');
     void session.closed.then(() => {
       release();
       this.sessions.delete(session);
+      this.clients.delete(session);
       this.options.logger.debug(fields, 'client disconnected');
     });
     const link = this.upstream.current;
@@ -249,8 +285,12 @@ export class MonitorProxy {
   }
 
   private onLink(link: UpstreamLink): void {
+    this.options.observer?.linkUp(link);
     if (link.qmp !== null) {
+      const { observer } = this.options;
       const subscription = link.qmp.eventFrames$.subscribe((frame) => {
+        this.events.total++;
+        observer?.event(frame.event.event);
         const line = `${frame.text}\r\n`;
         for (const session of this.sessions) if (session.link === link) session.deliverEvent(line);
       });

@@ -116,6 +116,7 @@ export class QmpSession implements DownstreamSession {
           { monitor: context.monitorName(), socket: context.endpoint, client: this.id, bufferedBytes: bytes, limit: context.maxBufferedBytes },
           'client is not reading; disconnected (outbound buffer full)',
         );
+        context.observer?.slowConsumerDisconnected();
       },
       onBackpressure: (paused) => {
         this.outputBackpressure = paused;
@@ -361,21 +362,22 @@ export class QmpSession implements DownstreamSession {
     const slot: ForwardSlot | undefined = command.oob ? undefined : { text: undefined, idJson: command.idJson };
     if (slot) this.slots.push(slot);
     this.upstreamPending++;
+    const startedAt = this.context.observer === undefined ? undefined : performance.now();
     monitor.sendWithCallback(
       command.command,
       command.argumentsJson,
       command.oob ? this.oobOptions : this.inBandOptions,
-      (outcome) => (outcome.ok ? this.onReply(command, slot, outcome.reply) : this.onFailure(command, slot, outcome.error)),
+      (outcome) => (outcome.ok ? this.onReply(command, slot, outcome.reply, startedAt) : this.onFailure(command, slot, outcome.error, startedAt)),
     );
   }
 
-  private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply): void {
+  private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply, startedAt: number | undefined): void {
     this.upstreamPending--;
     const isError = reply.kind === 'error';
     const open = this.state !== 'closed';
     if (open) this.relayReply(command, slot, reply, isError);
     // Recorded once the reply is on its way: the audit line is not on the client's round trip.
-    this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined);
+    this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined, startedAt);
     if (open) this.drainInbox();
   }
 
@@ -392,13 +394,13 @@ export class QmpSession implements DownstreamSession {
     }
   }
 
-  private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: Error): void {
+  private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: Error, startedAt: number | undefined): void {
     this.upstreamPending--;
     if (error instanceof AbortError || this.state === 'closed') {
-      this.audit(command, 'dropped');
+      this.audit(command, 'dropped', undefined, startedAt);
       return;
     }
-    this.audit(command, 'lost');
+    this.audit(command, 'lost', undefined, startedAt);
     const text = `${errorReplyText({ errorClass: 'GenericError', desc: UPSTREAM_LOST_DESC, idJson: command.idJson })}\r\n`;
     if (slot === undefined) {
       this.outbound.write(text);
@@ -446,8 +448,9 @@ export class QmpSession implements DownstreamSession {
     else this.socket.pause();
   }
 
-  private audit(command: ClientCommand, outcome: AuditOutcome, errorClass?: string): void {
+  private audit(command: ClientCommand, outcome: AuditOutcome, errorClass?: string, startedAt?: number): void {
     const { audit } = this.context;
+    this.context.observer?.commandSettled(command.command, outcome, startedAt);
     audit.record({
       monitor: this.context.monitorName(),
       socket: this.context.endpoint,

@@ -10,6 +10,7 @@ import { StateMachine, type Transitions } from '../state.js';
 import type { AuditSink } from './audit.js';
 import type { InputPacer } from './input-pacer.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
+import type { SessionObserver } from './observer.js';
 import type { Policy } from './policy.js';
 import type { UpstreamLink } from './upstream.js';
 
@@ -40,6 +41,8 @@ export interface SessionContext {
   readonly negotiationTimeoutMs?: number;
   /** Process-wide fair turns for bulk input; everything is lexed on arrival when absent. */
   readonly inputPacer?: InputPacer;
+  /** Told of every settled command (serve --metrics); absent when nothing observes. */
+  readonly observer?: SessionObserver;
 }
 
 /** The surface the proxy drives every session through. */

@@ -65,6 +65,7 @@ export interface UpstreamOptions {
 
 export class Upstream {
   private readonly machine: StateMachine<UpstreamState>;
+  private stateSinceValue = Date.now();
   private link: UpstreamLink | undefined;
   /** A connection made but not yet reported up (its schema is being read): stop() closes it too. */
   private preparing: Monitor | undefined;
@@ -85,6 +86,16 @@ export class Upstream {
 
   get state(): UpstreamState {
     return this.machine.current;
+  }
+
+  /** When the state last changed (ms since the epoch). */
+  get stateSince(): number {
+    return this.stateSinceValue;
+  }
+
+  /** Links made so far: every one after the first is a reconnect. */
+  get linkCount(): number {
+    return this.generation;
   }
 
   /** The link in use, if the upstream is up. */
@@ -134,6 +145,7 @@ export class Upstream {
   async stop(): Promise<void> {
     if (this.isStopped()) return;
     this.machine.transition('stopped', 'stop()');
+    this.stateSinceValue = Date.now();
     this.wake?.();
     for (const waiter of this.waiters.splice(0)) waiter(null);
     await (this.link?.monitor ?? this.preparing)?.close();
@@ -195,6 +207,7 @@ export class Upstream {
       };
       this.link = link;
       this.machine.transition('up', `link ${link.generation} connected`);
+      this.stateSinceValue = Date.now();
       logger.info({ monitor: label, upstream: target, protocol: monitor.protocol, link: link.generation }, 'upstream monitor connected');
       for (const listener of this.linkListeners) listener(link);
       for (const waiter of this.waiters.splice(0)) waiter(link);
@@ -202,6 +215,7 @@ export class Upstream {
       this.link = undefined;
       if (this.isStopped()) break;
       this.machine.transition('connecting', info.expected ? 'closed' : 'connection lost');
+      this.stateSinceValue = Date.now();
       const fields = { monitor: label, upstream: target, link: link.generation, err: info.cause?.message };
       if (info.expected) logger.info(fields, 'upstream monitor closed; reconnecting');
       else logger.warn(fields, 'upstream monitor connection lost; reconnecting');
