@@ -19,6 +19,11 @@
  *   │   └── StateError         NOT_READY: the monitor is not ready (negotiating or closed): state
  *   ├── InvalidArgumentError   INVALID_ARGUMENT: the caller passed something unusable: position
  *   │                          ('qmpx' and 'qmpx/passthrough')
+ *   ├── ArgumentsRefusedError  ARGUMENTS_REFUSED: qmpx checked the arguments against QEMU's
+ *   │                          schema and did not send them: command, member, desc   lib/qapi/errors.ts
+ *   ├── QapiSchemaError        QAPI_SCHEMA: QEMU's schema could not be read          lib/qapi/errors.ts
+ *   ├── EventQueueOverflowError  EVENT_QUEUE_OVERFLOW: an event listener's reader fell
+ *   │                          behind its bounded queue: maxQueued, dropped          lib/event-wait.ts
  *   ├── RpcError               RPC_ERROR: a libvirt procedure failed: remote       lib/rpc/rpc-error.ts
  *   └── LaunchError            LAUNCH_FAILED: QEMU did not start serving: argv, stderr  lib/launch/qemu.ts
  *

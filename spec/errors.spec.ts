@@ -31,6 +31,9 @@ const instances: InstanceType<typeof QmpxError>[] = [
   new FrameError('x', 'too-short'),
   RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC, 'x'),
   new LaunchError('x', ['qemu-system-x86_64']),
+  new entry.ArgumentsRefusedError('blockdev-add', 'x', "Parameter 'x' is unexpected"),
+  new entry.QapiSchemaError('x'),
+  new entry.EventQueueOverflowError(1, 1),
 ];
 
 test('every error class the entries export is in the list above', () => {
