@@ -6,7 +6,9 @@
  * It ends on SIGTERM or SIGINT (stop accepting, let in-flight commands be
  * answered, close everything; status 0), or, for a QEMU it launched without
  * `restart`, when that QEMU exits (status: QEMU's exit code, or 128 + the
- * signal number).
+ * signal number). Every way of ending removes the sockets and the private
+ * directories it made. SIGHUP does not end it: it opens the audit file
+ * again at its path, for logrotate.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
@@ -28,6 +30,8 @@ export interface ServeHandle {
   readonly proxies: readonly MonitorProxy[];
   /** Settles with the exit status once serving has ended and everything is closed. */
   readonly done: Promise<number>;
+  /** Opens the audit file again at its path (what SIGHUP does); nothing without an audit file. */
+  reopenAudit(): Promise<void>;
   /** Ends serving with `status` (what SIGTERM does with 0). Idempotent. */
   stop(status?: number, reason?: string): Promise<number>;
 }
@@ -51,7 +55,8 @@ function exitStatusOf(exit: { code: number | null; signal: NodeJS.Signals | null
  */
 export async function startServe(config: ServeConfig, options: StartServeOptions): Promise<ServeHandle> {
   const { logger } = options;
-  const audit: AuditSink = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : noAudit;
+  const auditLog = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : undefined;
+  const audit: AuditSink = auditLog ?? noAudit;
   const proxies: MonitorProxy[] = [];
   const launchers: QemuSupervisor[] = [];
   let libvirtEndpoint: LibvirtEndpoint | undefined;
@@ -115,7 +120,12 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     await stop(1, 'start failed');
     throw error;
   }
-  return { proxies, done, stop };
+  const reopenAudit = async (): Promise<void> => {
+    if (auditLog === undefined || finishing !== undefined) return;
+    await auditLog.reopen();
+    logger.info({ audit: config.audit?.path }, 'audit log reopened');
+  };
+  return { proxies, done, stop, reopenAudit };
 }
 
 /**
@@ -169,13 +179,19 @@ export async function runServe(config: ServeConfig): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     void handle.stop(0, signal);
   };
+  // Without a handler SIGHUP (a closed terminal, logrotate's postrotate) would end the process before anything is cleaned up.
+  const onHangup = (): void => {
+    void handle.reopenAudit();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHangup);
   try {
     return await handle.done;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHangup);
   }
 }
 
