@@ -135,6 +135,7 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
       agent: options.agent,
       socketMode: given.socketMode ?? fromFile?.monitorDefaults.socketMode ?? DEFAULT_SOCKET_MODE,
       maxClientBufferBytes: given.maxClientBufferBytes ?? fromFile?.monitorDefaults.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES,
+      fromCommandLine: true,
     });
   } else if (fromFile === undefined) {
     throw new QmpxError('nothing to serve: give --upstream SOCKET or --launch (with --qmp PATH), or --config FILE');

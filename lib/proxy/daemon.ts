@@ -24,6 +24,7 @@ import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER
 import { InputPacer } from './input-pacer.js';
 import { MemoryBudget } from '../net/memory-budget.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
+import { checkSocketPlaces } from './socket-place.js';
 
 /** A started `serve`. */
 export interface ServeHandle {
@@ -55,6 +56,8 @@ function exitStatusOf(exit: { code: number | null; signal: NodeJS.Signals | null
  */
 export async function startServe(config: ServeConfig, options: StartServeOptions): Promise<ServeHandle> {
   const { logger } = options;
+  await checkSocketPlaces(config);
+  warnOfOpenSocketModes(config, logger);
   const auditLog = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : undefined;
   const audit: AuditSink = auditLog ?? noAudit;
   const proxies: MonitorProxy[] = [];
@@ -126,6 +129,28 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     logger.info({ audit: config.audit?.path }, 'audit log reopened');
   };
   return { proxies, done, stop, reopenAudit };
+}
+
+/**
+ * A socket any local user may write to hands them the monitor, which can
+ * read and change everything of the VM: said once per mode at start, not
+ * refused (a host may want it).
+ */
+function warnOfOpenSocketModes(config: ServeConfig, logger: Logger): void {
+  const modes = new Map<number, string[]>();
+  for (const monitor of config.monitors) {
+    if ((monitor.socketMode & 0o002) !== 0) modes.set(monitor.socketMode, [...(modes.get(monitor.socketMode) ?? []), monitor.name ?? monitor.qmp ?? '']);
+  }
+  if (config.libvirt !== undefined && (config.libvirt.socketMode & 0o002) !== 0) {
+    modes.set(config.libvirt.socketMode, [...(modes.get(config.libvirt.socketMode) ?? []), 'libvirt']);
+  }
+  for (const [mode, monitors] of modes) {
+    const octal = `0${mode.toString(8)}`;
+    logger.warn(
+      { socketMode: octal, monitors },
+      `socket mode ${octal} (--socket-mode / socketMode) is world-writable: every local user can connect and control the VM; 0660 and a group is safer`,
+    );
+  }
 }
 
 /**
