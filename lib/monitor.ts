@@ -4,6 +4,7 @@
  */
 import type net from 'node:net';
 import type { Observable } from 'rxjs';
+import { checkConnectArguments } from './connect-options.js';
 import { ProtocolError } from './errors.js';
 import type { Logger } from './log.js';
 import type { RequestOrigin } from './request.js';
@@ -88,12 +89,14 @@ export const DEFAULT_GREETING_TIMEOUT_MS = 5000;
  * Connects to a monitor and resolves once it is ready for commands.
  *
  * `target` is `'/path/sock'`, `'unix:/path/sock'`, `'tcp:HOST:PORT'` or a
- * ConnectOptions object. Rejects with ConnectionClosedError (cannot connect),
+ * ConnectOptions object. Rejects with InvalidArgumentError (a wrong target
+ * or option, before anything is opened), ConnectionClosedError (cannot connect),
  * GreetingTimeoutError (no greeting: another client may hold the monitor),
  * ProtocolError (the peer speaks something else) or QmpError (negotiation
  * refused).
  */
 export async function connect(target: string | ConnectOptions, options: MonitorOptions = {}): Promise<Monitor> {
+  checkConnectArguments(target, options);
   const address = parseTarget(target);
   const protocol = options.protocol ?? 'auto';
   // Loaded before the socket opens: once connected, the socket must not wait on file reads with no error listener.
