@@ -48,6 +48,7 @@ export interface ServeCliOptions {
   audit?: string;
   auditArguments?: boolean;
   logLevel?: ServeLogLevel;
+  logFormat?: 'auto' | 'pretty' | 'json';
 }
 
 const LOG_LEVELS: ServeLogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -85,7 +86,8 @@ export function serveCommand(): Command {
     .option('--max-connections-per-socket <n>', 'clients served at once on one socket (default 256)', parseConnectionCount)
     .option('--audit <file>', 'append an NDJSON audit record per command to FILE')
     .option('--audit-arguments', 'include command arguments in the audit log')
-    .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stderr)').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <format>', 'pretty (readable) or json lines; auto: pretty on a terminal').choices(['auto', 'pretty', 'json']).default('auto'))
     .argument('[qemu-args...]', 'with --launch: QEMU arguments after --, replacing the guest-less defaults')
     .action(async (qemuArgs: string[], options: ServeCliOptions, command: Command) => {
       try {
@@ -153,6 +155,7 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
     logLevel: fromFile && !explicit('logLevel') ? fromFile.logLevel : (options.logLevel ?? 'info'),
     monitors,
   };
+  if (options.logFormat !== undefined && options.logFormat !== 'auto') config.logFormat = options.logFormat;
   const audit = options.audit !== undefined ? { path: options.audit, arguments: options.auditArguments ?? false } : fromFile?.audit;
   if (audit) config.audit = audit;
   if (serveLibvirt !== undefined) config.libvirt = serveLibvirt;

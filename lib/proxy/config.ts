@@ -83,6 +83,8 @@ export interface ServeLibvirtConfig {
 
 export interface ServeConfig {
   logLevel: ServeLogLevel;
+  /** `pretty` (pino-pretty) or JSON lines; `auto` (the default): pretty when stderr is a terminal. */
+  logFormat?: 'auto' | 'pretty' | 'json';
   audit?: AuditConfig;
   /** One libvirt RPC socket serving every monitor as a domain (id = its position, from 1). */
   libvirt?: ServeLibvirtConfig;

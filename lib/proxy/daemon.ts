@@ -14,7 +14,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { launchQemu, type LaunchedQemu } from '../launch/qemu.js';
 import type { Logger } from '../log.js';
 import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
@@ -24,6 +23,7 @@ import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER
 import { InputPacer } from './input-pacer.js';
 import { MemoryBudget } from '../net/memory-budget.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
+import { createServeLogger, resolveLogFormat } from './serve-logger.js';
 import { checkSocketPlaces } from './socket-place.js';
 
 /** A started `serve`. */
@@ -196,10 +196,7 @@ function describeMonitor(monitor: MonitorConfig, proxy: MonitorProxy): object {
  * QEMU's exit. Resolves with the process exit status.
  */
 export async function runServe(config: ServeConfig): Promise<number> {
-  const logger = pino(
-    { level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 2, sync: true }),
-  );
+  const logger = await createServeLogger(config.logLevel, resolveLogFormat(config.logFormat));
   const handle = await startServe(config, { logger });
   const onSignal = (signal: NodeJS.Signals): void => {
     void handle.stop(0, signal);
