@@ -117,6 +117,11 @@ export async function launchQemu(options: LaunchOptions): Promise<LaunchedQemu> 
   const binary = findExecutable(binaryName);
   const argv = [binary ?? binaryName, ...args];
   if (binary === undefined) throw new LaunchError(missingExecutable(binaryName), argv);
+  // A daemonized QEMU leaves the process qmpx started and waits on: it would outlive qmpx, unseen.
+  const daemonize = args.find((arg) => arg === '-daemonize' || arg === '--daemonize');
+  if (daemonize !== undefined) {
+    throw new LaunchError(`${daemonize} is refused: QEMU would detach and outlive qmpx, which stops the QEMU it started when it ends; leave it out (run qmpx itself as a service instead)`, argv);
+  }
   const socketPaths = [options.qmpPath, ...(options.hmpPath === undefined ? [] : [options.hmpPath])];
   for (const path of socketPaths) {
     // QEMU would unlink the path and bind its own socket there, silently cutting off whoever serves it now.
