@@ -3,7 +3,7 @@
  * runs it (docs/monitor-facts.md §5, captures/libvirt-9.0/virsh-qemu-monitor-command.txt),
  * against any monitor socket.
  *
- *   qmpx exec SOCKET [--hmp] [--pretty] [--return-value] [--timeout S] CMD...
+ *   qmpx exec SOCKET [--hmp | --agent] [--pretty] [--return-value] [--timeout S] CMD...
  *
  * The words become a command as lib/cli/command-line.ts describes (virsh's
  * wrapping plus qmp-shell's key=value) and go through the pass-through API,
@@ -28,6 +28,7 @@ import { compactJson, memberText, prettyJson } from './json-text.js';
 /** The options commander hands to the action. */
 export interface ExecCliOptions {
   hmp?: boolean;
+  agent?: boolean;
   pretty?: boolean;
   returnValue?: boolean;
   timeout?: number;
@@ -40,6 +41,7 @@ export function execCommand(): Command {
     .argument('<socket>', 'the monitor: PATH, unix:PATH or tcp:HOST:PORT')
     .argument('<cmd...>', 'the command: JSON, NAME, NAME JSON-ARGS, NAME key=value... (or an HMP line with --hmp)')
     .option('--hmp', 'the command is a human monitor (HMP) command line')
+    .option('--agent', "SOCKET is a guest agent's (qemu-ga), which sends no greeting: the command is a guest-agent command")
     .option('--pretty', 'indent JSON output by two spaces')
     .option('--return-value', "print only the value of the reply's 'return' member")
     .option('--timeout <seconds>', 'give up (exit 2) if connecting and the reply take longer', parseSeconds)
@@ -58,6 +60,7 @@ Examples:
   qmpx exec /tmp/vm.qmp --hmp info status`,
     )
     .action((socket: string, words: string[], options: ExecCliOptions, command: Command) => {
+      if (options.hmp && options.agent) command.error('error: --hmp cannot be combined with --agent (the guest agent has no human monitor)');
       if (options.hmp && (options.pretty || options.returnValue)) {
         command.error(`error: --hmp cannot be combined with ${options.pretty ? '--pretty' : '--return-value'} (HMP output is text)`);
       }
@@ -74,7 +77,7 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
     throw error;
   }
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
-  const monitor = await connectForCli(socket, deadline);
+  const monitor = await connectForCli(socket, deadline, options.agent ? { protocol: 'qga' } : {});
   try {
     const reply = await monitorCommand(monitor, commandText, options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE).catch((error: unknown) => {
       // The library counts what was left of the deadline; the user gave --timeout.
