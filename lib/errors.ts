@@ -124,7 +124,7 @@ export class GreetingTimeoutError extends TimeoutError {
     /** The first bytes seen, if any (for protocol detection failures). */
     readonly seen = '',
     /** What silence most likely means for this kind of peer. */
-    likelyCause = 'another client may be holding the monitor (QEMU queues a second client silently until the first disconnects)',
+    likelyCause = "another client may be holding the monitor (QEMU queues a second client silently until the first disconnects); a qmpx serve greets only while its QEMU is connected; a guest-agent socket never greets (connect to it with protocol 'qga')",
   ) {
     super(
       `no greeting from the monitor within ${timeoutMs} ms: ${likelyCause}` + (seen ? `; received so far: ${JSON.stringify(seen)}` : ''),

@@ -5,6 +5,7 @@
  */
 import type net from 'node:net';
 import type { GuestAgent, Monitor, MonitorOptions, MonitorProtocol } from './contract.js';
+import { checkConnectArguments } from './connect-options.js';
 import { ProtocolError } from './errors.js';
 import { describeTarget, openSocket, parseTarget, readFirstBytes, type ConnectOptions } from './transport.js';
 import type { QmpMonitor } from './qmp/client.js';
@@ -29,12 +30,14 @@ export const DEFAULT_GREETING_TIMEOUT_MS = 5000;
  * Connects to a monitor and resolves once it is ready for commands.
  *
  * `target` is `'/path/sock'`, `'unix:/path/sock'`, `'tcp:HOST:PORT'` or a
- * ConnectOptions object. Rejects with ConnectionClosedError (cannot connect),
+ * ConnectOptions object. Rejects with InvalidArgumentError (a wrong target
+ * or option, before anything is opened), ConnectionClosedError (cannot connect),
  * GreetingTimeoutError (no greeting: another client may hold the monitor),
  * ProtocolError (the peer speaks something else) or QmpError (negotiation
  * refused).
  */
 export async function connect(target: string | ConnectOptions, options: MonitorOptions = {}): Promise<Monitor> {
+  checkConnectArguments(target, options);
   const address = parseTarget(target);
   const protocol = options.protocol ?? 'auto';
   // Loaded before the socket opens: once connected, the socket must not wait on file reads with no error listener.

@@ -11,6 +11,9 @@
  *   event loop interrupted | event loop timed out
  *   events received: N
  *
+ * Exit status: 0; 1 when --timeout ran out with no event matched (as virsh);
+ * 2 when the connection was lost.
+ *
  * Filtering is the pass-through registry's (registerMonitorEvent: equality,
  * NOCASE, unanchored REGEX), the same code that serves libvirt clients. The
  * domain is the VM's `query-name`, else the socket's file name. Without
@@ -117,7 +120,9 @@ async function runEvents(socket: string, options: EventsCliOptions): Promise<num
     else if (end.kind === 'timed-out') summary.write('event loop timed out\n');
     else if (end.kind === 'closed') process.stderr.write('qmpx events: the monitor closed the connection\n');
     summary.write(`events received: ${count}\n`);
-    return end.kind === 'closed' && !end.expected ? EXIT_UNREACHABLE : EXIT_OK;
+    if (end.kind === 'closed' && !end.expected) return EXIT_UNREACHABLE;
+    // As virsh qemu-monitor-event: a wait that timed out with nothing matched failed, so scripts can test it.
+    return end.kind === 'timed-out' && count === 0 ? EXIT_FAILED : EXIT_OK;
   } finally {
     for (const cleanup of cleanups) cleanup();
     await monitor.close();

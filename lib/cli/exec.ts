@@ -3,7 +3,7 @@
  * runs it (docs/monitor-facts.md §5, spec/cli/fixtures/libvirt-9.0/virsh-qemu-monitor-command.txt),
  * against any monitor socket.
  *
- *   qmpx exec SOCKET [--hmp] [--pretty] [--return-value] [--timeout S] CMD...
+ *   qmpx exec SOCKET [--hmp | --agent] [--pretty] [--return-value] [--timeout S] CMD...
  *
  * The words become a command as lib/cli/command-line.ts describes (virsh's
  * wrapping plus qmp-shell's key=value) and go through the pass-through API,
@@ -29,6 +29,7 @@ import { argumentProblem } from './schema.js';
 /** The options commander hands to the action. */
 export interface ExecCliOptions {
   hmp?: boolean;
+  agent?: boolean;
   pretty?: boolean;
   returnValue?: boolean;
   timeout?: number;
@@ -42,6 +43,7 @@ export function execCommand(): Command {
     .argument('<socket>', 'the monitor: PATH, unix:PATH or tcp:HOST:PORT')
     .argument('<cmd...>', 'the command: JSON, NAME, NAME JSON-ARGS, NAME key=value... (or an HMP line with --hmp)')
     .option('--hmp', 'the command is a human monitor (HMP) command line')
+    .option('--agent', "SOCKET is a guest agent's (qemu-ga), which sends no greeting: the command is a guest-agent command")
     .option('--pretty', 'indent JSON output by two spaces')
     .option('--return-value', "print only the value of the reply's 'return' member")
     .option('--validate', "check the arguments against the QEMU's schema first; refused ones are not sent (exit 1)")
@@ -61,6 +63,7 @@ Examples:
   qmpx exec /tmp/vm.qmp --hmp info status`,
     )
     .action((socket: string, words: string[], options: ExecCliOptions, command: Command) => {
+      if (options.hmp && options.agent) command.error('error: --hmp cannot be combined with --agent (the guest agent has no human monitor)');
       if (options.hmp && (options.pretty || options.returnValue)) {
         command.error(`error: --hmp cannot be combined with ${options.pretty ? '--pretty' : '--return-value'} (HMP output is text)`);
       }
@@ -77,7 +80,7 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
     throw error;
   }
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
-  const monitor = await connectForCli(socket, deadline);
+  const monitor = await connectForCli(socket, deadline, options.agent ? { protocol: 'qga' } : {});
   try {
     const problem = options.validate && !options.hmp ? await argumentProblem(monitor, commandText) : undefined;
     if (problem !== undefined) throw new CliError(`refused by qmpx before sending, not by QEMU: ${problem}`, EXIT_FAILED);

@@ -51,6 +51,7 @@ export interface ServeCliOptions {
   logLevel?: ServeLogLevel;
   metrics?: string;
   control?: string;
+  logFormat?: 'auto' | 'pretty' | 'json';
 }
 
 const LOG_LEVELS: ServeLogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -91,7 +92,8 @@ export function serveCommand(): Command {
     .option('--audit-arguments', 'include command arguments in the audit log')
     .option('--metrics <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics')
     .option('--control <path>', "the control socket `qmpx status` reads (mode 0600; default: the first socket's path + .control)")
-    .addOption(new Option('--log-level <level>', 'log level (logs are JSON lines on stderr)').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--log-format <format>', 'pretty (readable) or json lines; auto: pretty on a terminal').choices(['auto', 'pretty', 'json']).default('auto'))
     .argument('[qemu-args...]', 'with --launch: QEMU arguments after --, replacing the guest-less defaults')
     .action(async (qemuArgs: string[], options: ServeCliOptions, command: Command) => {
       try {
@@ -143,6 +145,7 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
       agent: options.agent,
       socketMode: given.socketMode ?? fromFile?.monitorDefaults.socketMode ?? DEFAULT_SOCKET_MODE,
       maxClientBufferBytes: given.maxClientBufferBytes ?? fromFile?.monitorDefaults.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES,
+      fromCommandLine: true,
     });
   } else if (fromFile === undefined) {
     throw new QmpxError('nothing to serve: give --upstream SOCKET or --launch (with --qmp PATH), or --config FILE');
@@ -160,6 +163,7 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
     logLevel: fromFile && !explicit('logLevel') ? fromFile.logLevel : (options.logLevel ?? 'info'),
     monitors,
   };
+  if (options.logFormat !== undefined && options.logFormat !== 'auto') config.logFormat = options.logFormat;
   const audit = options.audit !== undefined ? { path: options.audit, arguments: options.auditArguments ?? false } : fromFile?.audit;
   if (audit) config.audit = audit;
   const metrics = options.metrics ?? fromFile?.metrics;

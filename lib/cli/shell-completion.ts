@@ -19,6 +19,8 @@ export interface SchemaEntity {
   'arg-type'?: string;
   members?: Array<{ name: string; type?: string }>;
   variants?: Array<{ case: string; type: string }>;
+  /** A union's discriminator member: its value picks the one variant that applies. */
+  tag?: string;
   values?: string[];
 }
 
@@ -81,8 +83,10 @@ export class ShellCompleter {
     if (objectType === undefined) return [[], word];
     const given = new Set(previous.map((pair) => pair.split('=')[0]));
     const head = prefix.length === 0 ? '' : `${prefix.join('.')}.`;
-    const candidates = this.membersOf(objectType)
-      .map((member) => `${head}${member.name}${this.isObject(member.type) ? '.' : '='}`)
+    // driver=qcow2 given: only the qcow2 variant's members are offered at that level.
+    const chosen = new Map(previous.filter((pair) => pair.includes('=')).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    const candidates = this.membersOf(objectType, (tag) => chosen.get(`${head}${tag}`))
+      .flatMap((member) => this.endingsOf(member.type).map((ending) => `${head}${member.name}${ending}`))
       .filter((candidate) => !given.has(candidate.replace(/[=.]$/, '')));
     return [matching([...new Set(candidates)], word), word];
   }
@@ -97,17 +101,30 @@ export class ShellCompleter {
     return current;
   }
 
-  /** Members of an object type, including those of every union variant. */
-  private membersOf(typeName: string): Array<{ name: string; type?: string }> {
+  /**
+   * Members of an object type (or of the object branches of an alternate,
+   * such as BlockdevRef), with those of the union variant its tag's given
+   * value picks, or of every variant while the tag is not given.
+   */
+  private membersOf(typeName: string, tagValue: (tag: string) => string | undefined = () => undefined): Array<{ name: string; type?: string }> {
     const entity = this.entities.get(typeName);
+    if (entity?.['meta-type'] === 'alternate') return (entity.members ?? []).flatMap((branch) => (branch.type === undefined ? [] : this.membersOf(branch.type, tagValue)));
     if (entity?.['meta-type'] !== 'object') return [];
     const members = [...(entity.members ?? [])];
-    for (const variant of entity.variants ?? []) members.push(...this.membersOf(variant.type));
+    const picked = entity.tag === undefined ? undefined : tagValue(entity.tag);
+    for (const variant of entity.variants ?? []) {
+      if (picked === undefined || variant.case === picked) members.push(...this.membersOf(variant.type));
+    }
     return members;
   }
 
-  private isObject(typeName: string | undefined): boolean {
-    return typeName !== undefined && this.entities.get(typeName)?.['meta-type'] === 'object';
+  /** How a member of this type is completed: `.` to walk into an object, `=` for a value; an alternate may take both. */
+  private endingsOf(typeName: string | undefined): string[] {
+    const entity = typeName === undefined ? undefined : this.entities.get(typeName);
+    if (entity?.['meta-type'] === 'object') return ['.'];
+    if (entity?.['meta-type'] !== 'alternate') return ['='];
+    const branches = (entity.members ?? []).map((branch) => this.entities.get(branch.type ?? '')?.['meta-type']);
+    return [...(branches.includes('object') ? ['.'] : []), ...(branches.some((kind) => kind !== 'object') ? ['='] : [])];
   }
 
   private valuesOf(typeName: string): string[] {

@@ -2,7 +2,7 @@
  * `qmpx shell`: an interactive monitor session in the spirit of QEMU's
  * qmp-shell, on any monitor socket.
  *
- *   qmpx shell SOCKET [--hmp] [--pretty] [--history FILE]
+ *   qmpx shell SOCKET [--hmp | --agent] [--pretty] [--history FILE] [-v] [-l FILE]
  *
  *   (QEMU) query-status                       NAME [key=value...] (qmp-shell)
  *   (QEMU) {"execute": "query-name"}          raw JSON, sent as is
@@ -22,7 +22,7 @@
  * connection as expected (quit); 2 when the connection was lost.
  */
 import { Command } from 'commander';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { clearScreenDown, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline';
@@ -40,6 +40,9 @@ export interface ShellCliOptions {
   hmp?: boolean;
   pretty?: boolean;
   history?: string;
+  agent?: boolean;
+  verbose?: boolean;
+  log?: string;
 }
 
 const HISTORY_SIZE = 1000;
@@ -63,6 +66,9 @@ export function shellCommand(): Command {
     .option('--hmp', 'start in HMP mode (toggle with /hmp)')
     .option('--pretty', 'indent JSON replies by two spaces (toggle with /pretty)')
     .option('--history <file>', 'history file (default $QMPX_HISTORY, else ~/.qmpx_history)')
+    .option('--agent', "SOCKET is a guest agent's (qemu-ga sends no greeting): lines are guest-agent commands")
+    .option('-v, --verbose', 'print the JSON of each command before its reply')
+    .option('-l, --log <file>', 'append a transcript (each line typed, what was sent with -v, the reply) to FILE')
     .addHelpText('after', `\nIn the shell:\n${SHELL_HELP}\nExample:\n  qmpx shell /tmp/vm.qmp`)
     .action((socket: string, options: ShellCliOptions) => runCli('shell', () => runShell(socket, options)));
 }
@@ -73,7 +79,7 @@ function painter(enabled: boolean): (code: string, text: string) => string {
 }
 
 async function runShell(socket: string, options: ShellCliOptions): Promise<number> {
-  const monitor = await connectForCli(socket);
+  const monitor = await connectForCli(socket, undefined, options.agent ? { protocol: 'qga' } : {});
   const input = process.stdin;
   const output = process.stdout;
   const terminal = input.isTTY === true && output.isTTY === true;
@@ -162,7 +168,9 @@ async function runShell(socket: string, options: ShellCliOptions): Promise<numbe
         else if (trimmed === '/help') print(SHELL_HELP);
         else print(paint('31', `unknown shell command ${trimmed}; /help lists them`) + '\n');
       } else if (trimmed !== '') {
-        print(await runLine(monitor, trimmed, mode, pretty, paint));
+        const result = await runLine(monitor, trimmed, mode, pretty, options.verbose === true, paint);
+        print(result);
+        if (options.log !== undefined) appendFileSync(options.log, `${mode === 'qmp' ? '(QEMU)' : '(qemu)'} ${trimmed}\n${withoutColours(result)}`);
       }
       if (connectionEnded) break;
       prompt();
@@ -186,6 +194,7 @@ async function runLine(
   line: string,
   mode: 'qmp' | 'hmp',
   pretty: boolean,
+  verbose: boolean,
   paint: (code: string, text: string) => string,
 ): Promise<string> {
   try {
@@ -194,13 +203,20 @@ async function runLine(
       return text === '' || text.endsWith('\n') ? text : `${text}\n`;
     }
     const commandText = isJsonObjectText(line) ? line : buildQmpCommand(splitLine(line));
+    const sent = verbose ? paint('2', pretty ? prettyJson(commandText) : compactJson(commandText)) + '\n' : '';
     const reply = await monitorCommand(monitor, commandText, MonitorCommandFlags.NONE);
     const formatted = pretty ? prettyJson(reply) : compactJson(reply);
-    return `${memberText(reply, 'return') === undefined ? paint('31', formatted) : formatted}\n`;
+    return `${sent}${memberText(reply, 'return') === undefined ? paint('31', formatted) : formatted}\n`;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return paint('31', `${isConnectionProblem(error) ? '' : 'error: '}${oneLine(message)}`) + '\n';
   }
+}
+
+/** Text as a file should keep it: without the terminal's colour codes. */
+function withoutColours(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[\d;]*m/g, '');
 }
 
 /** An event as the shell shows it: virsh's line without the domain. */

@@ -19,7 +19,7 @@
  * missing, an exit hook still stops QEMU on any orderly exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { connect as connectSocket } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -116,8 +116,11 @@ export async function launchQemu(options: LaunchOptions): Promise<LaunchedQemu> 
   const args = qemuArguments(options);
   const binary = findExecutable(binaryName);
   const argv = [binary ?? binaryName, ...args];
-  if (binary === undefined) {
-    throw new LaunchError(`${binaryName}: not found in PATH (Debian: apt-get install qemu-system-x86)`, argv);
+  if (binary === undefined) throw new LaunchError(missingExecutable(binaryName), argv);
+  // A daemonized QEMU leaves the process qmpx started and waits on: it would outlive qmpx, unseen.
+  const daemonize = args.find((arg) => arg === '-daemonize' || arg === '--daemonize');
+  if (daemonize !== undefined) {
+    throw new LaunchError(`${daemonize} is refused: QEMU would detach and outlive qmpx, which stops the QEMU it started when it ends; leave it out (run qmpx itself as a service instead)`, argv);
   }
   const socketPaths = [options.qmpPath, ...(options.hmpPath === undefined ? [] : [options.hmpPath])];
   for (const path of socketPaths) {
@@ -280,12 +283,26 @@ function findExecutable(name: string): string | undefined {
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
-      return candidate;
+      // A directory passes the X_OK test too.
+      if (statSync(candidate).isFile()) return candidate;
     } catch {
       // not executable here; try the next directory
     }
   }
   return undefined;
+}
+
+/** Why `name` (which findExecutable did not find) cannot be run, in words. */
+function missingExecutable(name: string): string {
+  if (!name.includes('/')) return `${name}: not found in PATH (Debian: apt-get install qemu-system-x86)`;
+  try {
+    const found = statSync(name);
+    if (found.isDirectory()) return `QEMU binary ${name} is a directory`;
+    return `QEMU binary ${name} is not executable (mode 0${(found.mode & 0o777).toString(8)})`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `QEMU binary ${name} does not exist` : `QEMU binary ${name}: ${(error as Error).message}`;
+  }
 }
 
 /** QEMU's option syntax escapes a literal comma in a value by doubling it. */

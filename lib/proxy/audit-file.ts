@@ -6,6 +6,8 @@
  *      │                 │                      │  ▲
  *      │                 │                      └──┘ reopen fails: next try after a backoff
  *      └─────────────────┴──────────── close() ─┴──────────────────────────────────▶ closed
+ *      ▲                 │
+ *      └── reopenPath() ─┘  (after the batch being written; SIGHUP for logrotate)
  *
  * - Lines wait in a queue bounded by `maxQueuedBytes`; a line that does not
  *   fit is counted as lost, never kept. While the file fails, the queue
@@ -61,6 +63,7 @@ export class AuditFile {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs: number;
   private idleWaiters: Array<() => void> = [];
+  private batchDoneWaiters: Array<() => void> = [];
 
   constructor(private readonly options: AuditFileOptions) {
     this.retryDelayMs = options.retryMs;
@@ -106,6 +109,26 @@ export class AuditFile {
     this.queueHead = 0;
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
+  }
+
+  /**
+   * Opens the path again (SIGHUP, after logrotate moved the file away): the
+   * batch being written finishes in the old file, every later line goes to
+   * the file now at the path. Lines appended meanwhile wait in the queue.
+   */
+  async reopenPath(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'opening') return;
+    if (this.state === 'failing') {
+      this.cancelRetry();
+      await this.reopen();
+      return;
+    }
+    this.state = 'opening';
+    if (this.writing) await new Promise<void>((resolve) => this.batchDoneWaiters.push(resolve));
+    const old = this.handle;
+    this.handle = undefined;
+    await old?.close().catch(() => undefined);
+    await this.reopen();
   }
 
   private cancelRetry(): void {
@@ -200,6 +223,7 @@ export class AuditFile {
     this.writing = true;
     void this.writeBatch(this.handle).finally(() => {
       this.writing = false;
+      for (const resolve of this.batchDoneWaiters.splice(0)) resolve();
       this.pump();
       this.wakeIdleWaiters();
     });

@@ -81,11 +81,17 @@ interface DeniedWindow {
 /** Distinct client ids remembered per window for the fold line; the count stops growing past it. */
 const MAX_FOLDED_CLIENT_IDS = 1024;
 
+/** An audit file's sink, which can also be opened again at its path. */
+export interface AuditLog extends AuditSink {
+  /** Later lines go to the file now at the path (created if it was moved away); none is lost. */
+  reopen(): Promise<void>;
+}
+
 /**
  * Opens (appending to, mode 0600) an NDJSON audit file. Never throws: a
  * file that cannot be opened or written is logged and retried.
  */
-export function openAuditLog(path: string, recordsArguments: boolean, logger: Logger, options: AuditLogOptions = {}): AuditSink {
+export function openAuditLog(path: string, recordsArguments: boolean, logger: Logger, options: AuditLogOptions = {}): AuditLog {
   const deniedPerWindow = options.deniedPerWindow ?? DEFAULT_DENIED_PER_WINDOW;
   const deniedWindowMs = options.deniedWindowMs ?? DEFAULT_DENIED_WINDOW_MS;
   const file = new AuditFile({
@@ -137,6 +143,7 @@ export function openAuditLog(path: string, recordsArguments: boolean, logger: Lo
       if (entry.outcome === 'denied' && !admitDenied(entry)) return;
       file.append(auditLine(entry, recordsArguments));
     },
+    reopen: () => file.reopenPath(),
     async close(): Promise<void> {
       for (const socket of [...deniedBySocket.keys()]) endWindow(socket);
       await file.close();

@@ -70,6 +70,8 @@ export interface MonitorConfig {
   socketMode: number;
   /** Per-client outbound buffer limit; a client past it is disconnected. */
   maxClientBufferBytes: number;
+  /** Described by command-line options (errors name the option), not by a config file's key. */
+  fromCommandLine?: boolean;
 }
 
 export interface AuditConfig {
@@ -86,6 +88,8 @@ export interface ServeLibvirtConfig {
 
 export interface ServeConfig {
   logLevel: ServeLogLevel;
+  /** `pretty` (pino-pretty) or JSON lines; `auto` (the default): pretty when stderr is a terminal. */
+  logFormat?: 'auto' | 'pretty' | 'json';
   audit?: AuditConfig;
   /** One libvirt RPC socket serving every monitor as a domain (id = its position, from 1). */
   libvirt?: ServeLibvirtConfig;
@@ -135,7 +139,7 @@ const socketModeSchema = {
 };
 const pathSchema = { type: 'string', minLength: 1 };
 
-const isConfigFile = compileSchema<ConfigFile>({
+const configFileSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['monitors'],
@@ -187,7 +191,57 @@ const isConfigFile = compileSchema<ConfigFile>({
       },
     },
   },
-});
+};
+const isConfigFile = compileSchema<ConfigFile>(configFileSchema);
+
+/** The parts of a JSON schema that say which keys an object may have. */
+interface SchemaShape {
+  additionalProperties?: unknown;
+  properties?: Record<string, SchemaShape>;
+  items?: SchemaShape;
+  [keyword: string]: unknown;
+}
+
+/**
+ * The first key of `value` that `schema` does not know, as
+ * `/monitors/0: unknown key "upstrem" (did you mean "upstream"?)`: ajv's own
+ * words ("must NOT have additional properties") do not name it.
+ */
+function unknownKeyProblem(value: unknown, schema: SchemaShape, at: string): string | undefined {
+  if (Array.isArray(value)) {
+    if (schema.items === undefined) return undefined;
+    for (const [index, item] of value.entries()) {
+      const problem = unknownKeyProblem(item, schema.items, `${at}/${index}`);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || schema.properties === undefined) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const known = schema.properties[key];
+    if (known === undefined) {
+      if (schema.additionalProperties !== false) continue;
+      const near = Object.keys(schema.properties).find((name) => editDistance(name, key) <= 2);
+      return `${at || '(top level)'}: unknown key ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`;
+    }
+    const problem = unknownKeyProblem(item, known, `${at}/${key}`);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/** Levenshtein distance, for suggesting the key a misspelt one meant. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
 
 /** Parses octal text, `"0600"` or `"600"`, into permission bits; throws QmpxError otherwise. */
 export function parseSocketMode(mode: string): number {
@@ -213,6 +267,8 @@ function socketModeOf(mode: string | number, where: string): number {
  * naming `source` and what is wrong.
  */
 export function configFromJson(value: unknown, source: string, defaults: MonitorDefaults = {}): LoadedConfig {
+  const unknownKey = unknownKeyProblem(value, configFileSchema, '');
+  if (unknownKey !== undefined) throw new QmpxError(`${source}: invalid config: ${unknownKey}`);
   if (!isConfigFile(value)) throw new QmpxError(`${source}: invalid config: ${isConfigFile.explain()}`);
   // A monitor's own key, else the command line's when it was given, else the file's top level, else the default.
   const socketMode = defaults.socketMode ?? (value.socketMode === undefined ? DEFAULT_SOCKET_MODE : socketModeOf(value.socketMode, source));

@@ -6,13 +6,14 @@
  * It ends on SIGTERM or SIGINT (stop accepting, let in-flight commands be
  * answered, close everything; status 0), or, for a QEMU it launched without
  * `restart`, when that QEMU exits (status: QEMU's exit code, or 128 + the
- * signal number).
+ * signal number). Every way of ending removes the sockets and the private
+ * directories it made. SIGHUP does not end it: it opens the audit file
+ * again at its path, for logrotate.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { launchQemu, type LaunchedQemu } from '../launch/qemu.js';
 import type { Logger } from '../log.js';
 import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
@@ -25,6 +26,8 @@ import { defaultControlPath, serveStatus, startControlSocket } from './control.j
 import type { BoundSocket } from '../net/listen.js';
 import { ServeMetrics } from './metrics.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
+import { createServeLogger, resolveLogFormat } from './serve-logger.js';
+import { checkSocketPlaces } from './socket-place.js';
 
 /** A started `serve`. */
 export interface ServeHandle {
@@ -35,6 +38,8 @@ export interface ServeHandle {
   readonly controlPath: string | undefined;
   /** Settles with the exit status once serving has ended and everything is closed. */
   readonly done: Promise<number>;
+  /** Opens the audit file again at its path (what SIGHUP does); nothing without an audit file. */
+  reopenAudit(): Promise<void>;
   /** Ends serving with `status` (what SIGTERM does with 0). Idempotent. */
   stop(status?: number, reason?: string): Promise<number>;
 }
@@ -58,7 +63,10 @@ function exitStatusOf(exit: { code: number | null; signal: NodeJS.Signals | null
  */
 export async function startServe(config: ServeConfig, options: StartServeOptions): Promise<ServeHandle> {
   const { logger } = options;
-  const audit: AuditSink = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : noAudit;
+  await checkSocketPlaces(config);
+  warnOfOpenSocketModes(config, logger);
+  const auditLog = config.audit ? openAuditLog(config.audit.path, config.audit.arguments, logger) : undefined;
+  const audit: AuditSink = auditLog ?? noAudit;
   const proxies: MonitorProxy[] = [];
   const launchers: QemuSupervisor[] = [];
   let libvirtEndpoint: LibvirtEndpoint | undefined;
@@ -142,7 +150,34 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     await stop(1, 'start failed');
     throw error;
   }
-  return { proxies, done, stop, metricsAddress, controlPath: control?.path };
+  const reopenAudit = async (): Promise<void> => {
+    if (auditLog === undefined || finishing !== undefined) return;
+    await auditLog.reopen();
+    logger.info({ audit: config.audit?.path }, 'audit log reopened');
+  };
+  return { proxies, done, stop, reopenAudit, metricsAddress, controlPath: control?.path };
+}
+
+/**
+ * A socket any local user may write to hands them the monitor, which can
+ * read and change everything of the VM: said once per mode at start, not
+ * refused (a host may want it).
+ */
+function warnOfOpenSocketModes(config: ServeConfig, logger: Logger): void {
+  const modes = new Map<number, string[]>();
+  for (const monitor of config.monitors) {
+    if ((monitor.socketMode & 0o002) !== 0) modes.set(monitor.socketMode, [...(modes.get(monitor.socketMode) ?? []), monitor.name ?? monitor.qmp ?? '']);
+  }
+  if (config.libvirt !== undefined && (config.libvirt.socketMode & 0o002) !== 0) {
+    modes.set(config.libvirt.socketMode, [...(modes.get(config.libvirt.socketMode) ?? []), 'libvirt']);
+  }
+  for (const [mode, monitors] of modes) {
+    const octal = `0${mode.toString(8)}`;
+    logger.warn(
+      { socketMode: octal, monitors },
+      `socket mode ${octal} (--socket-mode / socketMode) is world-writable: every local user can connect and control the VM; 0660 and a group is safer`,
+    );
+  }
 }
 
 /**
@@ -188,21 +223,24 @@ function describeMonitor(monitor: MonitorConfig, proxy: MonitorProxy): object {
  * QEMU's exit. Resolves with the process exit status.
  */
 export async function runServe(config: ServeConfig): Promise<number> {
-  const logger = pino(
-    { level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 2, sync: true }),
-  );
+  const logger = await createServeLogger(config.logLevel, resolveLogFormat(config.logFormat));
   const handle = await startServe(config, { logger });
   const onSignal = (signal: NodeJS.Signals): void => {
     void handle.stop(0, signal);
   };
+  // Without a handler SIGHUP (a closed terminal, logrotate's postrotate) would end the process before anything is cleaned up.
+  const onHangup = (): void => {
+    void handle.reopenAudit();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHangup);
   try {
     return await handle.done;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHangup);
   }
 }
 

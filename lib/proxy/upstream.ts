@@ -168,9 +168,9 @@ export class Upstream {
         });
       } catch (error) {
         failures++;
-        // The first failure says why; repeating it every backoff step would flood the log.
+        // Said at attempts 1, 2, 4, 8, ...: a wrong path keeps being reported, ever less often, without flooding the log.
         const fields = { monitor: label, upstream: target, err: (error as Error).message, attempt: failures, retryMs: backoffMs };
-        if (failures === 1) logger.warn(fields, 'cannot connect to the upstream monitor; retrying');
+        if ((failures & (failures - 1)) === 0) logger.warn(fields, failures === 1 ? 'cannot connect to the upstream monitor; retrying' : 'still cannot connect to the upstream monitor; retrying');
         else logger.debug(fields, 'upstream connect failed');
         await this.pause(backoffMs);
         backoffMs = Math.min(backoffMs * 2, this.maxBackoffMs);

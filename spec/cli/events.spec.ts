@@ -196,12 +196,20 @@ test('ev-pretty: --pretty --loop', async () => {
   assert.is(withoutTimes(result.stdout), withoutTimes(section('ev-pretty')));
 });
 
-test('ev-timeout: --timeout S --event NOPE', async () => {
+test('ev-timeout: --timeout S --event NOPE: nothing matched, exit 1 as virsh', async () => {
   const cli = await watch(guestless, ['--timeout', '0.5', '--event', 'NOPE']);
   await stopCont(guestless);
   const result = await cli.finish();
-  assert.is(result.code, 0);
+  assert.is(result.code, 1);
   assert.is(result.stdout, section('ev-timeout'));
+});
+
+test('--loop --timeout S with events matched: exit 0', async () => {
+  const cli = await watch(guestless, ['--loop', '--timeout', '1', '--event', 'STOP']);
+  await stopCont(guestless);
+  const result = await cli.finish();
+  assert.is(result.code, 0);
+  assert.match(result.stdout, /event loop timed out\nevents received: 2\n$/);
 });
 
 test('--json: one line per event as QEMU sent it; closing lines on stderr', async () => {

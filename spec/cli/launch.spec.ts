@@ -216,6 +216,19 @@ test('a QEMU that fails to start: exit 1 with QEMU\'s own error', async () => {
   }
 });
 
+test('-daemonize is refused with the reason: QEMU would outlive launch', async () => {
+  const dir = createTempDir('cli-launch-daemonize');
+  try {
+    for (const flag of ['-daemonize', '--daemonize']) {
+      const result = await runQmpx(['launch', '--qmp', socketPathIn(dir, 'qmp.sock'), '--', '-machine', 'none', '-display', 'none', flag]);
+      assert.is(result.code, 1);
+      assert.match(result.stderr, new RegExp(`qmpx launch: error: ${flag} is refused: QEMU would detach and outlive qmpx, which stops the QEMU it started when it ends`));
+    }
+  } finally {
+    await removeTempDir(dir);
+  }
+});
+
 test('usage errors: --arg without a value, --env without =, no --qmp', async () => {
   const missingValue = await runQmpx(['launch', '--qmp', '/tmp/x.sock', '--arg']);
   assert.is(missingValue.code, 1);

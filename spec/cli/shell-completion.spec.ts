@@ -63,6 +63,18 @@ test('union variants contribute their members; object members complete with a do
   assert.equal(synthetic.complete('cmd inner.size=', 'qmp'), [[], 'inner.size=']);
 });
 
+test('the union variant the tag picks, and alternates walked into: blockdev-add driver=qcow2 file.', () => {
+  const [qcow2] = completer.complete('blockdev-add driver=qcow2 ', 'qmp');
+  for (const expected of ['file.', 'file=', 'backing.', 'backing=', 'lazy-refcounts=', 'node-name=']) assert.ok(qcow2.includes(expected), `${expected} in ${qcow2.join(' ')}`);
+  assert.not.ok(qcow2.includes('filename='), 'a member of another variant (file) is not offered');
+  const [file] = completer.complete('blockdev-add driver=qcow2 file.', 'qmp');
+  for (const expected of ['file.driver=', 'file.node-name=', 'file.filename=']) assert.ok(file.includes(expected), `${expected} in ${file.join(' ')}`);
+  const [fileOfFile] = completer.complete('blockdev-add driver=qcow2 file.driver=file file.', 'qmp');
+  assert.ok(fileOfFile.includes('file.filename='));
+  assert.not.ok(fileOfFile.includes('file.lazy-refcounts='), 'only the file driver\'s members under file.');
+  assert.ok(completer.complete('blockdev-add driver=qcow2 file.driver=f', 'qmp')[0].includes('file.driver=file'));
+});
+
 test('values from the real schema: booleans and enums; none for free-form types', () => {
   assert.equal(completer.complete('query-named-block-nodes flat=t', 'qmp'), [['flat=true'], 'flat=t']);
   assert.equal(completer.complete('migrate-set-capabilities capabilities=', 'qmp'), [[], 'capabilities=']);

@@ -45,7 +45,11 @@ test('a full config file gets its defaults', () => {
 
 test('shape errors name the file and the problem', () => {
   throwsQmpx(() => configFromJson({}, 'a.json'), /a\.json: invalid config: .*monitors/);
-  throwsQmpx(() => configFromJson({ monitors: [{ upstream: '/x', qmp: '/y', extra: 1 }] }, 'a.json'), /additional properties/);
+  throwsQmpx(() => configFromJson({ monitors: [{ upstream: '/x', qmp: '/y', extra: 1 }] }, 'a.json'), /^a\.json: invalid config: \/monitors\/0: unknown key "extra"$/);
+  throwsQmpx(() => configFromJson({ monitors: [{ upstrem: '/x', qmp: '/y' }] }, 'a.json'), /^a\.json: invalid config: \/monitors\/0: unknown key "upstrem" \(did you mean "upstream"\?\)$/);
+  throwsQmpx(() => configFromJson({ monitors: [{ launch: { restrat: true }, qmp: '/y' }] }, 'a.json'), /\/monitors\/0\/launch: unknown key "restrat" \(did you mean "restart"\?\)/);
+  throwsQmpx(() => configFromJson({ audit: { path: '/a', args: true }, monitors: [{ upstream: '/x', qmp: '/y' }] }, 'a.json'), /\/audit: unknown key "args"/);
+  throwsQmpx(() => configFromJson({ logLevle: 'info', monitors: [{ upstream: '/x', qmp: '/y' }] }, 'a.json'), /\(top level\): unknown key "logLevle" \(did you mean "logLevel"\?\)/);
   throwsQmpx(() => configFromJson({ monitors: [{ upstream: '/x', launch: {}, qmp: '/y' }] }, 'a.json'), /exactly one of upstream and launch/);
   throwsQmpx(() => configFromJson({ monitors: [{ qmp: '/y' }] }, 'a.json'), /exactly one of upstream and launch/);
   throwsQmpx(() => configFromJson({ socketMode: '999', monitors: [{ upstream: '/x', qmp: '/y' }] }, 'a.json'), /invalid config/);
