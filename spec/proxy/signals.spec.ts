@@ -90,7 +90,7 @@ for (const [name, end, status] of ENDINGS) {
     try {
       const launched = await serve.waitForLog(message('QEMU launched'), 'QEMU launched');
       await serve.waitForLog(message('upstream monitor connected'), 'the upstream');
-      assert.equal(readdirSync(dir).sort(), ['vm.hmp', 'vm.qmp', 'vm.ro']);
+      assert.equal(readdirSync(dir).sort(), ['vm.hmp', 'vm.qmp', 'vm.qmp.control', 'vm.ro'], 'the sockets and the control socket of qmpx status');
       assert.is(readdirSync(tmp).length, 1, "the launched QEMU's private directory");
       await end(serve, launched.qemuPid as number, sockets.qmp);
       assert.equal(await serve.exited, { code: status, signal: null });
