@@ -224,18 +224,24 @@ function describeMonitor(monitor: MonitorConfig, proxy: MonitorProxy): object {
  */
 export async function runServe(config: ServeConfig): Promise<number> {
   const logger = await createServeLogger(config.logLevel, resolveLogFormat(config.logFormat));
-  const handle = await startServe(config, { logger });
+  // Handlers go in before start-up: a signal that arrives while sockets are being bound and
+  // QEMU launched stops serve as soon as it has started, instead of killing it half set up.
+  let handle: ServeHandle | undefined;
+  let stopRequested: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    void handle.stop(0, signal);
+    if (handle === undefined) stopRequested ??= signal;
+    else void handle.stop(0, signal);
   };
   // Without a handler SIGHUP (a closed terminal, logrotate's postrotate) would end the process before anything is cleaned up.
   const onHangup = (): void => {
-    void handle.reopenAudit();
+    void handle?.reopenAudit();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', onHangup);
   try {
+    handle = await startServe(config, { logger });
+    if (stopRequested !== undefined) void handle.stop(0, stopRequested);
     return await handle.done;
   } finally {
     process.off('SIGTERM', onSignal);
