@@ -49,7 +49,8 @@ test('into a pipe, by default and with --log-format json: JSON lines', async () 
 
 test('on a terminal, by default: readable lines', async () => {
   const dir = createTempDir('log-format');
-  const command = [process.execPath, CLI_PATH, 'serve', '--upstream', join(dir, 'qemu.sock'), '--qmp', join(dir, 'vm.qmp')].join(' ');
+  // The shell prints its pid and becomes serve, so serve itself can be ended: SIGHUP from the closing terminal no longer ends it.
+  const command = `sh -c 'echo SERVE_PID=$$; exec ${[process.execPath, CLI_PATH, 'serve', '--upstream', join(dir, 'qemu.sock'), '--qmp', join(dir, 'vm.qmp')].join(' ')}'`;
   // script(1) runs the command with a pseudo-terminal as its stdin, stdout and stderr.
   const terminal = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
   let output = '';
@@ -67,10 +68,31 @@ test('on a terminal, by default: readable lines', async () => {
     assert.match(plain(output), PRETTY_SERVING);
     assert.ok(output.includes('\x1b['), 'coloured on a terminal');
   } finally {
+    const servePid = Number(/SERVE_PID=(\d+)/.exec(output)?.[1]);
+    if (servePid > 0) await endProcess(servePid);
     terminal.kill('SIGTERM');
     terminal.stdin.end();
     await removeTempDir(dir);
   }
 });
+
+/** SIGTERM to `pid`, then waits (20 s at most) until it is gone. */
+async function endProcess(pid: number): Promise<void> {
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 20_000;
+  while (alive()) {
+    if (Date.now() > deadline) throw new Error(`serve (pid ${pid}) did not end after SIGTERM`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 test.run();
