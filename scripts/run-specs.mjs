@@ -88,8 +88,8 @@ const UNIT_SPECS = [
   'spec/rpc/replay.spec.ts',
 ];
 const unitTier = process.argv.includes('--unit');
-// Unit specs start no QEMU: they may use every core.
-const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() : 2);
+// Unit specs start no QEMU and spend much of their time starting Node: two per core.
+const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() * 2 : 2);
 const timeoutSeconds = positiveIntegerFromEnv('QMPX_SPEC_TIMEOUT_S', 180);
 /** After a file's main process exits, how long its leftover children get to finish dying on their own. */
 const LEFTOVER_GRACE_MS = 2000;
