@@ -33,6 +33,30 @@ export interface ObservedMonitor {
   snapshot(): MonitorSnapshot;
 }
 
+/** A counter rebuilt at each scrape from one map of every monitor's counters, keyed by `label`. */
+function perMonitorCounter<Label extends string>(
+  name: string,
+  help: string,
+  label: Label,
+  monitors: ReadonlyArray<{ monitor: ObservedMonitor; counters: MonitorCounters }>,
+  registers: Registry[],
+  counts: (counters: MonitorCounters) => ReadonlyMap<string, number>,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames: ['monitor', label],
+    registers,
+    collect() {
+      this.reset();
+      for (const { monitor, counters } of monitors) {
+        const monitorName = monitor.snapshot().name;
+        for (const [key, value] of counts(counters)) this.inc({ monitor: monitorName, [label]: key } as Partial<Record<'monitor' | Label, string>>, value);
+      }
+    },
+  });
+}
+
 /** Counts of one monitor, kept by its observers, read at scrape time. */
 class MonitorCounters implements MonitorObserver {
   /** Key: origin, command, outcome joined by NUL. */
@@ -159,32 +183,15 @@ export class ServeMetrics {
         }
       },
     });
-    new Counter({
-      name: 'qmpx_events_total',
-      help: 'Events QEMU sent, by monitor and event name',
-      labelNames: ['monitor', 'event'],
+    perMonitorCounter('qmpx_events_total', 'Events QEMU sent, by monitor and event name', 'event', monitors, registers, (counters) => counters.events);
+    perMonitorCounter(
+      'qmpx_slow_consumer_disconnects_total',
+      'Clients disconnected for not reading (outbound buffer full), by monitor and socket kind',
+      'origin',
+      monitors,
       registers,
-      collect() {
-        this.reset();
-        for (const { monitor, counters } of monitors) {
-          const name = monitor.snapshot().name;
-          for (const [event, value] of counters.events) this.inc({ monitor: name, event }, value);
-        }
-      },
-    });
-    new Counter({
-      name: 'qmpx_slow_consumer_disconnects_total',
-      help: 'Clients disconnected for not reading (outbound buffer full), by monitor and socket kind',
-      labelNames: ['monitor', 'origin'],
-      registers,
-      collect() {
-        this.reset();
-        for (const { monitor, counters } of monitors) {
-          const name = monitor.snapshot().name;
-          for (const [origin, value] of counters.slowConsumers) this.inc({ monitor: name, origin }, value);
-        }
-      },
-    });
+      (counters) => counters.slowConsumers,
+    );
     const snapshots = (): MonitorSnapshot[] => monitors.map(({ monitor }) => monitor.snapshot());
     new Counter({
       name: 'qmpx_upstream_reconnects_total',
