@@ -19,6 +19,7 @@ export type Transitions<State extends string> = Readonly<Record<State, readonly 
 
 export class StateMachine<State extends string> {
   private value: State;
+  private changedAtMs = Date.now();
   /** Made on first use of state$: most sessions and links are never observed. */
   private subject: BehaviorSubject<State> | undefined;
 
@@ -38,6 +39,11 @@ export class StateMachine<State extends string> {
     return this.value;
   }
 
+  /** When the current state began (epoch ms): construction or the last change. */
+  get since(): number {
+    return this.changedAtMs;
+  }
+
   /** Replays the current state to each new subscriber; completes in a final state. */
   get state$(): Observable<State> {
     if (this.subject === undefined) {
@@ -55,6 +61,7 @@ export class StateMachine<State extends string> {
     }
     if (isDebugEnabled(this.logger)) this.logger.debug({ ...this.logFields, from: current, to: next, reason }, this.logMessage);
     this.value = next;
+    this.changedAtMs = Date.now();
     if (this.subject !== undefined) {
       this.subject.next(next);
       if (this.isFinal(next)) this.subject.complete();

@@ -65,7 +65,6 @@ export interface UpstreamOptions {
 
 export class Upstream {
   private readonly machine: StateMachine<UpstreamState>;
-  private stateSinceValue = Date.now();
   private link: UpstreamLink | undefined;
   /** A connection made but not yet reported up (its schema is being read): stop() closes it too. */
   private preparing: Monitor | undefined;
@@ -90,7 +89,7 @@ export class Upstream {
 
   /** When the state last changed (ms since the epoch). */
   get stateSince(): number {
-    return this.stateSinceValue;
+    return this.machine.since;
   }
 
   /** Links made so far: every one after the first is a reconnect. */
@@ -145,7 +144,6 @@ export class Upstream {
   async stop(): Promise<void> {
     if (this.isStopped()) return;
     this.machine.transition('stopped', 'stop()');
-    this.stateSinceValue = Date.now();
     this.wake?.();
     for (const waiter of this.waiters.splice(0)) waiter(null);
     await (this.link?.monitor ?? this.preparing)?.close();
@@ -207,16 +205,14 @@ export class Upstream {
       };
       this.link = link;
       this.machine.transition('up', `link ${link.generation} connected`);
-      this.stateSinceValue = Date.now();
-      logger.info({ monitor: label, upstream: target, protocol: monitor.protocol, link: link.generation }, 'upstream monitor connected');
+        logger.info({ monitor: label, upstream: target, protocol: monitor.protocol, link: link.generation }, 'upstream monitor connected');
       for (const listener of this.linkListeners) listener(link);
       for (const waiter of this.waiters.splice(0)) waiter(link);
       const info = await monitor.closed;
       this.link = undefined;
       if (this.isStopped()) break;
       this.machine.transition('connecting', info.expected ? 'closed' : 'connection lost');
-      this.stateSinceValue = Date.now();
-      const fields = { monitor: label, upstream: target, link: link.generation, err: info.cause?.message };
+        const fields = { monitor: label, upstream: target, link: link.generation, err: info.cause?.message };
       if (info.expected) logger.info(fields, 'upstream monitor closed; reconnecting');
       else logger.warn(fields, 'upstream monitor connection lost; reconnecting');
       await this.pause(backoffMs);
