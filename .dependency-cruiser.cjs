@@ -4,14 +4,15 @@
  * `npm run depcheck` in CI:
  *
  *   0 base        errors.ts log.ts fifo.ts state.ts request.ts audit-sink.ts rx.ts connect-options.ts
- *   1 io          transport.ts net/ launch/
+ *   1 io          transport.ts net/ launch/ fd/
  *   2 formats     qemu-json/ qapi/ schema.ts
  *   3 protocols   session/ qmp/ hmp/ qga/ contract.ts
  *   4 connect     monitor.ts event-wait.ts
  *   5 passthrough passthrough/
  *   6 rpc         rpc/
- *   7 proxy       proxy/
- *   8 cli         cli/
+ *   7 fleet       nats/
+ *   8 proxy       proxy/
+ *   9 cli         cli/
  *
  * A module imports only from its own layer or lower ones, never in a
  * circle, and the package entries (lib/index.ts, lib/passthrough/index.ts)
@@ -23,12 +24,13 @@
 /** Each layer as a path pattern, lowest first. */
 const LAYERS = [
   { name: 'base', path: '^lib/(errors|log|fifo|state|request|audit-sink|rx|connect-options)\\.ts$' },
-  { name: 'io', path: '^lib/(transport\\.ts$|net/|launch/)' },
+  { name: 'io', path: '^lib/(transport\\.ts$|net/|launch/|fd/)' },
   { name: 'formats', path: '^lib/(qemu-json/|qapi/|schema\\.ts$)' },
   { name: 'protocols', path: '^lib/(session/|qmp/|hmp/|qga/|contract\\.ts$)' },
   { name: 'connect', path: '^lib/(monitor|event-wait)\\.ts$' },
   { name: 'passthrough', path: '^lib/passthrough/' },
   { name: 'rpc', path: '^lib/rpc/' },
+  { name: 'fleet', path: '^lib/nats/' },
   { name: 'proxy', path: '^lib/proxy/' },
   { name: 'cli', path: '^lib/cli/' },
 ];

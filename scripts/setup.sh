@@ -17,6 +17,7 @@ readonly DEBIAN_PACKAGES=(
   python3-libvirt                        # libvirt-python, against the libvirt endpoint
   golang-go                              # builds the go-qemu interop client
   golang-github-digitalocean-go-qemu-dev # go-qemu's qmp package
+  nats-server                            # the broker of the fleet bridge (serve --nats)
 )
 
 fail() {
