@@ -158,6 +158,11 @@ export class ServeMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'qmpx_' });
+    // Gauges named like counters (`_total`), which the text format's rules (promtool check metrics) refuse;
+    // the same counts stay exported by type in qmpx_nodejs_active_handles and _requests, and by resource in _resources.
+    for (const name of ['qmpx_nodejs_active_handles_total', 'qmpx_nodejs_active_requests_total', 'qmpx_nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
     const registers = [this.registry];
     const monitors = this.monitors;
     this.roundTrips = new Histogram({
