@@ -23,6 +23,7 @@ import {
   type ServeLogLevel,
 } from '../proxy/config.js';
 import { runServe } from '../proxy/daemon.js';
+import { DEFAULT_WATCHDOG_SECONDS } from '../proxy/watchdog.js';
 import { collectEnv } from './common.js';
 
 /** The options commander hands to the action. */
@@ -52,6 +53,7 @@ export interface ServeCliOptions {
   metrics?: string;
   control?: string;
   logFormat?: 'auto' | 'pretty' | 'json';
+  watchdog?: number;
 }
 
 const LOG_LEVELS: ServeLogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -91,6 +93,7 @@ export function serveCommand(): Command {
     .option('--audit <file>', 'append an NDJSON audit record per command to FILE')
     .option('--audit-arguments', 'include command arguments in the audit log')
     .option('--metrics <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics')
+    .option('--watchdog <seconds>', `warn when QEMU leaves a command unanswered this long (default ${DEFAULT_WATCHDOG_SECONDS}; 0: off)`, parseWatchdogSeconds)
     .option('--control <path>', "the control socket `qmpx status` reads (mode 0600; default: the first socket's path + .control)")
     .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--log-format <format>', 'pretty (readable) or json lines; auto: pretty on a terminal').choices(['auto', 'pretty', 'json']).default('auto'))
@@ -170,6 +173,8 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
   if (metrics !== undefined) config.metrics = metrics;
   const control = options.control ?? fromFile?.control;
   if (control !== undefined) config.control = control;
+  const watchdogSeconds = options.watchdog ?? fromFile?.watchdogSeconds;
+  if (watchdogSeconds !== undefined) config.watchdogSeconds = watchdogSeconds;
   if (serveLibvirt !== undefined) config.libvirt = serveLibvirt;
   const maxConnections = options.maxConnections ?? fromFile?.maxConnections;
   if (maxConnections !== undefined) config.maxConnections = maxConnections;
@@ -185,6 +190,12 @@ function parseModeArgument(value: string): number {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
+}
+
+function parseWatchdogSeconds(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new InvalidArgumentError(`expected seconds (0 or more, such as 10 or 2.5), got ${JSON.stringify(value)}`);
+  return seconds;
 }
 
 function parseConnectionCount(value: string): number {

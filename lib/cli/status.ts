@@ -78,6 +78,14 @@ function runStateText(monitor: MonitorStatus): string {
   return 'status' in runState ? runState.status : runState.unavailable;
 }
 
+/** The oldest command QEMU has not answered, and whether the watchdog calls that a stall. */
+function oldestText(monitor: MonitorStatus): string {
+  const oldest = monitor.watchdog?.oldestPending;
+  if (oldest === undefined) return '';
+  const stalled = monitor.watchdog!.stalled ? `, stalled (watchdog: ${monitor.watchdog!.thresholdSeconds} s)` : '';
+  return `; oldest ${oldest.command}, waiting ${(oldest.ageMs / 1000).toFixed(1)} s${stalled}`;
+}
+
 /** The human-readable status: one block per monitor. */
 export function formatStatus(status: ServeStatus, now: number): string {
   const lines: string[] = [];
@@ -89,11 +97,12 @@ export function formatStatus(status: ServeStatus, now: number): string {
     lines.push(`  upstream   ${upstream.target}: ${upstream.state} for ${ago(upstream.since, now)}${upstream.links > 1 ? ` (${upstream.links - 1} reconnects)` : ''}`);
     lines.push(`  qemu       ${monitor.qemuVersion ?? 'unknown'}, run state: ${runStateText(monitor)}`);
     lines.push(`  taint      ${monitor.tainted ? 'custom-monitor' : 'none'}`);
-    lines.push(`  pending    ${monitor.pending}`);
+    lines.push(`  pending    ${monitor.pending}${oldestText(monitor)}`);
     lines.push(`  events/s   ${monitor.eventsPerSecond.toFixed(2)} (${monitor.eventsTotal} in all)`);
     lines.push(`  clients    ${monitor.clients.length}`);
     for (const client of monitor.clients) {
-      lines.push(`    #${client.id} ${client.kind} on ${client.socket}, for ${ago(client.connectedAt, now)}, pending ${client.pending}, uid/pid ${status.peerCredentials}`);
+      const peer = client.peer === undefined ? 'peer unknown' : `pid ${client.peer.pid} uid ${client.peer.uid} gid ${client.peer.gid}`;
+      lines.push(`    #${client.id} ${client.kind} on ${client.socket}, ${peer}, for ${ago(client.connectedAt, now)}, pending ${client.pending}`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -12,6 +12,7 @@
  *     "maxClientBufferBytes": 8388608,
  *     "audit": { "path": "/var/log/qmpx/audit.ndjson", "arguments": false },
  *     "libvirt": "/run/qmpx/libvirt.sock",
+ *     "watchdogSeconds": 10,
  *     "monitors": [
  *       { "name": "vm1", "upstream": "/run/vm1/qmp.sock",
  *         "qmp": "/run/qmpx/vm1.qmp", "hmp": "/run/qmpx/vm1.hmp", "readOnly": "/run/qmpx/vm1.ro" },
@@ -99,6 +100,8 @@ export interface ServeConfig {
   /** `metrics`: HOST:PORT for Prometheus (lib/proxy/metrics.ts); `control`: the status socket (lib/proxy/control.ts). */
   metrics?: string;
   control?: string;
+  /** Warn when QEMU leaves a command unanswered this long (lib/proxy/watchdog.ts); 0 turns the watchdog off. Default DEFAULT_WATCHDOG_SECONDS. */
+  watchdogSeconds?: number;
   monitors: MonitorConfig[];
 }
 
@@ -116,6 +119,7 @@ interface ConfigFile {
   libvirt?: string;
   metrics?: string;
   control?: string;
+  watchdogSeconds?: number;
   monitors: Array<{
     name?: string;
     upstream?: string;
@@ -158,6 +162,7 @@ const configFileSchema = {
     libvirt: pathSchema,
     metrics: { type: 'string', minLength: 1 },
     control: pathSchema,
+    watchdogSeconds: { type: 'number', minimum: 0 },
     monitors: {
       type: 'array',
       minItems: 1,
@@ -301,6 +306,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
   if (value.libvirt !== undefined) config.libvirt = { path: value.libvirt, socketMode };
   if (value.metrics !== undefined) config.metrics = value.metrics;
   if (value.control !== undefined) config.control = value.control;
+  if (value.watchdogSeconds !== undefined) config.watchdogSeconds = value.watchdogSeconds;
   if (value.maxConnections !== undefined) config.maxConnections = value.maxConnections;
   if (value.maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = value.maxConnectionsPerSocket;
   checkConfig(config, source);

@@ -9,12 +9,13 @@
  * socket) with `.control` appended.
  */
 import net from 'node:net';
-import { TimeoutError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { listenPrivately, type BoundSocket } from '../net/listen.js';
 import type { ServeConfig } from './config.js';
 import type { MonitorProxy } from './monitor-proxy.js';
 import type { MonitorSnapshot } from './snapshot.js';
+import type { UpstreamLink } from './upstream.js';
+import type { WatchdogSnapshot } from './watchdog.js';
 
 export const CONTROL_SOCKET_MODE = 0o600;
 export const CONTROL_SUFFIX = '.control';
@@ -28,6 +29,8 @@ export type RunStateReport = { status: string; running: boolean } | { unavailabl
 
 export interface MonitorStatus extends MonitorSnapshot {
   runState: RunStateReport;
+  /** The command watchdog's view; null when it is off (--watchdog 0). */
+  watchdog: WatchdogSnapshot | null;
 }
 
 export interface ServeStatus {
@@ -36,8 +39,6 @@ export interface ServeStatus {
   startedAt: number;
   audit: string | null;
   metrics: string | null;
-  /** Peer credentials of clients: Node gives no SO_PEERCRED, so they are not known. */
-  peerCredentials: 'unknown';
   monitors: MonitorStatus[];
 }
 
@@ -49,29 +50,62 @@ export function defaultControlPath(config: ServeConfig): string | undefined {
   return path === undefined ? undefined : `${path}${CONTROL_SUFFIX}`;
 }
 
-async function runStateOf(proxy: MonitorProxy): Promise<RunStateReport> {
-  const link = proxy.upstream.current;
-  if (link === undefined) return { unavailable: 'upstream down' };
-  try {
-    const reply = await link.monitor.execute<{ status: string; running: boolean }>('query-status', undefined, { timeoutMs: RUN_STATE_TIMEOUT_MS });
-    return { status: reply.status, running: reply.running };
-  } catch (error) {
-    return { unavailable: error instanceof TimeoutError ? 'not answering' : 'no query-status' };
-  }
+/** A monitor `qmpx status` shows, with its watchdog when it has one. */
+export interface WatchedMonitor {
+  proxy: MonitorProxy;
+  watchdog: { snapshot(): WatchdogSnapshot } | undefined;
 }
 
-/** Everything `qmpx status` shows. */
-export async function serveStatus(
-  proxies: readonly MonitorProxy[],
+/**
+ * What `status` answers, for `monitors`. Each monitor's run state is asked
+ * with one `query-status` at a time: a QEMU that does not answer (stopped)
+ * is not sent another for every status request, which it would all answer
+ * at once when it runs again; while the watchdog reports it stalled, none
+ * is sent at all.
+ */
+export function statusReader(
+  monitors: readonly WatchedMonitor[],
   facts: { startedAt: number; audit: string | undefined; metrics: string | undefined },
-): Promise<ServeStatus> {
-  const monitors = await Promise.all(
-    proxies.map(async (proxy): Promise<MonitorStatus> => {
-      const runState = await runStateOf(proxy);
-      return { ...proxy.snapshot(), runState };
-    }),
-  );
-  return { pid: process.pid, startedAt: facts.startedAt, audit: facts.audit ?? null, metrics: facts.metrics ?? null, peerCredentials: 'unknown', monitors };
+): () => Promise<ServeStatus> {
+  const asking = new Map<MonitorProxy, { link: UpstreamLink; reply: Promise<RunStateReport> }>();
+
+  const ask = (proxy: MonitorProxy, link: UpstreamLink): Promise<RunStateReport> => {
+    const current = asking.get(proxy);
+    if (current !== undefined && current.link === link) return current.reply;
+    const reply = link.monitor.execute<{ status: string; running: boolean }>('query-status').then(
+      (value): RunStateReport => ({ status: value.status, running: value.running }),
+      (): RunStateReport => ({ unavailable: 'no query-status' }),
+    );
+    const entry = { link, reply };
+    asking.set(proxy, entry);
+    void reply.then(() => {
+      if (asking.get(proxy) === entry) asking.delete(proxy);
+    });
+    return reply;
+  };
+
+  const runStateOf = async ({ proxy, watchdog }: WatchedMonitor): Promise<RunStateReport> => {
+    const link = proxy.upstream.current;
+    if (link === undefined) return { unavailable: 'upstream down' };
+    if (watchdog?.snapshot().stalled === true) return { unavailable: 'not answering' };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<RunStateReport>((resolve) => (timer = setTimeout(() => resolve({ unavailable: 'not answering' }), RUN_STATE_TIMEOUT_MS)));
+    try {
+      return await Promise.race([ask(proxy, link), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return async () => {
+    const statuses = await Promise.all(
+      monitors.map(async (monitor): Promise<MonitorStatus> => {
+        const runState = await runStateOf(monitor);
+        return { ...monitor.proxy.snapshot(), runState, watchdog: monitor.watchdog?.snapshot() ?? null };
+      }),
+    );
+    return { pid: process.pid, startedAt: facts.startedAt, audit: facts.audit ?? null, metrics: facts.metrics ?? null, monitors: statuses };
+  };
 }
 
 /** Listens on `path` and answers `status` with `status()`. */

@@ -22,10 +22,12 @@ import type { LaunchConfig, MonitorConfig, ServeConfig } from './config.js';
 import { ConnectionLimiter, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_SOCKET } from '../net/connection-limit.js';
 import { InputPacer } from './input-pacer.js';
 import { MemoryBudget } from '../net/memory-budget.js';
-import { defaultControlPath, serveStatus, startControlSocket } from './control.js';
+import { defaultControlPath, startControlSocket, statusReader } from './control.js';
 import type { BoundSocket } from '../net/listen.js';
 import { ServeMetrics } from './metrics.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
+import { bothMonitorObservers } from './observer.js';
+import { CommandWatchdog, DEFAULT_WATCHDOG_SECONDS } from './watchdog.js';
 import { createServeLogger, resolveLogFormat } from './serve-logger.js';
 import { checkSocketPlaces } from './socket-place.js';
 
@@ -83,6 +85,9 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
   const metrics = config.metrics === undefined ? undefined : new ServeMetrics();
   let metricsAddress: { host: string; port: number } | undefined;
   let control: BoundSocket | undefined;
+  const watchdogMs = (config.watchdogSeconds ?? DEFAULT_WATCHDOG_SECONDS) * 1000;
+  const watchdogs: CommandWatchdog[] = [];
+  const watchdogOf = new Map<MonitorProxy, CommandWatchdog | undefined>();
   const startedAt = Date.now();
   let finishing: Promise<number> | undefined;
   let resolveDone!: (status: number) => void;
@@ -96,6 +101,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
       await libvirtEndpoint?.close();
       await Promise.all(proxies.map((proxy) => proxy.stop(options.shutdownGraceMs)));
       await Promise.all(launchers.map((launcher) => launcher.stop()));
+      for (const watchdog of watchdogs) watchdog.stop();
       await audit.close();
       connections.close();
       resolveDone(status);
@@ -113,7 +119,12 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         launchers.push(supervisor);
         upstreamTarget = await supervisor.start();
       }
-      const observer = metrics?.observer();
+      const metricsObserver = metrics?.observer();
+      // The watchdog names the monitor as the proxy made below knows it (--name, else query-name).
+      const named: { proxy?: MonitorProxy } = {};
+      const watchdog = watchdogMs === 0 ? undefined : new CommandWatchdog({ thresholdMs: watchdogMs, logger, monitorName: () => named.proxy?.name ?? '' });
+      if (watchdog !== undefined) watchdogs.push(watchdog);
+      const observer = metricsObserver && watchdog ? bothMonitorObservers(metricsObserver, watchdog) : (metricsObserver ?? watchdog);
       const proxy = new MonitorProxy({
         config: monitor,
         upstreamTarget: upstreamTarget!,
@@ -126,7 +137,9 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         observer,
         ...options.proxy,
       });
-      observer?.attach(proxy);
+      named.proxy = proxy;
+      metricsObserver?.attach(proxy, watchdog);
+      watchdogOf.set(proxy, watchdog);
       supervisor?.onRestart({ starting: () => proxy.upstream.hold(), started: () => proxy.upstream.release() });
       proxies.push(proxy);
       await proxy.start();
@@ -144,7 +157,8 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
         audit: config.audit?.path,
         metrics: metricsAddress && `http://${metricsAddress.host.includes(':') ? `[${metricsAddress.host}]` : metricsAddress.host}:${metricsAddress.port}/metrics`,
       };
-      control = await startControlSocket(controlPath, () => serveStatus(proxies, facts), logger);
+      const watched = proxies.map((proxy) => ({ proxy, watchdog: watchdogOf.get(proxy) }));
+      control = await startControlSocket(controlPath, statusReader(watched, facts), logger);
     }
   } catch (error) {
     await stop(1, 'start failed');

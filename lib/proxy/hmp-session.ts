@@ -228,6 +228,7 @@ export class HmpSession implements DownstreamSession {
     const link = this.linkValue!;
     const options = { origin: downstreamOrigin(this.id, this.context.endpoint), signal: this.abort.signal };
     const startedAt = this.context.observer === undefined ? undefined : performance.now();
+    if (startedAt !== undefined) this.context.observer?.commandSent('human-monitor-command', startedAt);
     try {
       let output: string;
       if (link.qmp !== null) {

@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import type { MonitorSnapshot } from './snapshot.js';
 import type { CommandOrigin, CommandOutcome, MonitorObserver, SessionObserver } from './observer.js';
 import type { UpstreamLink } from './upstream.js';
+import type { WatchdogSnapshot } from './watchdog.js';
 
 /** Distinct event names labelled per monitor; further names count as "other". */
 export const MAX_EVENT_NAMES = 128;
@@ -31,6 +32,11 @@ const OTHER = 'other';
 /** A monitor whose figures are exported. */
 export interface ObservedMonitor {
   snapshot(): MonitorSnapshot;
+}
+
+/** A monitor's command watchdog, whose figures are exported. */
+export interface ObservedWatchdog {
+  snapshot(): WatchdogSnapshot;
 }
 
 /** A counter rebuilt at each scrape from one map of every monitor's counters, keyed by `label`. */
@@ -135,7 +141,9 @@ class MonitorCounters implements MonitorObserver {
         if (labels.monitor !== name) labels = { monitor: name, origin };
         this.roundTrips.observe(labels, (performance.now() - startedAt) / 1000);
       },
+      commandSent: () => undefined,
       slowConsumerDisconnected: () => this.slowConsumers.set(origin, (this.slowConsumers.get(origin) ?? 0) + 1),
+      policyDisconnected: () => undefined,
     };
   }
 
@@ -152,7 +160,7 @@ class MonitorCounters implements MonitorObserver {
 /** The metrics of one serve process. */
 export class ServeMetrics {
   readonly registry = new Registry();
-  private readonly monitors: Array<{ monitor: ObservedMonitor; counters: MonitorCounters }> = [];
+  private readonly monitors: Array<{ monitor: ObservedMonitor; counters: MonitorCounters; watchdog: ObservedWatchdog | undefined }> = [];
   private readonly roundTrips: Histogram<'monitor' | 'origin'>;
   private server: Server | undefined;
 
@@ -243,6 +251,30 @@ export class ServeMetrics {
       },
     });
     new Gauge({
+      name: 'qmpx_oldest_pending_command_seconds',
+      help: 'How long the oldest command of the clients has waited for QEMU\'s answer (0 when none waits), by monitor; absent without the watchdog',
+      labelNames: ['monitor'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { monitor, watchdog } of monitors) {
+          if (watchdog !== undefined) this.set({ monitor: monitor.snapshot().name }, (watchdog.snapshot().oldestPending?.ageMs ?? 0) / 1000);
+        }
+      },
+    });
+    new Counter({
+      name: 'qmpx_watchdog_stalls_total',
+      help: 'Times QEMU left a command unanswered for longer than the watchdog threshold, by monitor',
+      labelNames: ['monitor'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { monitor, watchdog } of monitors) {
+          if (watchdog !== undefined) this.inc({ monitor: monitor.snapshot().name }, watchdog.snapshot().stalls);
+        }
+      },
+    });
+    new Gauge({
       name: 'qmpx_pending_commands',
       help: 'Commands received from clients and not yet answered, by monitor',
       labelNames: ['monitor'],
@@ -254,12 +286,12 @@ export class ServeMetrics {
     });
   }
 
-  /** A new observer, for the monitor attached to it next (attach). */
-  observer(): MonitorObserver & { attach(monitor: ObservedMonitor): void } {
+  /** A new observer, for the monitor attached to it next (attach), with its watchdog when it has one. */
+  observer(): MonitorObserver & { attach(monitor: ObservedMonitor, watchdog?: ObservedWatchdog): void } {
     const counters = new MonitorCounters(this.roundTrips);
-    const attach = (monitor: ObservedMonitor): void => {
+    const attach = (monitor: ObservedMonitor, watchdog?: ObservedWatchdog): void => {
       counters.name = () => monitor.snapshot().name;
-      this.monitors.push({ monitor, counters });
+      this.monitors.push({ monitor, counters, watchdog });
     };
     return Object.assign(counters, { attach });
   }

@@ -26,7 +26,8 @@ import type { InputPacer } from './input-pacer.js';
 import { listenPrivately, type BoundSocket } from '../net/listen.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
 import { isTainted } from '../passthrough/taint.js';
-import type { MonitorObserver } from './observer.js';
+import { sessionObserverFor, type DisconnectReason, type MonitorObserver, type PolicyDisconnect } from './observer.js';
+import { logClientConnected, type PeerCredentials } from './serve-logger.js';
 import { EventRate, type ClientSnapshot, type EndpointKind, type MonitorSnapshot } from './snapshot.js';
 import { policyNamed, type PolicyName } from './policy.js';
 import { QmpSession } from './qmp-session.js';
@@ -75,7 +76,7 @@ export class MonitorProxy {
   /** QEMU's -uuid, when it has one (query-uuid answers all zeros otherwise). */
   private uuid: string | undefined;
   private stopping = false;
-  private readonly clients = new Map<DownstreamSession, { kind: EndpointKind; socket: string; connectedAt: number }>();
+  private readonly clients = new Map<DownstreamSession, { kind: EndpointKind; socket: string; connectedAt: number; peer?: PeerCredentials; ending?: DisconnectReason }>();
   private readonly events = new EventRate();
 
   constructor(private readonly options: MonitorProxyOptions) {
@@ -97,7 +98,11 @@ export class MonitorProxy {
   snapshot(): MonitorSnapshot {
     const link = this.upstream.current;
     const clients: ClientSnapshot[] = [];
-    for (const [session, client] of this.clients) clients.push({ id: session.id, ...client, pending: session.pendingCount });
+    for (const [session, client] of this.clients) {
+      const snapshot: ClientSnapshot = { id: session.id, kind: client.kind, socket: client.socket, connectedAt: client.connectedAt, pending: session.pendingCount };
+      if (client.peer !== undefined) snapshot.peer = client.peer;
+      clients.push(snapshot);
+    }
     const version = link?.qmp?.greeting?.QMP.version.qemu;
     return {
       name: this.name,
@@ -230,7 +235,7 @@ export class MonitorProxy {
     this.options.logger.info({ monitor: this.name, socket: path, kind }, 'listening');
   }
 
-  private accept(kind: EndpointKind, path: string, socket: net.Socket): void {
+  private accept(kind: EndpointKind, path: string, socket: net.Socket, peer?: PeerCredentials): void {
     if (this.stopping) {
       socket.destroy();
       return;
@@ -241,6 +246,7 @@ export class MonitorProxy {
       socket.destroy();
       return;
     }
+    let ending: { reason: 'slow consumer' | 'policy'; detail?: PolicyDisconnect } | undefined;
     const policy: PolicyName = kind === 'read-only' ? 'read-only' : 'full';
     const context: SessionContext = {
       endpoint: path,
@@ -254,18 +260,18 @@ export class MonitorProxy {
       inputBudget: this.options.inputBudget,
       negotiationTimeoutMs: this.options.negotiationTimeoutMs,
       inputPacer: this.options.inputPacer,
-      observer: this.options.observer?.session(kind),
+      observer: sessionObserverFor(this.options.observer?.session(kind), (reason, detail) => (ending ??= { reason, detail })),
     };
     const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
     this.sessions.add(session);
-    this.clients.set(session, { kind, socket: path, connectedAt: Date.now() });
-    const fields = { monitor: this.name, socket: path, client: session.id };
-    this.options.logger.debug(fields, 'client connected');
+    const client = { kind, socket: path, connectedAt: Date.now(), peer, ending: undefined as DisconnectReason | undefined };
+    this.clients.set(session, client);
+    const disconnected = logClientConnected(this.options.logger, { monitor: this.name, kind, socket: path, client: session.id, peer });
     void session.closed.then(() => {
       release();
       this.sessions.delete(session);
       this.clients.delete(session);
-      this.options.logger.debug(fields, 'client disconnected');
+      disconnected(ending?.reason ?? client.ending ?? (this.stopping ? 'serve stopping' : 'client closed'), ending?.detail);
     });
     const link = this.upstream.current;
     if (link) this.greet(session, link);
@@ -278,6 +284,8 @@ export class MonitorProxy {
         { monitor: this.name, client: session.id },
         'the upstream speaks only the human monitor; QMP clients cannot be served',
       );
+      const client = this.clients.get(session);
+      if (client !== undefined) client.ending ??= 'policy';
       session.destroy();
       return;
     }
@@ -297,17 +305,23 @@ export class MonitorProxy {
       // Runs after every pending request's rejection: those are handed to their sessions before the link's promise settles.
       void link.closed.then(() => {
         subscription.unsubscribe();
-        for (const session of this.sessions) if (session.link === link) session.upstreamLost();
+        for (const session of this.sessions) if (session.link === link) this.upstreamLost(session);
       });
       if (this.nameValue === undefined) void this.lookUpName(link);
       if (this.libvirtEndpoints.length > 0 || this.options.servedOverLibvirt) void this.lookUpUuid(link);
     } else {
       void link.closed.then(() => {
-        for (const session of this.sessions) if (session.link === link) session.upstreamLost();
+        for (const session of this.sessions) if (session.link === link) this.upstreamLost(session);
       });
     }
     for (const session of this.sessions) if (session.link === undefined) this.greet(session, link);
     for (const endpoint of this.libvirtEndpoints) endpoint.domainsChanged();
+  }
+
+  private upstreamLost(session: DownstreamSession): void {
+    const client = this.clients.get(session);
+    if (client !== undefined) client.ending ??= this.stopping ? 'serve stopping' : 'upstream lost';
+    session.upstreamLost();
   }
 
   /** Without --name the VM is named by `query-name` (QEMU's -name), else by the socket. */

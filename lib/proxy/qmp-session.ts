@@ -133,6 +133,7 @@ export class QmpSession implements DownstreamSession {
             { monitor: context.monitorName(), socket: context.endpoint, client: this.id, bytes, limit },
             'client sent an oversized message; disconnected',
           );
+          context.observer?.policyDisconnected('oversized message');
           this.destroy();
         },
         outOfBudget: (heldBytes) => {
@@ -140,6 +141,7 @@ export class QmpSession implements DownstreamSession {
             { monitor: context.monitorName(), socket: context.endpoint, client: this.id, heldBytes, limit: context.inputBudget?.limitBytes },
             'memory for unfinished client input is spent; the client holding more disconnected',
           );
+          context.observer?.policyDisconnected('input memory spent');
           this.destroy();
         },
       },
@@ -263,6 +265,7 @@ export class QmpSession implements DownstreamSession {
       { monitor: this.context.monitorName(), socket: this.context.endpoint, client: this.id, timeoutMs },
       'client did not negotiate capabilities in time; disconnected',
     );
+    this.context.observer?.policyDisconnected('no capabilities negotiated in time');
     this.destroy();
   }
 
@@ -363,6 +366,7 @@ export class QmpSession implements DownstreamSession {
     if (slot) this.slots.push(slot);
     this.upstreamPending++;
     const startedAt = this.context.observer === undefined ? undefined : performance.now();
+    if (startedAt !== undefined) this.context.observer?.commandSent(command.command, startedAt);
     monitor.sendWithCallback(
       command.command,
       command.argumentsJson,

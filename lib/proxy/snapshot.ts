@@ -2,6 +2,7 @@
  * A monitor as it is now, for `qmpx status` and the metrics' gauges, and
  * the event rate it shows.
  */
+import type { PeerCredentials } from './serve-logger.js';
 
 export type EndpointKind = 'qmp' | 'hmp' | 'read-only';
 
@@ -13,6 +14,8 @@ export interface ClientSnapshot {
   /** ms since the epoch. */
   connectedAt: number;
   pending: number;
+  /** Who connected, where the listener could tell. */
+  peer?: PeerCredentials;
 }
 
 /** What a monitor is doing now (`qmpx status`, the metrics' gauges). */

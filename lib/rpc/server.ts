@@ -114,8 +114,11 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
     onCallDone: audit === undefined ? undefined : (report) => auditCall(audit, options.path, report),
   });
   const sockets = new Set<net.Socket>();
+  const kind = options.readOnly ? 'libvirt-read-only' : 'libvirt';
+  let stopping = false;
 
-  const server = net.createServer((socket) => {
+  // `peer`: the client's credentials, where the listener can ask for them (SO_PEERCRED).
+  const server = net.createServer((socket: net.Socket, peer?: { pid: number; uid: number; gid: number }) => {
     const release = options.connections === undefined ? () => undefined : options.connections.admit(options.path);
     if (release === undefined) {
       socket.destroy();
@@ -130,6 +133,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
             { connection: connection.id, waitingBytes: socket.writableLength, maxOutboundBytes },
             'libvirt client is not reading its replies and events; disconnecting it',
           );
+          ending ??= 'slow consumer';
           connection.close();
           return;
         }
@@ -139,6 +143,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
       },
       close(error) {
         if (error) logger.warn({ connection: connection.id, reason: error.reason, err: error }, 'libvirt client sent unframeable data; disconnecting it');
+        if (error) ending ??= 'policy';
         sessions.end(connection);
         socket.destroy();
       },
@@ -147,6 +152,10 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         else socket.pause();
       },
     }, { maxMessageBytes: options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES, budget: options.budget });
+    const client = { kind, socket: options.path, client: connection.id, ...(peer === undefined ? {} : { peer: { pid: peer.pid, uid: peer.uid, gid: peer.gid } }) };
+    const connectedAt = Date.now();
+    let ending: 'slow consumer' | 'policy' | undefined;
+    logger.info(client, `client connected on ${kind} socket ${options.path}${peer === undefined ? '' : ` (pid ${peer.pid}, uid ${peer.uid})`}`);
     sessions.of(connection).keepalive = new Keepalive(connection, logger, options.keepalive);
     const partialFrameTimeoutMs = options.partialFrameTimeoutMs ?? DEFAULT_PARTIAL_FRAME_TIMEOUT_MS;
     let partialFrameTimer: NodeJS.Timeout | undefined;
@@ -161,6 +170,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
           { connection: connection.id, partialBytes: connection.partialInputBytes, timeoutMs: partialFrameTimeoutMs },
           'libvirt client left a message unfinished; disconnecting it',
         );
+        ending ??= 'policy';
         connection.close();
       }, partialFrameTimeoutMs);
     };
@@ -180,6 +190,9 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
       release();
       sockets.delete(socket);
       connection.close();
+      const reason = ending ?? (stopping ? 'serve stopping' : 'client closed');
+      const connectedForMs = Date.now() - connectedAt;
+      logger.info({ ...client, reason, connectedForMs }, `client disconnected (${reason}) after ${(connectedForMs / 1000).toFixed(1)} s`);
     });
   });
 
@@ -191,6 +204,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
       lifecycle.sync(domains.all(), true);
     },
     async close(): Promise<void> {
+      stopping = true;
       lifecycle.close();
       const closing = bound.close();
       for (const socket of sockets) socket.destroy();
