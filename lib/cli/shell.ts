@@ -9,6 +9,9 @@
  *   (QEMU) qom-get {"path": "/machine", ...}  NAME JSON-ARGS (virsh)
  *   (QEMU) /hmp                               toggle HMP mode: lines go to the human monitor
  *   (qemu) info status
+ *   (QEMU) transaction(                       qmp-shell's batch: the lines up to `)` are the
+ *   TRANS> ACTION key=value...                actions of one `transaction` command, sent at `)`
+ *   TRANS> )
  *
  * Lines are read with node:readline: history (saved to the history file
  * after every line), TAB completion (lib/cli/shell-completion.ts, loaded
@@ -34,6 +37,7 @@ import { buildQmpCommand, splitLine } from './command-line.js';
 import { connectForCli, EXIT_OK, EXIT_UNREACHABLE, isConnectionProblem, oneLine, runCli } from './common.js';
 import { isJsonObjectText, memberText, compactJson, prettyJson } from './json-text.js';
 import { hmpCommandNames, hmpInfoNames, ShellCompleter, type CompletionData, type SchemaEntity } from './shell-completion.js';
+import { TRANSACTION_PROMPT, TransactionBuilder } from './shell-transaction.js';
 
 /** The options commander hands to the action. */
 export interface ShellCliOptions {
@@ -54,6 +58,9 @@ const SHELL_HELP = `  NAME [key=value ...]   run a QMP command; a value is JSON 
   /hmp                   toggle HMP mode (lines are human monitor commands)
   /qmp                   back to QMP mode
   /pretty                toggle indented replies
+  transaction(           start a transaction: each line up to ")" is one action
+                         (NAME key=value...), all sent as ONE transaction command at ")";
+                         also on one line: transaction( NAME key=value ... )
   /help, /quit           this text; leave (Ctrl-D also leaves)
   TAB completes command and argument names; Up/Down recall history
 `;
@@ -90,7 +97,9 @@ async function runShell(socket: string, options: ShellCliOptions): Promise<numbe
   const historyFile = options.history ?? (process.env.QMPX_HISTORY || join(homedir(), '.qmpx_history'));
   const completer = new ShellCompleter(await loadCompletionData(monitor), META_COMMANDS);
 
-  const promptText = (): string => (mode === 'qmp' ? paint('1;32', '(QEMU)') : paint('1;33', '(qemu)')) + ' ';
+  const transaction = new TransactionBuilder();
+  const promptLabel = (): string => (mode === 'hmp' ? '(qemu)' : transaction.open ? TRANSACTION_PROMPT : '(QEMU)');
+  const promptText = (): string => paint(mode === 'hmp' ? '1;33' : transaction.open ? '1;35' : '1;32', promptLabel()) + ' ';
   const rl: Interface = createInterface({
     input,
     output,
@@ -132,6 +141,9 @@ async function runShell(socket: string, options: ShellCliOptions): Promise<numbe
       output.write('^C');
       (rl as unknown as { clearLine(): void }).clearLine();
       prompt();
+    } else if (transaction.cancel()) {
+      print(paint('2', '(transaction cancelled: nothing was sent)') + '\n');
+      prompt();
     } else {
       print(paint('2', '(Ctrl-D or /quit to leave)') + '\n');
     }
@@ -168,9 +180,10 @@ async function runShell(socket: string, options: ShellCliOptions): Promise<numbe
         else if (trimmed === '/help') print(SHELL_HELP);
         else print(paint('31', `unknown shell command ${trimmed}; /help lists them`) + '\n');
       } else if (trimmed !== '') {
-        const result = await runLine(monitor, trimmed, mode, pretty, options.verbose === true, paint);
+        const label = promptLabel();
+        const result = await runLine(monitor, trimmed, mode, transaction, pretty, options.verbose === true, paint);
         print(result);
-        if (options.log !== undefined) appendFileSync(options.log, `${mode === 'qmp' ? '(QEMU)' : '(qemu)'} ${trimmed}\n${withoutColours(result)}`);
+        if (options.log !== undefined) appendFileSync(options.log, `${label} ${trimmed}\n${withoutColours(result)}`);
       }
       if (connectionEnded) break;
       prompt();
@@ -188,11 +201,12 @@ async function runShell(socket: string, options: ShellCliOptions): Promise<numbe
   return lost ? EXIT_UNREACHABLE : EXIT_OK;
 }
 
-/** Runs one typed line and returns what to print (ending in a newline). */
+/** Runs one typed line and returns what to print (ending in a newline; empty for a line kept in a transaction). */
 async function runLine(
   monitor: Monitor,
   line: string,
   mode: 'qmp' | 'hmp',
+  transaction: TransactionBuilder,
   pretty: boolean,
   verbose: boolean,
   paint: (code: string, text: string) => string,
@@ -202,7 +216,10 @@ async function runLine(
       const text = (await monitorCommand(monitor, line, MonitorCommandFlags.HMP)).replaceAll('\r\n', '\n');
       return text === '' || text.endsWith('\n') ? text : `${text}\n`;
     }
-    const commandText = isJsonObjectText(line) ? line : buildQmpCommand(splitLine(line));
+    const words = splitLine(line);
+    const step = isJsonObjectText(line) && !transaction.open ? undefined : transaction.take(words);
+    if (step?.kind === 'kept') return '';
+    const commandText = step?.kind === 'complete' ? step.commandText : isJsonObjectText(line) ? line : buildQmpCommand(words);
     const sent = verbose ? paint('2', pretty ? prettyJson(commandText) : compactJson(commandText)) + '\n' : '';
     const reply = await monitorCommand(monitor, commandText, MonitorCommandFlags.NONE);
     const formatted = pretty ? prettyJson(reply) : compactJson(reply);
