@@ -13,6 +13,7 @@ import { formatStatus, readStatus } from '../../lib/cli/status.js';
 import type { ServeConfig } from '../../lib/proxy/config.js';
 import type { MonitorStatus, ServeStatus } from '../../lib/proxy/control.js';
 import { startServe } from '../../lib/proxy/daemon.js';
+import { startFakePeer } from '../helpers/fake-peer.js';
 import { rawQmp, startQemu, type QemuInstance, type RawClient } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger } from '../proxy/harness.js';
@@ -147,6 +148,32 @@ test('three monitors: running, upstream down, QEMU stopped with SIGSTOP, each sh
     await handle.stop();
     await Promise.all(clients.map((client) => client.close(2000)));
     await Promise.all(qemus.map((qemu) => qemu.stop()));
+    await removeTempDir(dir);
+  }
+});
+
+test('a QEMU that never answers is asked its run state once, however often status is read', async () => {
+  // A silent peer: what a stopped QEMU does, but one whose received commands can be counted.
+  const peer = await startFakePeer();
+  peer.expect('qmp_capabilities').reply({ return: {} }).silence();
+  const dir = createTempDir('status');
+  const control = socketPathIn(dir, 'serve.control');
+  const config: ServeConfig = {
+    logLevel: 'info',
+    control,
+    monitors: [{ name: 'silent', upstream: peer.path, qmp: socketPathIn(dir, 'silent.qmp'), socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
+  };
+  const handle = await startServe(config, { logger: new RecordingLogger(), shutdownGraceMs: 200 });
+  try {
+    await statusOnceItShows(control, (status) => status.monitors[0]!.upstream.state === 'up', 'the upstream up', 10_000);
+    for (let i = 0; i < 3; i++) {
+      const status = await readStatus(control, 5000);
+      assert.equal(status.monitors[0]!.runState, { unavailable: 'not answering' });
+    }
+    assert.equal(peer.commands().filter((command) => command === 'query-status'), ['query-status']);
+  } finally {
+    await handle.stop();
+    await peer.close();
     await removeTempDir(dir);
   }
 });
