@@ -31,6 +31,8 @@ const OTHER = 'other';
 
 /** A monitor whose figures are exported. */
 export interface ObservedMonitor {
+  /** The monitor's name as currently known (read for every round trip observed: no snapshot is built for it). */
+  readonly name: string;
   snapshot(): MonitorSnapshot;
 }
 
@@ -290,7 +292,7 @@ export class ServeMetrics {
   observer(): MonitorObserver & { attach(monitor: ObservedMonitor, watchdog?: ObservedWatchdog): void } {
     const counters = new MonitorCounters(this.roundTrips);
     const attach = (monitor: ObservedMonitor, watchdog?: ObservedWatchdog): void => {
-      counters.name = () => monitor.snapshot().name;
+      counters.name = () => monitor.name;
       this.monitors.push({ monitor, counters, watchdog });
     };
     return Object.assign(counters, { attach });
