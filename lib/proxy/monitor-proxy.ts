@@ -66,6 +66,16 @@ export interface MonitorProxyOptions {
 }
 
 
+/** A connected client, as the proxy keeps it. */
+interface ClientRecord {
+  kind: EndpointKind;
+  socket: string;
+  connectedAt: number;
+  peer: PeerCredentials | undefined;
+  ending?: DisconnectReason;
+  endingDetail?: PolicyDisconnect;
+}
+
 export class MonitorProxy {
   readonly upstream: Upstream;
   private readonly sessions = new Set<DownstreamSession>();
@@ -76,7 +86,8 @@ export class MonitorProxy {
   /** QEMU's -uuid, when it has one (query-uuid answers all zeros otherwise). */
   private uuid: string | undefined;
   private stopping = false;
-  private readonly clients = new Map<DownstreamSession, { kind: EndpointKind; socket: string; connectedAt: number; peer?: PeerCredentials; ending?: DisconnectReason }>();
+  /** Each client, and why the proxy ended its connection when it did (the disconnect line says it). */
+  private readonly clients = new Map<DownstreamSession, ClientRecord>();
   private readonly events = new EventRate();
 
   constructor(private readonly options: MonitorProxyOptions) {
@@ -246,7 +257,7 @@ export class MonitorProxy {
       socket.destroy();
       return;
     }
-    let ending: { reason: 'slow consumer' | 'policy'; detail?: PolicyDisconnect } | undefined;
+    const client: ClientRecord = { kind, socket: path, connectedAt: Date.now(), peer };
     const policy: PolicyName = kind === 'read-only' ? 'read-only' : 'full';
     const context: SessionContext = {
       endpoint: path,
@@ -260,18 +271,20 @@ export class MonitorProxy {
       inputBudget: this.options.inputBudget,
       negotiationTimeoutMs: this.options.negotiationTimeoutMs,
       inputPacer: this.options.inputPacer,
-      observer: sessionObserverFor(this.options.observer?.session(kind), (reason, detail) => (ending ??= { reason, detail })),
+      observer: sessionObserverFor(this.options.observer?.session(kind), (reason, detail) => {
+        client.ending ??= reason;
+        client.endingDetail ??= detail;
+      }),
     };
     const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
     this.sessions.add(session);
-    const client = { kind, socket: path, connectedAt: Date.now(), peer, ending: undefined as DisconnectReason | undefined };
     this.clients.set(session, client);
     const disconnected = logClientConnected(this.options.logger, { monitor: this.name, kind, socket: path, client: session.id, peer });
     void session.closed.then(() => {
       release();
       this.sessions.delete(session);
       this.clients.delete(session);
-      disconnected(ending?.reason ?? client.ending ?? (this.stopping ? 'serve stopping' : 'client closed'), ending?.detail);
+      disconnected(client.ending ?? (this.stopping ? 'serve stopping' : 'client closed'), client.endingDetail);
     });
     const link = this.upstream.current;
     if (link) this.greet(session, link);
