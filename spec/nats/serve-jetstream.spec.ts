@@ -130,16 +130,26 @@ test('a NATS restart loses no event with JetStream: every event QEMU sent before
 test('with NATS unreachable at start, serve serves its socket, counts the events meanwhile, and stores them once NATS is up', async () => {
   const nats = await startNatsServer({ startDown: true });
   const qemu = await startQemu();
-  const serve = await startNatsServe(nats, [{ name: 'vm1', qemu }], { jetStream: true });
+  const serve = await startNatsServe(nats, [{ name: 'vm1', qemu }], { jetStream: true, metrics: true });
   let client: NatsConnection | undefined;
   try {
     await serve.logger.waitFor('cannot connect to NATS');
     const socket = await negotiated(serve.qmpPaths.get('vm1')!);
     const sent = await toggle(socket, 2, 'down');
+    const metricsUrl = `http://127.0.0.1:${serve.handle.metricsAddress!.port}/metrics`;
+    const whileDown = await (await fetch(metricsUrl)).text();
+    assert.match(whileDown, /^qmpx_nats_connected 0$/m);
+    assert.match(whileDown, new RegExp(`^qmpx_nats_events_while_down_total ${sent.length}$`, 'm'));
+    assert.match(whileDown, new RegExp(`^qmpx_nats_events_buffered ${sent.length}$`, 'm'));
     await nats.up();
     const back = await serve.logger.waitFor('NATS takes events again', 30_000);
     assert.is(back.fields.arrivedWhileDown, sent.length);
     assert.is(back.fields.dropped, 0);
+    const afterwards = await (await fetch(metricsUrl)).text();
+    assert.match(afterwards, /^qmpx_nats_connected 1$/m);
+    assert.match(afterwards, new RegExp(`^qmpx_nats_events_published_total ${sent.length}$`, 'm'));
+    assert.match(afterwards, /^qmpx_nats_events_buffered 0$/m);
+    assert.match(afterwards, /^qmpx_nats_events_dropped_total 0$/m);
     client = await natsClient(nats);
     assert.equal((await replay(client, sent.length)).map((msg) => msg.string()), sent);
     await socket.close();
