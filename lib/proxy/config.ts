@@ -13,6 +13,7 @@
  *     "audit": { "path": "/var/log/qmpx/audit.ndjson", "arguments": false },
  *     "libvirt": "/run/qmpx/libvirt.sock",
  *     "watchdogSeconds": 10,
+ *     "nats": { "servers": "nats://nats1:4222", "host": "hv-1", "jetStream": true },   (lib/nats/config.ts)
  *     "monitors": [
  *       { "name": "vm1", "upstream": "/run/vm1/qmp.sock",
  *         "qmp": "/run/qmpx/vm1.qmp", "hmp": "/run/qmpx/vm1.hmp", "readOnly": "/run/qmpx/vm1.ro" },
@@ -25,6 +26,7 @@ import { readFile } from 'node:fs/promises';
 import { QmpxError } from '../errors.js';
 import { compileSchema } from '../schema.js';
 import { socketPathProblem } from '../net/listen.js';
+import { natsConfigFromFile, natsConfigSchema, type NatsConfig, type NatsConfigFile } from '../nats/config.js';
 import { readOnlyDenyProblem } from './policy.js';
 
 export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -102,6 +104,8 @@ export interface ServeConfig {
   control?: string;
   /** Warn when QEMU leaves a command unanswered this long (lib/proxy/watchdog.ts); 0 turns the watchdog off. Default DEFAULT_WATCHDOG_SECONDS. */
   watchdogSeconds?: number;
+  /** The fleet bridge: events, commands and run states over NATS (lib/nats/config.ts). */
+  nats?: NatsConfig;
   monitors: MonitorConfig[];
 }
 
@@ -120,6 +124,7 @@ interface ConfigFile {
   metrics?: string;
   control?: string;
   watchdogSeconds?: number;
+  nats?: NatsConfigFile;
   monitors: Array<{
     name?: string;
     upstream?: string;
@@ -163,6 +168,7 @@ const configFileSchema = {
     metrics: { type: 'string', minLength: 1 },
     control: pathSchema,
     watchdogSeconds: { type: 'number', minimum: 0 },
+    nats: natsConfigSchema,
     monitors: {
       type: 'array',
       minItems: 1,
@@ -307,6 +313,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
   if (value.metrics !== undefined) config.metrics = value.metrics;
   if (value.control !== undefined) config.control = value.control;
   if (value.watchdogSeconds !== undefined) config.watchdogSeconds = value.watchdogSeconds;
+  if (value.nats !== undefined) config.nats = natsConfigFromFile(value.nats, source);
   if (value.maxConnections !== undefined) config.maxConnections = value.maxConnections;
   if (value.maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = value.maxConnectionsPerSocket;
   checkConfig(config, source);
