@@ -3,10 +3,11 @@
  * refusal comes before anything is written (QEMU keeps no stray fd: the
  * next getfd without one still fails), and the caller's fds stay open.
  */
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect, connectAgent, InvalidArgumentError, QmpError, silentLogger, UnsupportedError, type Monitor } from '../../lib/index.js';
+import { connect, connectAgent, ConnectionClosedError, InvalidArgumentError, QmpError, silentLogger, UnsupportedError, type Monitor } from '../../lib/index.js';
 import { startQemu, startQga, type QemuInstance, type QgaInstance } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { closeOwned, fdsOn, isOpen, openTestFile } from './files.js';
@@ -131,6 +132,32 @@ test('TCP: fds on a TCP monitor and fdPassing for a TCP target are UnsupportedEr
   const refused = await rejectionOf(connect(`tcp:127.0.0.1:${tcpPort}`, { fdPassing: true, logger: silentLogger }));
   assert.instance(refused, UnsupportedError);
   assert.is(refused.message, `fdPassing: file descriptors travel only over a unix socket (SCM_RIGHTS), not tcp:127.0.0.1:${tcpPort}`);
+});
+
+test('a socket given to connect(): fds refused on it, and fdPassing refused for it; a missing path with fdPassing', async ({ qemu, dir, file }) => {
+  const socket = createConnection(qemu.qmpPath);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const monitor = await connect({ socket }, { logger: silentLogger });
+  try {
+    const error = await rejectionOf(monitor.execute('getfd', { fdname: 'x' }, { fds: [file.fd] }));
+    assert.instance(error, UnsupportedError);
+    assert.is(error.message, 'getfd: cannot send file descriptors: a socket given to connect() cannot carry them');
+    await assertNoStrayFd(monitor);
+  } finally {
+    await monitor.close();
+  }
+  const given = createConnection(qemu.qmpPath);
+  try {
+    const refused = await rejectionOf(connect({ socket: given }, { fdPassing: true, logger: silentLogger }));
+    assert.instance(refused, UnsupportedError);
+    assert.is(refused.message, 'fdPassing: a socket given to connect() cannot carry file descriptors; give its path instead');
+  } finally {
+    given.destroy();
+  }
+  const missing = join(dir, 'missing.sock');
+  const unreachable = await rejectionOf(connect(missing, { fdPassing: true, logger: silentLogger }));
+  assert.instance(unreachable, ConnectionClosedError);
+  assert.is(unreachable.message, `cannot connect to ${missing}: connect failed: ENOENT`);
 });
 
 test('fdPassing must be true or false', async ({ qemu }) => {
