@@ -26,6 +26,7 @@ async function withHmp<T>(qemu: QemuInstance, body: (monitor: Monitor) => Promis
   const monitor = await connect(qemu.hmpPath, { fdPassing: true, logger: silentLogger, commandTimeoutMs: 10_000 });
   try {
     assert.is(monitor.protocol, 'hmp');
+    assert.ok(monitor.fdPassing);
     return await body(monitor);
   } finally {
     await monitor.close();

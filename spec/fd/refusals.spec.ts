@@ -68,6 +68,7 @@ async function assertNoStrayFd(monitor: Monitor): Promise<void> {
 test('a unix-socket connection opened without fdPassing: UnsupportedError naming the option', async ({ qemu, file }) => {
   const monitor = await connect(qemu.qmpPath, { logger: silentLogger });
   try {
+    assert.is(monitor.fdPassing, false);
     const error = await rejectionOf(monitor.execute('getfd', { fdname: 'x' }, { fds: [file.fd] }));
     assert.instance(error, UnsupportedError);
     assert.is(error.message, 'getfd: cannot send file descriptors: the connection was opened without { fdPassing: true }');
@@ -174,6 +175,7 @@ test('the guest agent takes no fds: UnsupportedError, nothing sent', async ({ fi
         ? await connect(agentDaemon.qgaPath, { protocol: 'qga', fdPassing, logger: silentLogger })
         : await connectAgent(agentDaemon.qgaPath, { logger: silentLogger });
       try {
+        assert.is(agent.fdPassing, false);
         const error = await rejectionOf(agent.execute('guest-ping', undefined, { fds: [file.fd] }));
         assert.instance(error, UnsupportedError);
         assert.is(error.message, 'guest-ping: the guest agent takes no file descriptors (its channel into the guest cannot carry them)');
