@@ -13,7 +13,7 @@ const PROTOCOLS = ['auto', 'qmp', 'hmp', 'qga'];
 const DURATIONS = ['greetingTimeoutMs', 'commandTimeoutMs'];
 /** Options holding a count: a positive whole number. */
 const COUNTS = ['maxMessageBytes', 'maxInFlight'];
-const FLAGS = ['oob', 'wireIds'];
+const FLAGS = ['oob', 'wireIds', 'fdPassing'];
 
 /** Throws InvalidArgumentError for the first thing wrong with connect()'s arguments. */
 export function checkConnectArguments(target: unknown, options: unknown): void {

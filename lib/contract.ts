@@ -35,6 +35,12 @@ export interface MonitorOptions extends ValidationOptions {
   maxInFlight?: number;
   /** Where diagnostics go; pino-compatible. Default: warnings and errors to stderr. */
   logger?: Logger;
+  /**
+   * Open the unix socket so that commands may carry file descriptors
+   * (`fds`). Loads the FFI module (koffi) when connecting; reads and writes
+   * stay Node's. Refused for TCP targets and provided sockets. Default false.
+   */
+  fdPassing?: boolean;
 }
 
 export interface ExecuteOptions {
@@ -46,6 +52,13 @@ export interface ExecuteOptions {
   origin?: RequestOrigin;
   /** Overrides the connection's `validate` for this call. */
   validate?: ValidateMode;
+  /**
+   * File descriptors sent with this command's bytes (SCM_RIGHTS): only
+   * with `getfd` and `add-fd`, on a connection opened with `fdPassing`.
+   * They stay the caller's; the caller may close them once the request has
+   * settled (see README, "File descriptors").
+   */
+  fds?: readonly number[];
 }
 
 /** Options of a command whose arguments are already JSON text. */
@@ -57,6 +70,8 @@ export interface HmpOptions {
   /** Reject with HmpError when the output is the monitor's error text. Default false. */
   throwOnError?: boolean;
   origin?: RequestOrigin;
+  /** File descriptors sent with the line, as `ExecuteOptions.fds` (a `getfd` line on a human-monitor socket). */
+  fds?: readonly number[];
 }
 
 /** How a connection ended. */

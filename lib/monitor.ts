@@ -7,7 +7,7 @@ import type net from 'node:net';
 import type { GuestAgent, Monitor, MonitorOptions, MonitorProtocol } from './contract.js';
 import { checkConnectArguments } from './connect-options.js';
 import { ProtocolError } from './errors.js';
-import { describeTarget, openSocket, parseTarget, readFirstBytes, type ConnectOptions } from './transport.js';
+import { describeTarget, openConnection, openSocket, parseTarget, readFirstBytes, type ConnectOptions, type FdPassing } from './transport.js';
 import type { QmpMonitor } from './qmp/client.js';
 import type { HmpMonitor } from './hmp/client.js';
 import type { QgaMonitor } from './qga/client.js';
@@ -45,14 +45,14 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
   const greetingTimeoutMs = options.greetingTimeoutMs ?? DEFAULT_GREETING_TIMEOUT_MS;
   const startedAt = Date.now();
   const remainingMs = (): number => Math.max(1, greetingTimeoutMs - (Date.now() - startedAt));
-  const socket = await openSocket(address, greetingTimeoutMs);
+  const { socket, fdPassing } = await openConnection(address, greetingTimeoutMs, options.fdPassing === true);
   try {
     if (protocol === 'qga') return await startGuestAgent(clients.QgaMonitor!, socket, options, address);
     const firstBytes = await readFirstBytes(socket, remainingMs());
     const detected = protocol === 'auto' ? detectProtocol(firstBytes) : protocol;
     if (protocol === 'qmp') refuseHmpBanner(firstBytes);
-    if (detected === 'hmp') return await startHumanMonitor(clients.HmpMonitor!, socket, options, firstBytes, remainingMs(), address);
-    const monitor = new clients.QmpMonitor!(socket, options, describeTarget(address));
+    if (detected === 'hmp') return await startHumanMonitor(clients.HmpMonitor!, socket, options, firstBytes, remainingMs(), address, fdPassing);
+    const monitor = new clients.QmpMonitor!(socket, options, describeTarget(address), fdPassing);
     await monitor.start(firstBytes, remainingMs());
     return monitor;
   } catch (error) {
@@ -112,8 +112,9 @@ async function startHumanMonitor(
   firstBytes: Buffer,
   remainingMs: number,
   address: ConnectOptions,
+  fdPassing: FdPassing,
 ): Promise<Monitor> {
-  const monitor = new Client(socket, options, describeTarget(address));
+  const monitor = new Client(socket, options, describeTarget(address), fdPassing);
   await monitor.start(firstBytes, remainingMs);
   return monitor;
 }

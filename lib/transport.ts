@@ -3,7 +3,10 @@
  * reading the first bytes that tell QMP from HMP.
  */
 import net from 'node:net';
-import { ConnectionClosedError, GreetingTimeoutError, QmpxError } from './errors.js';
+import { ConnectionClosedError, GreetingTimeoutError, QmpxError, UnsupportedError } from './errors.js';
+import type { FdSender } from './fd/connect.js';
+
+export type { FdSender } from './fd/connect.js';
 
 export type ConnectOptions = { path: string } | { host: string; port: number } | { socket: net.Socket };
 
@@ -60,6 +63,43 @@ export function openSocket(target: ConnectOptions, deadlineMs: number): Promise<
       reject(new ConnectionClosedError(`cannot connect to ${describeTarget(target)}: ${error.message}`, { cause: error }));
     });
   });
+}
+
+/** Whether a connection can carry file descriptors: its sender, or why not (for the refusal's message). */
+export type FdPassing = { readonly sender: FdSender } | { readonly sender: null; readonly reason: string };
+
+/** A connection opened without the `fdPassing` option. */
+export const FD_PASSING_NOT_ASKED: FdPassing = { sender: null, reason: 'the connection was opened without { fdPassing: true }' };
+
+/**
+ * Opens a connection as openSocket() does; with `fdPassing`, one that can
+ * carry file descriptors (lib/fd/connect.ts), which only a unix socket
+ * path can: UnsupportedError for TCP and provided sockets, before anything
+ * is opened.
+ */
+export async function openConnection(target: ConnectOptions, deadlineMs: number, fdPassing: boolean): Promise<{ socket: net.Socket; fdPassing: FdPassing }> {
+  if (!fdPassing) return { socket: await openSocket(target, deadlineMs), fdPassing: noFdPassing(target) };
+  if (!('path' in target)) {
+    throw new UnsupportedError(
+      'socket' in target
+        ? 'fdPassing: a socket given to connect() cannot carry file descriptors; give its path instead'
+        : `fdPassing: file descriptors travel only over a unix socket (SCM_RIGHTS), not ${describeTarget(target)}`,
+    );
+  }
+  const { connectFdSocket } = await import('./fd/connect.js');
+  try {
+    const { socket, sender } = await connectFdSocket(target.path);
+    return { socket, fdPassing: { sender } };
+  } catch (error) {
+    if (error instanceof QmpxError) throw error;
+    throw new ConnectionClosedError(`cannot connect to ${describeTarget(target)}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function noFdPassing(target: ConnectOptions): FdPassing {
+  if ('path' in target) return FD_PASSING_NOT_ASKED;
+  if ('socket' in target) return { sender: null, reason: 'a socket given to connect() cannot carry them' };
+  return { sender: null, reason: 'a TCP connection cannot carry them (they travel only over a unix socket)' };
 }
 
 /**

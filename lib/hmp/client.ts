@@ -28,6 +28,8 @@ import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions } from '../contract.js';
 import { PendingRequest } from '../request.js';
 import { EVIDENCE_CHARS, MonitorSession } from '../session/monitor-session.js';
+import { hmpLineTakesFds, requestedFds } from '../session/fd-rules.js';
+import type { FdPassing } from '../transport.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../qmp/framer.js';
 import { checkHmpCommandLine } from './command-line.js';
 import { closesMonitor, HMP_COMMANDS } from './commands.js';
@@ -39,6 +41,8 @@ class HmpRequest extends PendingRequest<string> {
   commandLine = '';
   /** QEMU answers this line by closing the connection. */
   closes = false;
+  /** File descriptors to send with the line. */
+  fds: readonly number[] | undefined;
 }
 
 /**
@@ -62,8 +66,8 @@ export class HmpMonitor extends MonitorSession<HmpRequest> implements Monitor {
   private startWaiter: { resolve(): void; reject(error: Error): void } | undefined;
   private seenAtStart = '';
 
-  constructor(socket: Duplex, options: MonitorOptions, label: string) {
-    super(socket, options, label, 'monitor');
+  constructor(socket: Duplex, options: MonitorOptions, label: string, fdPassing?: FdPassing) {
+    super(socket, options, label, 'monitor', fdPassing);
     this.reader = new HmpReader(
       {
         banner: (text) => this.onBanner(text),
@@ -145,10 +149,13 @@ export class HmpMonitor extends MonitorSession<HmpRequest> implements Monitor {
   /** Queues a checked command line; resolves with its raw output (CRLF kept). */
   private run(commandLine: string, opts: HmpOptions, command: string): Promise<string> {
     const request = new HmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
-    const refusal = this.refusalOf(command, opts);
+    const fds = requestedFds(opts.fds);
+    // With fds, the line itself says whether it takes them (`getfd NAME`), whatever execute() was asked.
+    const refusal = this.refusalOf(fds === undefined ? command : commandLine, opts);
     if (refusal !== undefined) {
       request.reject(refusal);
     } else {
+      request.fds = fds;
       request.commandLine = commandLine;
       request.closes = closesMonitor(commandLine);
       this.waiting.push(request);
@@ -164,7 +171,26 @@ export class HmpMonitor extends MonitorSession<HmpRequest> implements Monitor {
     this.inFlight = request;
     if (request.closes) this.closeExpected = true;
     this.reader.expectReply(request.commandLine === '');
-    this.socket.write(`${request.commandLine}\n`);
+    if (request.fds === undefined) {
+      this.socket.write(`${request.commandLine}\n`);
+      return;
+    }
+    const fds = request.fds;
+    this.fdWriter!.write(
+      `${request.commandLine}\n`,
+      () => (request.settled ? [] : fds),
+      (error) => {
+        if (error !== undefined) request.reject(error);
+      },
+    );
+  }
+
+  protected override takesFds(commandLine: string): boolean {
+    return hmpLineTakesFds(commandLine);
+  }
+
+  protected override get fdCommandsText(): string {
+    return 'on the human monitor only a getfd line takes them';
   }
 
   protected override writtenPendingCount(): number {

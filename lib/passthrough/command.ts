@@ -34,6 +34,13 @@ export interface MonitorCommandOptions {
   timeoutMs?: number;
   /** Settle with AbortError when this fires; other requests are unaffected. */
   signal?: AbortSignal;
+  /**
+   * File descriptors sent with the command, as libvirt's
+   * `virDomainQemuMonitorCommandWithFiles` does: only with `getfd` and
+   * `add-fd` (or an HMP `getfd` line on a human-monitor socket), on a
+   * monitor connected with `fdPassing`. They stay the caller's.
+   */
+  fds?: readonly number[];
 }
 
 const PASSTHROUGH_ORIGIN: RequestOrigin = { kind: 'passthrough' };

@@ -21,11 +21,13 @@
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { Subject } from '../rx.js';
-import { GreetingTimeoutError, HmpError, ProtocolError, QmpError } from '../errors.js';
+import { GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
 import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
 import { PendingRequest, type RequestOutcome } from '../request.js';
 import { MonitorSession } from '../session/monitor-session.js';
+import { requestedFds, takesFds } from '../session/fd-rules.js';
+import type { FdPassing } from '../transport.js';
 import { JsonObjectFramer } from './framer.js';
 import { readableMembers } from '../qemu-json/output-members.js';
 import { stringifyJson } from './json.js';
@@ -50,6 +52,10 @@ class QmpRequest extends PendingRequest<QmpReply> {
   oob = false;
   /** Sent by sendWithCallback: a success reply may be handed over unparsed. */
   relay = false;
+  /** File descriptors to send with the command's bytes. */
+  fds: readonly number[] | undefined;
+  /** A command that takes fds (with or without any): another one with fds is not written while this one runs. */
+  takesFds = false;
 }
 
 /** Whether the monitor is expected to go away after `command` (a comparison: a Set would hash every fresh name). */
@@ -91,8 +97,8 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   /** Checks arguments against this QEMU's schema when validation or a compat policy asks for it. */
   readonly argumentChecker: ArgumentChecker;
 
-  constructor(socket: Duplex, options: MonitorOptions, label: string) {
-    super(socket, options, label, 'monitor');
+  constructor(socket: Duplex, options: MonitorOptions, label: string, fdPassing?: FdPassing) {
+    super(socket, options, label, 'monitor', fdPassing);
     this.maxInFlight = Math.max(1, options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
     this.wireIds = options.wireIds ?? false;
     this.offerOob = options.oob ?? true;
@@ -167,6 +173,12 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   }
 
   async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
+    if (requestedFds(opts.fds) !== undefined) {
+      // QEMU runs the line on a monitor of its own, without the fds, and keeps them for the next getfd or add-fd.
+      throw new UnsupportedError(
+        `${commandLine}: file descriptors cannot go through human-monitor-command; use execute('getfd', { fdname }, { fds }) or a human-monitor socket`,
+      );
+    }
     // Same text as on a raw HMP socket: CRLF → LF (lib/hmp/output.ts).
     const output = normaliseHmpOutput(await this.execute<string>('human-monitor-command', { 'command-line': commandLine }, opts));
     if (opts.throwOnError && hmpErrorText(output) !== null) throw new HmpError(commandLine, output);
@@ -221,10 +233,14 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     if (request.oob || this.wireIds) request.wireId = this.nextWireId++;
     request.wireText = wireCommand(command, argumentsJson, request.oob, request.wireId);
     if (isClosingCommand(command)) this.closeExpected = true;
+    if (this.fdWriter !== undefined) {
+      request.fds = requestedFds(opts.fds);
+      request.takesFds = takesFds(command);
+    }
     if (request.oob) {
       this.byWireId.set(request.wireId!, request);
       this.socket.write(request.wireText);
-    } else if (this.waiting.isEmpty && !this.windowFull && this.inFlight.length < this.maxInFlight) {
+    } else if (this.waiting.isEmpty && !this.windowFull && this.inFlight.length < this.maxInFlight && request.fds === undefined && !this.fdWriter?.busy) {
       this.putOnWire(request); // nothing queued and room in the window: what pump() would do, without the queue
     } else {
       this.waiting.push(request);
@@ -394,16 +410,44 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
       this.windowFull = false;
     }
     while (this.inFlight.length < this.maxInFlight) {
+      if (this.fdWriter !== undefined && !this.fdsMayGoNext()) return;
       const request = this.waiting.takeUnsettled(); // one timed out or aborted before it was written is never sent
       if (request === undefined) return;
       this.putOnWire(request);
     }
   }
 
+  /**
+   * Whether the next queued command may be written now. While a command
+   * with fds is being written, nothing else is. One with fds waits until no
+   * command that takes fds is in flight: QEMU reads ahead while earlier
+   * commands wait to run, and would hand its fds to an earlier `getfd` or
+   * `add-fd`, or close them for a later message's fds (docs/fd-passing.md).
+   */
+  private fdsMayGoNext(): boolean {
+    if (this.fdWriter!.busy) return false;
+    if (this.waiting.peekUnsettled()?.fds === undefined) return true;
+    return !this.inFlight.some((request) => request.takesFds);
+  }
+
   private putOnWire(request: QmpRequest): void {
     this.inFlight.push(request);
     if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
-    this.socket.write(request.wireText);
+    if (request.fds !== undefined) {
+      const fds = request.fds;
+      let returned = false;
+      this.fdWriter!.write(
+        request.wireText,
+        () => (request.settled ? [] : fds),
+        (error) => {
+          if (error !== undefined) request.reject(error);
+          if (returned) this.pump(); // done at once: the pump() that wrote it goes on by itself
+        },
+      );
+      returned = true;
+    } else {
+      this.socket.write(request.wireText);
+    }
     if (this.inFlight.length >= this.maxInFlight) this.windowFull = true;
   }
 }

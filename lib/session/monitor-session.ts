@@ -23,6 +23,9 @@ import type { CloseInfo, ExecuteOptions, MonitorOptions, QmpEvent } from '../con
 import { DRIVER_ORIGIN, type RequestOrigin } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { RequestQueue, type Settleable } from './request-queue.js';
+import { FD_PASSING_NOT_ASKED, type FdPassing } from '../transport.js';
+import { FdWriter } from './fd-writer.js';
+import { fdsRefusal, requestedFds, takesFds } from './fd-rules.js';
 
 /** How much of a message a protocol error's log line quotes. */
 export const EVIDENCE_CHARS = 200;
@@ -45,6 +48,9 @@ export abstract class MonitorSession<Request extends Settleable> {
   protected closeExpected = false;
   /** close() was called. */
   protected closedByCaller = false;
+  /** Writes the commands that carry file descriptors; absent when the connection cannot. */
+  protected readonly fdWriter: FdWriter | undefined;
+  private readonly noFdPassingReason: string;
   private resolveClosed!: (info: CloseInfo) => void;
 
   constructor(
@@ -53,7 +59,10 @@ export abstract class MonitorSession<Request extends Settleable> {
     /** Names the monitor in logs and errors. */
     readonly label: string,
     private readonly peer: PeerName,
+    fdPassing: FdPassing = FD_PASSING_NOT_ASKED,
   ) {
+    this.fdWriter = fdPassing.sender === null ? undefined : new FdWriter(socket, fdPassing.sender);
+    this.noFdPassingReason = fdPassing.sender === null ? fdPassing.reason : '';
     this.logger = options.logger ?? defaultLogger;
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.stateMachine = new MonitorStateMachine(this.logger, label);
@@ -154,15 +163,35 @@ export abstract class MonitorSession<Request extends Settleable> {
 
   /**
    * Why a request for `command` cannot be accepted now, if it cannot: the
-   * session is closed, not ready (unless it is part of the start-up), or
-   * the request asks for out-of-band execution the session does not have.
+   * session is closed, not ready (unless it is part of the start-up), the
+   * request asks for out-of-band execution the session does not have, or
+   * carries file descriptors it cannot send.
    */
   protected refusalOf(command: string, opts: ExecuteOptions, startingUp = false): Error | undefined {
     const state = this.stateMachine.current;
     if (state === 'closed') return new ConnectionClosedError(`${command}: the ${this.peer} connection is closed`);
     if (state !== 'ready' && !startingUp) return new StateError(`${command}: the ${this.peer} is not ready (${state})`, state);
     if (opts.oob === true && !this.offersOob()) return new UnsupportedError(this.noOobMessage(command));
+    const fds = requestedFds(opts.fds);
+    if (fds !== undefined) return this.fdRefusal(command, fds, opts);
     return undefined;
+  }
+
+  /** Why `fds` cannot go with `command` here, if they cannot (lib/session/fd-rules.ts). */
+  protected fdRefusal(command: string, fds: readonly number[], opts: ExecuteOptions): Error | undefined {
+    if (this.fdWriter === undefined) return new UnsupportedError(`${command}: cannot send file descriptors: ${this.noFdPassingReason}`);
+    if (opts.oob === true) return new UnsupportedError(`${command}: file descriptors cannot go with an out-of-band command`);
+    return fdsRefusal(command, fds, this.takesFds(command), this.fdCommandsText);
+  }
+
+  /** Whether `command` takes the fds sent with it. */
+  protected takesFds(command: string): boolean {
+    return takesFds(command);
+  }
+
+  /** Which commands take fds, for the refusal's message. */
+  protected get fdCommandsText(): string {
+    return 'only getfd and add-fd take them';
   }
 
   /** Whether out-of-band execution was negotiated. */
