@@ -27,15 +27,12 @@
  *   and the command is answered with FDS_OVER_CAP_DESC, nothing sent.
  */
 import type { TokenGroup } from '../qemu-json/tokens.js';
+import { MAX_FDS_PER_COMMAND, takesFds } from '../session/fd-rules.js';
 
-/** QEMU's socket chardev keeps at most 16 fds from one read; qmpx passes no more with one command. */
-export const MAX_FDS_PER_COMMAND = 16;
+export { MAX_FDS_PER_COMMAND } from '../session/fd-rules.js';
 
 /** The desc of the GenericError a command sent with too many fds is answered with. */
 export const FDS_OVER_CAP_DESC = `too many file descriptors with one command: qmpx passes at most ${MAX_FDS_PER_COMMAND}`;
-
-/** The QMP commands that take the fd sent with them. */
-export const COMMANDS_TAKING_FDS: ReadonlySet<string> = new Set(['getfd', 'add-fd']);
 
 /** The fds that came with one message. */
 export interface MessageFds {
@@ -53,7 +50,7 @@ export type FdVerdict = 'none' | 'pass' | 'close' | 'over-cap';
 export function fdVerdict(fds: MessageFds | undefined, command: string): FdVerdict {
   if (fds === undefined) return 'none';
   if (fds.overCap) return 'over-cap';
-  return COMMANDS_TAKING_FDS.has(command) ? 'pass' : 'close';
+  return takesFds(command) ? 'pass' : 'close';
 }
 
 /**

@@ -434,7 +434,7 @@ export class QmpSession implements DownstreamSession {
       if (link.carriesFds) passed = fds.fds;
       else this.closeFds(fds.fds);
     }
-    const options: RawRequestOptions & { fds?: readonly number[] } = passed === undefined ? base : { ...base, fds: passed };
+    const options: RawRequestOptions = passed === undefined ? base : { ...base, fds: passed };
     monitor.sendWithCallback(command.command, command.argumentsJson, options, (outcome) => {
       if (passed !== undefined) this.closeFds(passed);
       if (outcome.ok) this.onReply(command, slot, outcome.reply, startedAt, fdCount);

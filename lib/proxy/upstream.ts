@@ -169,6 +169,7 @@ export class Upstream {
           logger,
           greetingTimeoutMs: this.options.greetingTimeoutMs ?? DEFAULT_UPSTREAM_GREETING_TIMEOUT_MS,
           maxMessageBytes: this.options.maxMessageBytes,
+          fdPassing: carriesFds,
         });
       } catch (error) {
         failures++;
