@@ -89,7 +89,8 @@ export class MonitorProxy {
       label: config.name ?? this.fallbackName,
       logger: options.logger,
       checkArguments: (config.validate ?? 'off') === 'reject',
-      fdPassing: acceptsFds(config),
+      // The libvirt endpoint passes the fds of qemuMonitorCommandWithFiles; a QMP socket with acceptFds its clients'.
+      fdPassing: acceptsFds(config) || config.libvirt !== undefined || options.servedOverLibvirt === true,
       ...options.upstream,
     });
     this.upstream.onLink((link) => this.onLink(link));
