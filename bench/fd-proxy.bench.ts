@@ -13,9 +13,11 @@
  *   node dist/bench/fd-proxy.bench.js
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { connect, silentLogger, type Monitor } from '../lib/index.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
 import { allOrders, interleaved, median, reportResults, type BenchResult } from './measure.js';
@@ -24,6 +26,7 @@ import { RawQmpClient } from './raw-client.js';
 const ROUNDS = 7;
 const PIPELINED = 5000;
 const SEQUENTIAL = 2000;
+const ADD_FD = 300;
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 
 /** `qmpx serve --config FILE`; resolves once `ready` upstream links are up. */
@@ -76,10 +79,39 @@ async function sequentialMicros(paths: readonly string[]): Promise<number[]> {
   return samples.map((values) => median(values) * 1000);
 }
 
+/**
+ * Median add-fd round trip through serve and straight to QEMU, taking turns
+ * command by command; each fd set is removed again, untimed.
+ */
+async function addFdMicros(throughServe: string, direct: string): Promise<{ proxied: number; direct: number }> {
+  const monitors: Monitor[] = await Promise.all([throughServe, direct].map((path) => connect(path, { fdPassing: true, logger: silentLogger })));
+  const fd = openSync('/dev/null', 'r');
+  const samples: number[][] = [[], []];
+  try {
+    for (let i = 0; i < ADD_FD; i++) {
+      for (const which of i % 2 === 0 ? [0, 1] : [1, 0]) {
+        const monitor = monitors[which]!;
+        const started = performance.now();
+        await monitor.execute('add-fd', { 'fdset-id': 10 + which }, { fds: [fd] });
+        samples[which]!.push(performance.now() - started);
+        await monitor.execute('remove-fd', { 'fdset-id': 10 + which });
+      }
+    }
+  } finally {
+    closeSync(fd);
+    await Promise.all(monitors.map((monitor) => monitor.close()));
+  }
+  return { proxied: median(samples[0]!) * 1000, direct: median(samples[1]!) * 1000 };
+}
+
 export async function run(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const dir = createTempDir('fd-bench');
   const qemu = await startQemu({ hmp: false, extraQmpSockets: 2 });
+  // QEMU closes the fds of a removed fd set only while the VM runs.
+  const control = await connect(qemu.extraQmpPaths[1]!, { logger: silentLogger });
+  await control.execute('cont');
+  await control.close();
   const withFds = socketPathIn(dir, 'fds.qmp');
   const withoutFds = socketPathIn(dir, 'plain.qmp');
   const configPath = join(dir, 'serve.json');
@@ -115,6 +147,18 @@ export async function run(): Promise<BenchResult[]> {
       unit: 'µs',
       ratio: sequential.qmpx / sequential.raw,
       note: `taking fds adds ${(sequential.qmpx - sequential.raw).toFixed(1)} µs per round trip`,
+    });
+    await addFdMicros(withFds, qemu.extraQmpPaths[1]!);
+    const addFdRounds = [];
+    for (let round = 0; round < 3; round++) addFdRounds.push(await addFdMicros(withFds, qemu.extraQmpPaths[1]!));
+    const addFd = { proxied: median(addFdRounds.map((r) => r.proxied)), direct: median(addFdRounds.map((r) => r.direct)) };
+    results.push({
+      name: `add-fd round trip (one fd, ${ADD_FD} each), through serve vs straight to QEMU`,
+      qmpx: addFd.proxied,
+      raw: addFd.direct,
+      unit: 'µs',
+      ratio: addFd.proxied / addFd.direct,
+      note: `serve adds ${(addFd.proxied - addFd.direct).toFixed(1)} µs; both clients are qmpx's library with fdPassing`,
     });
   } finally {
     const exited = new Promise((resolve) => serve.once('exit', resolve));
