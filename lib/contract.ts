@@ -134,6 +134,8 @@ export interface Monitor {
   readonly banner: string | null;
   /** Capabilities negotiated; [] on hmp and qga. */
   readonly capabilities: readonly string[];
+  /** Whether commands may carry file descriptors (`fds`): connected with `fdPassing` over a unix socket; never on qga. */
+  readonly fdPassing: boolean;
   /** The run state now. */
   readonly state: MonitorState;
   /** Requests not yet settled. */

@@ -53,6 +53,7 @@ const UNIT_SPECS = [
   'spec/cli/command-line.spec.ts',
   'spec/cli/libvirt-xml.spec.ts',
   'spec/errors.spec.ts',
+  'spec/fd/fd-writer.spec.ts',
   'spec/fifo.spec.ts',
   'spec/helpers/fake-peer.spec.ts',
   'spec/hmp/command-line.spec.ts',

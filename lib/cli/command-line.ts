@@ -18,6 +18,8 @@
  * Argument text is embedded as written, never re-serialised, so number tokens
  * reach QEMU exactly (docs/design.md invariant 5).
  */
+import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { InvalidArgumentError as CommanderArgumentError } from 'commander';
 import { isJsonObjectText } from './json-text.js';
 
 /** The words cannot be made into a QMP command. */
@@ -103,4 +105,55 @@ function serialise(members: Map<string, ArgumentNode>): string {
  */
 export function splitLine(line: string): string[] {
   return line.match(/(?:[^\s"']|"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|["'])+/g) ?? [];
+}
+
+/**
+ * Commander value parser for `--pass-fds N,M` (virsh's spelling): the
+ * numbers of file descriptors open in the qmpx process, usually opened by
+ * the shell (`3</tmp/disk.img`).
+ */
+export function parsePassFds(value: string): number[] {
+  const words = value.split(',');
+  if (!words.every((word) => /^\s*\d{1,9}\s*$/.test(word))) {
+    throw new CommanderArgumentError(`expected file descriptor numbers separated by commas, like 3,4; got ${JSON.stringify(value)}`);
+  }
+  return words.map(Number);
+}
+
+/**
+ * Why `fd` cannot be passed, if it cannot: it is not open, or it is one of
+ * the process's own (Node's event loop opens epoll and eventfd descriptors
+ * and pipes of which it holds both ends, at numbers from 3 up, so a number
+ * the shell did not open may still be open). The second check reads
+ * /proc/self/fd and is skipped where there is none.
+ */
+export function passFdProblem(fd: number): string | undefined {
+  try {
+    fstatSync(fd);
+  } catch {
+    return 'is not open in qmpx';
+  }
+  const target = fdTarget(fd);
+  if (target === undefined) return undefined;
+  const ownEnd = target.startsWith('pipe:') && openFdTargets().filter((other) => other === target).length > 1;
+  if (target === 'anon_inode:[eventpoll]' || target === 'anon_inode:[eventfd]' || ownEnd) {
+    return `was not opened by the shell: it is one of qmpx's own (${target})`;
+  }
+  return undefined;
+}
+
+function fdTarget(fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
+
+function openFdTargets(): string[] {
+  try {
+    return readdirSync('/proc/self/fd').flatMap((entry) => fdTarget(Number(entry)) ?? []);
+  } catch {
+    return [];
+  }
 }

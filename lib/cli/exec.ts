@@ -3,7 +3,7 @@
  * runs it (docs/monitor-facts.md §5, spec/cli/fixtures/libvirt-9.0/virsh-qemu-monitor-command.txt),
  * against any monitor socket.
  *
- *   qmpx exec SOCKET [--hmp | --agent] [--pretty] [--return-value] [--timeout S] CMD...
+ *   qmpx exec SOCKET [--hmp | --agent] [--pretty] [--return-value] [--timeout S] [--pass-fds N,M] CMD...
  *
  * The words become a command as lib/cli/command-line.ts describes (virsh's
  * wrapping plus qmp-shell's key=value) and go through the pass-through API,
@@ -15,13 +15,16 @@
  * Unlike virsh, which exits 0 whatever QEMU answers, a QMP error reply is
  * printed on stdout and exits 1, as does HMP text that reads as an error.
  * Connection problems print one line on stderr and exit 2 (lib/cli/common.ts).
+ * --pass-fds sends the named open fds with the command, as virsh does
+ * (README, "File descriptors").
  */
 import { Command } from 'commander';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { monitorCommand } from '../passthrough/command.js';
 import { MonitorCommandFlags } from '../passthrough/flags.js';
 import { TimeoutError } from '../errors.js';
-import { buildQmpCommand, CommandLineError } from './command-line.js';
+import { buildQmpCommand, CommandLineError, parsePassFds, passFdProblem } from './command-line.js';
+import { parseTarget } from '../transport.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';
 import { compactJson, memberText, prettyJson } from './json-text.js';
 import { argumentProblem } from './schema.js';
@@ -34,6 +37,7 @@ export interface ExecCliOptions {
   returnValue?: boolean;
   timeout?: number;
   validate?: boolean;
+  passFds?: number[];
 }
 
 /** The `exec` subcommand, ready for `program.addCommand()`. */
@@ -48,6 +52,7 @@ export function execCommand(): Command {
     .option('--return-value', "print only the value of the reply's 'return' member")
     .option('--validate', "check the arguments against the QEMU's schema first; refused ones are not sent (exit 1)")
     .option('--timeout <seconds>', 'give up (exit 2) if connecting and the reply take longer', parseSeconds)
+    .option('--pass-fds <N,M>', 'send these open file descriptors with the command (getfd, add-fd), e.g. 3 after 3</tmp/disk.img', parsePassFds)
     .addHelpText(
       'after',
       `
@@ -60,10 +65,12 @@ Examples:
   qmpx exec /tmp/vm.qmp query-name --return-value
   qmpx exec /tmp/vm.qmp human-monitor-command command-line='info version'
   qmpx exec /tmp/vm.qmp qom-get '{"path":"/machine","property":"type"}'
-  qmpx exec /tmp/vm.qmp --hmp info status`,
+  qmpx exec /tmp/vm.qmp --hmp info status
+  qmpx exec /tmp/vm.qmp --pass-fds 3 add-fd fdset-id=1 3</tmp/disk.img`,
     )
     .action((socket: string, words: string[], options: ExecCliOptions, command: Command) => {
       if (options.hmp && options.agent) command.error('error: --hmp cannot be combined with --agent (the guest agent has no human monitor)');
+      if (options.passFds && options.agent) command.error('error: --pass-fds cannot be combined with --agent (the guest agent takes no file descriptors)');
       if (options.hmp && (options.pretty || options.returnValue)) {
         command.error(`error: --hmp cannot be combined with ${options.pretty ? '--pretty' : '--return-value'} (HMP output is text)`);
       }
@@ -79,12 +86,15 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
     if (error instanceof CommandLineError) throw new CliError(error.message, EXIT_FAILED);
     throw error;
   }
+  const fds = options.passFds;
+  if (fds !== undefined) checkPassFds(socket, fds);
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
-  const monitor = await connectForCli(socket, deadline, options.agent ? { protocol: 'qga' } : {});
+  const monitor = await connectForCli(socket, deadline, options.agent ? { protocol: 'qga' } : fds !== undefined ? { fdPassing: true } : {});
   try {
     const problem = options.validate && !options.hmp ? await argumentProblem(monitor, commandText) : undefined;
     if (problem !== undefined) throw new CliError(`refused by qmpx before sending, not by QEMU: ${problem}`, EXIT_FAILED);
-    const reply = await monitorCommand(monitor, commandText, options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE).catch((error: unknown) => {
+    const flags = options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE;
+    const reply = await monitorCommand(monitor, commandText, flags, fds === undefined ? {} : { fds }).catch((error: unknown) => {
       // The library counts what was left of the deadline; the user gave --timeout.
       if (error instanceof TimeoutError) throw new CliError(`${socket}: no reply within --timeout ${options.timeout} s`, EXIT_UNREACHABLE, { cause: error });
       throw error;
@@ -97,6 +107,17 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
     return printReply(reply, options);
   } finally {
     await monitor.close();
+  }
+}
+
+/** Refuses (exit 1, nothing opened) --pass-fds that cannot be sent: not over a unix socket, or not open here (lib/cli/command-line.ts). */
+function checkPassFds(socket: string, fds: readonly number[]): void {
+  if (!('path' in parseTarget(socket))) throw new CliError(`--pass-fds: file descriptors travel only over a unix socket, not ${socket}`, EXIT_FAILED);
+  for (const fd of fds) {
+    const problem = passFdProblem(fd);
+    if (problem !== undefined) {
+      throw new CliError(`--pass-fds: file descriptor ${fd} ${problem}; open it in the shell that runs qmpx, e.g. ${fd}</path/to/file`, EXIT_FAILED);
+    }
   }
 }
 

@@ -66,4 +66,3 @@ export async function connectFdSocket(path: string): Promise<FdSocket> {
   };
   return { socket, sender };
 }
-

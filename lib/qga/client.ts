@@ -123,6 +123,10 @@ export class QgaMonitor extends MonitorSession<QgaRequest> implements GuestAgent
     return 'the agent closed the connection before it was synchronised';
   }
 
+  override get fdPassing(): boolean {
+    return false;
+  }
+
   protected override fdRefusal(command: string): Error {
     return new UnsupportedError(`${command}: the guest agent takes no file descriptors (its channel into the guest cannot carry them)`);
   }

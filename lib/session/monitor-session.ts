@@ -69,6 +69,11 @@ export abstract class MonitorSession<Request extends Settleable> {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
+  /** Whether commands may carry file descriptors on this connection. */
+  get fdPassing(): boolean {
+    return this.fdWriter !== undefined;
+  }
+
   get state(): MonitorState {
     return this.stateMachine.current;
   }

@@ -27,6 +27,7 @@ test.after(async (context) => {
 async function withMonitor<T>(qemu: QemuInstance, body: (monitor: Monitor) => Promise<T>): Promise<T> {
   const monitor = await connect(qemu.qmpPath, { fdPassing: true, logger: silentLogger, commandTimeoutMs: 10_000 });
   try {
+    assert.ok(monitor.fdPassing, 'the monitor says it can pass fds');
     return await body(monitor);
   } finally {
     await monitor.close();
