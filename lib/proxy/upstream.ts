@@ -157,7 +157,8 @@ export class Upstream {
 
   private async run(): Promise<void> {
     const { logger, label, target } = this.options;
-    const carriesFds = this.options.fdPassing === true && isUnixTarget(target);
+    // Asked only of a unix socket: over TCP the library refuses fdPassing outright.
+    const fdPassing = this.options.fdPassing === true && isUnixTarget(target);
     let backoffMs = this.initialBackoffMs;
     let failures = 0;
     while (!this.isStopped()) {
@@ -169,7 +170,7 @@ export class Upstream {
           logger,
           greetingTimeoutMs: this.options.greetingTimeoutMs ?? DEFAULT_UPSTREAM_GREETING_TIMEOUT_MS,
           maxMessageBytes: this.options.maxMessageBytes,
-          fdPassing: carriesFds,
+          fdPassing,
         });
       } catch (error) {
         failures++;
@@ -209,7 +210,7 @@ export class Upstream {
         qmp: monitor.relay,
         closed: monitor.closed,
         argumentChecks,
-        carriesFds,
+        carriesFds: monitor.fdPassing,
       };
       this.link = link;
       this.machine.transition('up', `link ${link.generation} connected`);
