@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { AuditRecord, AuditSink } from '../../lib/audit-sink.js';
 import { connect, silentLogger, type Monitor } from '../../lib/index.js';
 import { startLibvirtEndpoint, type LibvirtDomain, type LibvirtEndpoint } from '../../lib/rpc/server.js';
 import { fdsOn, openTestFile } from '../fd/files.js';
@@ -29,6 +30,7 @@ interface Context {
   readOnly: LibvirtEndpoint;
   uri: string;
   readOnlyUri: string;
+  audited: AuditRecord[];
 }
 
 const test = suite<Context>('file descriptors through the libvirt endpoint, virsh and libvirt-python, real QEMU');
@@ -41,7 +43,9 @@ test.before(async (context) => {
   const domain: LibvirtDomain = { name: DOMAIN_NAME, uuid: DOMAIN_UUID, id: DOMAIN_ID, monitor: context.monitor };
   const path = socketPathIn(context.dir, 'libvirt.sock');
   const readOnlyPath = socketPathIn(context.dir, 'libvirt-ro.sock');
-  context.endpoint = await startLibvirtEndpoint({ path, domains: () => [domain], logger: silentLogger });
+  context.audited = [];
+  const audit: AuditSink = { recordsArguments: false, record: (entry) => context.audited.push(entry), close: async () => undefined };
+  context.endpoint = await startLibvirtEndpoint({ path, domains: () => [domain], logger: silentLogger, audit });
   context.readOnly = await startLibvirtEndpoint({ path: readOnlyPath, domains: () => [domain], logger: silentLogger, readOnly: true });
   context.uri = `qemu+unix:///system?socket=${path}`;
   context.readOnlyUri = `qemu+unix:///system?socket=${readOnlyPath}`;
@@ -71,7 +75,7 @@ function virshWithFds(uri: string, fds: readonly number[], ...args: string[]): P
 
 const passFds = (fds: readonly number[]): string => fds.map((_, index) => String(3 + index)).join(',');
 
-test('virsh --pass-fds with add-fd: QEMU holds the file, the reply is libvirt\'s', async ({ uri, dir, qemu, other }) => {
+test('virsh --pass-fds with add-fd: QEMU holds the file, the reply is libvirt\'s, the audit counts the fd', async ({ uri, dir, qemu, other, audited }) => {
   const baseline = openFdCount(process.pid);
   const file = openTestFile(dir, 'virsh-add-fd.img');
   const result = await virshWithFds(uri, [file.fd], 'qemu-monitor-command', DOMAIN_NAME, '--pass-fds', passFds([file.fd]), '{"execute":"add-fd","arguments":{"fdset-id":3}}');
@@ -81,6 +85,8 @@ test('virsh --pass-fds with add-fd: QEMU holds the file, the reply is libvirt\'s
   assert.is(fdsOn(qemu.pid, file.path), 1, 'QEMU holds the file');
   const sets = await other.execute<Array<{ 'fdset-id': number; fds: unknown[] }>>('query-fdsets');
   assert.is(sets.find((set) => set['fdset-id'] === 3)?.fds.length, 1);
+  const record = audited.find((entry) => entry.command === 'add-fd');
+  assert.equal([record?.procedure, record?.outcome, record?.fds], ['virDomainQemuMonitorCommandWithFiles', 'ok', 1]);
   await other.execute('remove-fd', { 'fdset-id': 3 });
   await eventually(() => openFdCount(process.pid) === baseline, "the endpoint's fd count back at its baseline");
 });
@@ -149,7 +155,7 @@ test('a read-only endpoint does not offer fd passing: libvirt refuses to send th
   const result = await virshWithFds(readOnlyUri, [file.fd], 'qemu-monitor-command', DOMAIN_NAME, '--pass-fds', passFds([file.fd]), '{"execute":"getfd","arguments":{"fdname":"ro"}}');
   closeSync(file.fd);
   assert.is(result.code, 1);
-  assert.match(result.stderr, /error: /);
+  assert.match(result.stderr, /error: argument unsupported: fd passing is not supported by this connection/);
   assert.not.match(result.stdout, /return/);
 });
 
