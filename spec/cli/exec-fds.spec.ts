@@ -47,7 +47,7 @@ test.after(async () => {
   await removeTempDir(dir);
 });
 
-test('--pass-fds 3 add-fd: QEMU adds the file the shell opened as fd 3', async () => {
+test('--pass-fds 3 add-fd: QEMU adds the file the shell opened as fd 3, and blockdev-add opens it from the set', async () => {
   const file = openTestFile(dir, 'cli-disk.img');
   try {
     const result = await runWithFds(['exec', qemu.qmpPath, '--pass-fds', '3', 'add-fd', 'fdset-id=5'], [file.fd]);
@@ -55,7 +55,13 @@ test('--pass-fds 3 add-fd: QEMU adds the file the shell opened as fd 3', async (
     const match = /^\{"return":\{"fd":(\d+),"fdset-id":5\}\}\n$/.exec(result.stdout);
     assert.ok(match, result.stdout);
     assert.is(fdTarget(qemu.pid, Number(match[1])), file.path);
+    const added = await runWithFds(['exec', qemu.qmpPath, 'blockdev-add', 'driver=file', 'node-name=cli-disk', 'filename=/dev/fdset/5'], []);
+    assert.is(added.stdout, '{"return":{}}\n', added.stderr);
+    const nodes = await runWithFds(['exec', qemu.qmpPath, 'query-named-block-nodes', '--return-value'], []);
+    const parsed = JSON.parse(nodes.stdout) as Array<{ 'node-name': string; file: string }>;
+    assert.ok(parsed.some((node) => node['node-name'] === 'cli-disk' && node.file === '/dev/fdset/5'), nodes.stdout);
     const monitor = await connect(qemu.qmpPath, { logger: silentLogger });
+    await monitor.execute('blockdev-del', { 'node-name': 'cli-disk' });
     await monitor.execute('remove-fd', { 'fdset-id': 5 });
     await monitor.close();
   } finally {

@@ -23,8 +23,9 @@ test.after(async (context) => {
   await removeTempDir(context.dir);
 });
 
-test("add-fd as QMP text with the caller's id: QEMU's reply text, the id restored, the file in the set", async ({ qemu, dir }) => {
+test("add-fd as QMP text with the caller's id, then blockdev-add on its set; getfd and closefd", async ({ qemu, dir }) => {
   const file = openTestFile(dir, 'passthrough.img');
+  const named = openTestFile(dir, 'passthrough-named.img');
   const monitor = await connect(qemu.qmpPath, { fdPassing: true, logger: silentLogger });
   try {
     const reply = await monitorCommand(monitor, '{"execute":"add-fd","arguments":{"fdset-id":3},"id":"with-files"}', 0, { fds: [file.fd] });
@@ -38,10 +39,19 @@ test("add-fd as QMP text with the caller's id: QEMU's reply text, the id restore
       (error: Error) => error,
     );
     assert.instance(refused, UnsupportedError);
+    assert.is(await monitorCommand(monitor, '{"execute":"blockdev-add","arguments":{"driver":"file","node-name":"pt-disk","filename":"/dev/fdset/3"}}'), '{"return": {}}');
+    const nodes = JSON.parse(await monitorCommand(monitor, '{"execute":"query-named-block-nodes"}')) as { return: Array<{ 'node-name': string; file: string }> };
+    assert.ok(nodes.return.some((node) => node['node-name'] === 'pt-disk' && node.file === '/dev/fdset/3'), JSON.stringify(nodes));
+    assert.is(await monitorCommand(monitor, '{"execute":"blockdev-del","arguments":{"node-name":"pt-disk"}}'), '{"return": {}}');
     await monitorCommand(monitor, '{"execute":"remove-fd","arguments":{"fdset-id":3}}');
+    assert.is(await monitorCommand(monitor, '{"execute":"getfd","arguments":{"fdname":"pt1"}}', 0, { fds: [named.fd] }), '{"return": {}}');
+    assert.is(fdsOn(qemu.pid, named.path), 1, 'getfd: QEMU holds it under its name');
+    assert.is(await monitorCommand(monitor, '{"execute":"closefd","arguments":{"fdname":"pt1"}}'), '{"return": {}}');
+    assert.is(fdsOn(qemu.pid, named.path), 0);
   } finally {
     await monitor.close();
     closeOwned(file.fd);
+    closeOwned(named.fd);
   }
 });
 
