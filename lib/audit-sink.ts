@@ -25,6 +25,8 @@ export interface AuditRecord {
   procedure?: string;
   /** An HMP command line (already cut to its command words unless arguments are recorded). */
   line?: string;
+  /** File descriptors the client sent with the command (passed to QEMU when the outcome is ok / error). */
+  fds?: number;
 }
 
 /** Where sessions report what they ran. */

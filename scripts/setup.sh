@@ -13,6 +13,7 @@ readonly DEBIAN_PACKAGES=(
   socat                                  # text sessions against the proxy
   tmux                                   # interactive CLI (qmpx shell) specs
   iproute2                               # ss: a stopped QEMU's socket queue, in the shutdown specs
+  strace                                 # the system calls that bind a private socket, in the listen specs
   libvirt-clients                        # virsh, against the libvirt endpoint
   python3-libvirt                        # libvirt-python, against the libvirt endpoint
   golang-go                              # builds the go-qemu interop client

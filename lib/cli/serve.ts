@@ -39,6 +39,7 @@ export interface ServeCliOptions {
   readOnly?: string;
   readOnlyDeny?: string;
   validate?: boolean;
+  acceptFds?: boolean;
   libvirt?: string;
   libvirtReadOnly?: string;
   agent?: string;
@@ -78,6 +79,7 @@ export function serveCommand(): Command {
     .option('--read-only <path>', 'downstream QMP socket that allows only query-* and other read-only commands')
     .option('--read-only-deny <commands>', 'comma-separated commands the read-only socket refuses besides its built-in policy')
     .option('--validate', "the QMP sockets refuse arguments QEMU's schema does not take, with QEMU's error, before they reach QEMU")
+    .option('--accept-fds', 'the QMP socket takes the file descriptors clients send with getfd / add-fd and passes them to QEMU with that command')
     .option('--libvirt <path>', 'libvirt RPC socket (virsh): with --upstream / --launch this monitor\'s; with only --config, one for every monitor of the file')
     .option('--libvirt-read-only <path>', 'downstream libvirt RPC socket on which every connection is read-only')
     .option('--agent <socket>', "the VM's guest-agent socket, for virsh qemu-agent-command through the libvirt sockets")
@@ -129,6 +131,7 @@ export function serveCommand(): Command {
 export async function buildServeConfig(options: ServeCliOptions, qemuArgs: string[], command?: Command): Promise<ServeConfig> {
   if (options.readOnlyDeny !== undefined && options.upstream === undefined && !options.launch) throw new QmpxError('--read-only-deny goes with --upstream or --launch');
   if (options.validate && options.upstream === undefined && !options.launch) throw new QmpxError('--validate goes with --upstream or --launch');
+  if (options.acceptFds && options.upstream === undefined && !options.launch) throw new QmpxError('--accept-fds goes with --upstream or --launch');
   const explicit = (name: string): boolean => command === undefined || command.getOptionValueSource(name) === 'cli';
   // Commander fills in an option's default: passed on, it would hide the file's top-level value.
   const given: MonitorDefaults = {
@@ -152,6 +155,7 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
       readOnly: options.readOnly,
       readOnlyDeny: options.readOnlyDeny?.split(',').filter((name) => name !== ''),
       validate: options.validate ? 'reject' : undefined,
+      acceptFds: options.acceptFds,
       libvirt: options.libvirt,
       libvirtReadOnly: options.libvirtReadOnly,
       agent: options.agent,

@@ -163,6 +163,7 @@ export function auditLine(entry: AuditRecord, recordsArguments: boolean): string
   if (entry.errorClass !== undefined) line += `,"errorClass":${JSON.stringify(bounded('errorClass', entry.errorClass, MAX_AUDIT_NAME_BYTES))}`;
   if (entry.origin !== undefined) line += `,"origin":"${entry.origin}"`;
   if (entry.procedure !== undefined) line += `,"procedure":${JSON.stringify(bounded('procedure', entry.procedure, MAX_AUDIT_NAME_BYTES))}`;
+  if (entry.fds !== undefined) line += `,"fds":${entry.fds}`;
   if (entry.line !== undefined) line += `,"line":${JSON.stringify(bounded('line', entry.line, MAX_AUDIT_ARGUMENTS_BYTES))}`;
   if (entry.replyTo !== undefined) line += `,"replyTo":${JSON.stringify(bounded('replyTo', entry.replyTo, MAX_AUDIT_NAME_BYTES))}`;
   if (entry.requester !== undefined) line += `,"requester":${JSON.stringify(bounded('requester', entry.requester, MAX_AUDIT_NAME_BYTES))}`;

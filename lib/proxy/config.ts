@@ -63,6 +63,12 @@ export interface MonitorConfig {
   readOnlyDeny?: string[];
   /** 'reject': the QMP sockets refuse arguments QEMU's schema does not take, before they reach QEMU. Default 'off'. */
   validate?: ValidateSetting;
+  /**
+   * The full-control QMP socket takes the file descriptors clients send
+   * with `getfd` / `add-fd` and passes them to QEMU with that command
+   * (README, "File descriptors"). Default DEFAULT_ACCEPT_FDS.
+   */
+  acceptFds?: boolean;
   /** Downstream libvirt RPC socket. */
   libvirt?: string;
   /** Downstream libvirt RPC socket whose connections are all read-only (libvirtd's `libvirt-sock-ro`). */
@@ -110,6 +116,11 @@ export interface ServeConfig {
 }
 
 export const DEFAULT_SOCKET_MODE = 0o600;
+/**
+ * Off by default: reading a socket with recvmsg on libuv poll readiness
+ * costs every command, fds or not (BENCHMARKS.md, "File descriptors").
+ */
+export const DEFAULT_ACCEPT_FDS = false;
 export const DEFAULT_MAX_CLIENT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** The config file as written (before defaults). */
@@ -134,6 +145,7 @@ interface ConfigFile {
     readOnly?: string;
     readOnlyDeny?: string[];
     validate?: ValidateSetting;
+    acceptFds?: boolean;
     libvirt?: string;
     libvirtReadOnly?: string;
     agent?: string;
@@ -193,6 +205,7 @@ const configFileSchema = {
           readOnly: pathSchema,
           readOnlyDeny: { type: 'array', items: { type: 'string', minLength: 1 } },
           validate: { enum: ['off', 'reject'] },
+          acceptFds: { type: 'boolean' },
           libvirt: pathSchema,
           libvirtReadOnly: pathSchema,
           agent: pathSchema,
@@ -301,6 +314,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
       readOnly: monitor.readOnly,
       readOnlyDeny: monitor.readOnlyDeny,
       validate: monitor.validate,
+      acceptFds: monitor.acceptFds,
       libvirt: monitor.libvirt,
       libvirtReadOnly: monitor.libvirtReadOnly,
       agent: monitor.agent,

@@ -14,16 +14,17 @@
  * client: a slow one overflows its own bounded buffer and is disconnected.
  */
 import { createHash } from 'node:crypto';
-import net from 'node:net';
 import { basename, extname } from 'node:path';
 import type { Logger } from '../log.js';
 import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
 import type { AuditSink } from './audit.js';
-import type { MonitorConfig } from './config.js';
+import { DEFAULT_ACCEPT_FDS, type MonitorConfig } from './config.js';
 import { HmpSession } from './hmp-session.js';
 import type { ConnectionLimiter } from '../net/connection-limit.js';
 import type { InputPacer } from './input-pacer.js';
-import { listenPrivately, type BoundSocket } from '../net/listen.js';
+import { listenPrivately, type AcceptedConnection, type BoundSocket } from '../net/listen.js';
+import { END_LINGER_MS } from './outbound.js';
+import { MAX_FDS_PER_COMMAND } from './client-fds.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
 import { isTainted } from '../passthrough/taint.js';
 import { sessionObserverFor, type DisconnectReason, type MonitorObserver, type PolicyDisconnect } from './observer.js';
@@ -100,6 +101,8 @@ export class MonitorProxy {
       label: config.name ?? this.fallbackName,
       logger: options.logger,
       checkArguments: (config.validate ?? 'off') === 'reject',
+      // The libvirt endpoint passes the fds of qemuMonitorCommandWithFiles; a QMP socket with acceptFds its clients'.
+      fdPassing: acceptsFds(config) || config.libvirt !== undefined || options.servedOverLibvirt === true,
       ...options.upstream,
     });
     this.upstream.onLink((link) => this.onLink(link));
@@ -240,21 +243,20 @@ export class MonitorProxy {
   }
 
   private async listen(kind: EndpointKind, path: string): Promise<void> {
-    // Half-open: a client that sends its commands and shuts down its side still gets the answers.
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(kind, path, socket));
-    this.bound.push(await listenPrivately(server, path, this.options.config.socketMode, this.options.logger));
+    this.bound.push(await listenPrivately((connection) => this.accept(kind, path, connection), path, this.options.config.socketMode, this.options.logger));
     this.options.logger.info({ monitor: this.name, socket: path, kind }, 'listening');
   }
 
-  private accept(kind: EndpointKind, path: string, socket: net.Socket, peer?: PeerCredentials): void {
+  private accept(kind: EndpointKind, path: string, connection: AcceptedConnection): void {
+    const peer = connection.peer;
     if (this.stopping) {
-      socket.destroy();
+      connection.close();
       return;
     }
     const { connections } = this.options;
     const release = connections === undefined ? () => undefined : connections.admit(path);
     if (release === undefined) {
-      socket.destroy();
+      connection.close();
       return;
     }
     const client: ClientRecord = { kind, socket: path, connectedAt: Date.now(), peer };
@@ -276,7 +278,7 @@ export class MonitorProxy {
         client.endingDetail ??= detail;
       }),
     };
-    const session: DownstreamSession = kind === 'hmp' ? new HmpSession(socket, context) : new QmpSession(socket, context);
+    const session = this.sessionFor(kind, connection, context);
     this.sessions.add(session);
     this.clients.set(session, client);
     const disconnected = logClientConnected(this.options.logger, { monitor: this.name, kind, socket: path, client: session.id, peer });
@@ -289,6 +291,22 @@ export class MonitorProxy {
     const link = this.upstream.current;
     if (link) this.greet(session, link);
     // Otherwise the client waits ungreeted, as on QEMU's own busy socket, until onLink().
+  }
+
+  /**
+   * The session of a new client. Only the full-control QMP socket reads
+   * with recvmsg to take the fds clients send, and only with acceptFds;
+   * everywhere else Node reads and the kernel discards any fd sent.
+   * Half-open: a client that sends its commands and shuts down its side
+   * still gets the answers.
+   */
+  private sessionFor(kind: EndpointKind, connection: AcceptedConnection, context: SessionContext): DownstreamSession {
+    if (kind === 'hmp') return new HmpSession(connection.socket({ allowHalfOpen: true }), context);
+    if (kind === 'qmp' && acceptsFds(this.options.config)) {
+      const input = connection.fdStream({ maxFds: MAX_FDS_PER_COMMAND, lingerMs: END_LINGER_MS });
+      return new QmpSession(input.writer, context, input);
+    }
+    return new QmpSession(connection.socket({ allowHalfOpen: true }), context);
   }
 
   private greet(session: DownstreamSession, link: UpstreamLink): void {
@@ -377,6 +395,11 @@ export class MonitorProxy {
  * kernel (or closed), or after `timeoutMs`: a client that does not read
  * cannot hold up the shutdown.
  */
+/** Whether the monitor's full-control QMP socket takes the fds clients send (`acceptFds`, default DEFAULT_ACCEPT_FDS). */
+function acceptsFds(config: MonitorConfig): boolean {
+  return config.acceptFds ?? DEFAULT_ACCEPT_FDS;
+}
+
 async function answersWritten(sessions: readonly DownstreamSession[], timeoutMs: number): Promise<void> {
   const writing = sessions.map((session) => session.socket).filter((socket) => !socket.destroyed && !socket.writableFinished);
   if (writing.length === 0) return;

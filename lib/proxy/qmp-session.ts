@@ -27,16 +27,17 @@
  */
 import type { Socket } from 'node:net';
 import { AbortError } from '../errors.js';
+import type { FdStream } from '../fd/stream.js';
 import type { QmpReply, RawRequestOptions } from '../contract.js';
 import { echoedId } from '../qmp/wire.js';
 import { argumentProblem } from './argument-checks.js';
+import { ClientFds, FDS_OVER_CAP_DESC, fdVerdict, type InputItem, type MessageFds } from './client-fds.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
 import { attachId, replaceWireId } from '../qemu-json/id-placement.js';
 import { parseTokenGroup } from '../qemu-json/parser.js';
 import { errorReplyText, returnReplyText } from '../qemu-json/replies.js';
 import { QemuJsonStreamer } from '../qemu-json/streamer.js';
-import type { TokenGroup } from '../qemu-json/tokens.js';
 import { decodeBytesLikeQemu } from '../qemu-json/unicode.js';
 import { beforeNegotiation, checkRequest, negotiate, plainTokenCommand, type ClientCommand, type LocalError } from './qmp-request.js';
 import type { StateMachine, Transitions } from '../state.js';
@@ -64,8 +65,6 @@ const NEXT_STATES: Transitions<QmpSessionState> = {
 export const UPSTREAM_LOST_DESC = 'monitor connection lost';
 /** How long a greeted client may take to send qmp_capabilities before it is disconnected. */
 export const DEFAULT_NEGOTIATION_TIMEOUT_MS = 30_000;
-
-type InputItem = { kind: 'group'; tokens: TokenGroup } | { kind: 'error'; desc: string };
 
 /** A place in the in-order reply queue; `text` is set once the answer is known. */
 interface ReplySlot {
@@ -99,12 +98,23 @@ export class QmpSession implements DownstreamSession {
   /** What every forwarded command is sent with, made once rather than per command. */
   private readonly inBandOptions: RawRequestOptions;
   private readonly oobOptions: RawRequestOptions;
+  /** Assigns the fds the client sends to its messages; only on a socket that accepts fds. */
+  private readonly clientFds: ClientFds | undefined;
+  private readonly closeFds: (fds: readonly number[]) => void;
   readonly closed: Promise<void>;
 
+  /**
+   * `socket` is where replies go and whose 'close' ends the session. Input
+   * is read from it too, unless `fdInput` is given: then input, and the fds
+   * sent with it, come from there (and `socket` is its writer).
+   */
   constructor(
     readonly socket: Socket,
     private readonly context: SessionContext,
+    private readonly fdInput?: FdStream,
   ) {
+    this.closeFds = fdInput === undefined ? () => undefined : (fds) => fdInput.closeFds(fds);
+    this.clientFds = fdInput === undefined ? undefined : new ClientFds(this.closeFds);
     this.machine = sessionStateMachine('QMP', 'queued', NEXT_STATES, context, this.id);
     const origin = downstreamOrigin(this.id, context.endpoint);
     this.inBandOptions = { origin, oob: false, signal: this.abort.signal };
@@ -126,8 +136,8 @@ export class QmpSession implements DownstreamSession {
     });
     this.streamer = new QemuJsonStreamer(
       {
-        group: (tokens) => this.inbox.push({ kind: 'group', tokens }),
-        error: (desc) => this.inbox.push({ kind: 'error', desc }),
+        group: (tokens) => this.enqueue({ kind: 'group', tokens }),
+        error: (desc) => this.enqueue({ kind: 'error', desc }),
         oversize: (bytes, limit) => {
           context.logger.warn(
             { monitor: context.monitorName(), socket: context.endpoint, client: this.id, bytes, limit },
@@ -148,20 +158,41 @@ export class QmpSession implements DownstreamSession {
       context.maxMessageBytes,
       context.inputBudget,
     );
-    socket.on('data', (chunk: Buffer) => this.onInput(chunk));
+    if (fdInput === undefined) {
+      socket.on('data', (chunk: Buffer) => this.onInput(chunk));
+      socket.on('end', () => this.onInputEnd());
+    } else {
+      fdInput.attach({ data: (chunk, fds, truncated) => this.onFdInput(chunk, fds, truncated), end: () => this.onInputEnd() });
+    }
     socket.on('error', () => undefined); // a vanished client is handled by 'close'
-    socket.on('end', () => {
-      // A client that gives up before its greeting is let go at once, rather than held through an upstream outage.
-      if (this.state === 'queued') return this.destroy();
-      this.inputEnded = true;
-      this.finishIfDone();
-    });
     this.closed = new Promise((resolve) => socket.once('close', () => {
       this.onClose();
       resolve();
     }));
     socket.pause();
     this.updateReading();
+  }
+
+  private onInputEnd(): void {
+    // A client that gives up before its greeting is let go at once, rather than held through an upstream outage.
+    if (this.state === 'queued') return this.destroy();
+    this.inputEnded = true;
+    this.finishIfDone();
+  }
+
+  private enqueue(item: InputItem): void {
+    this.inbox.push(item);
+    this.clientFds?.completed(item);
+  }
+
+  /** Input read with its fds: never paced (an fd-carrying read is one command), so the fds meet their message now. */
+  private onFdInput(chunk: Buffer, fds: number[], truncated: boolean): void {
+    const clientFds = this.clientFds!;
+    if (fds.length === 0 && !truncated && clientFds.heldCount === 0) return this.onInput(chunk);
+    clientFds.beforePush(fds, truncated, this.streamer.midMessage);
+    this.streamer.push(chunk);
+    clientFds.afterPush(this.streamer.midMessage);
+    this.drainInbox();
   }
 
   get link(): UpstreamLink | undefined {
@@ -205,6 +236,7 @@ export class QmpSession implements DownstreamSession {
     this.flushSlots();
     // Input already read is pending too: each message gets the answer it would have had, commands "lost".
     for (let item = this.nextItem(); item !== undefined; item = this.nextItem()) {
+      this.closeItemFds(item);
       const outcome = this.judge(item);
       if (outcome.kind === 'local') this.outbound.write(`${errorReplyText(outcome.error)}\r\n`);
       else this.outbound.write(`${lost(outcome.command.idJson)}\r\n`);
@@ -220,6 +252,7 @@ export class QmpSession implements DownstreamSession {
 
   destroy(): void {
     this.streamer.close();
+    this.fdInput?.destroy();
     this.socket.destroy();
   }
 
@@ -272,6 +305,9 @@ export class QmpSession implements DownstreamSession {
   private onClose(): void {
     this.streamer.close();
     if (this.state !== 'closed') this.transition('closed');
+    // The client's fds that no command took: the client is gone, so they are closed here, not left for anyone.
+    for (let i = this.inboxHead; i < this.inbox.length; i++) this.closeItemFds(this.inbox[i]!);
+    this.clientFds?.closeWaiting();
     this.inbox = [];
     this.inboxHead = 0;
     this.abort.abort();
@@ -327,24 +363,46 @@ export class QmpSession implements DownstreamSession {
 
   private handle(item: InputItem): void {
     const outcome = this.judge(item);
-    if (outcome.kind === 'local') return this.answerLocally(errorReplyText(outcome.error));
+    if (outcome.kind === 'local') {
+      this.closeItemFds(item);
+      return this.answerLocally(errorReplyText(outcome.error));
+    }
     const command = outcome.command;
-    if (this.state === 'greeted') return this.negotiate(command);
+    const fdCount = item.fds?.fds.length;
+    if (this.state === 'greeted') {
+      this.closeItemFds(item);
+      return this.negotiate(command);
+    }
     const { policy } = this.context;
     const refusal = policy.refusal(command.command, command.arguments);
     if (refusal !== undefined) {
-      this.audit(command, 'denied');
+      this.closeItemFds(item);
+      this.audit(command, 'denied', undefined, undefined, fdCount);
       return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: refusal, idJson: command.idJson }));
     }
+    const verdict = fdVerdict(item.fds, command.command);
+    if (verdict === 'over-cap') {
+      this.closeItemFds(item);
+      this.audit(command, 'denied', undefined, undefined, fdCount);
+      return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: FDS_OVER_CAP_DESC, idJson: command.idJson }));
+    }
+    if (verdict === 'close') this.closeItemFds(item);
     // The link came up with its schema's checks already built, so this is decided now, in the client's order.
     const checks = this.linkValue!.argumentChecks;
     const problem = checks === undefined ? undefined : argumentProblem(checks, command.command, command.arguments);
     if (problem !== undefined) {
-      this.audit(command, 'denied');
+      this.closeItemFds(item);
+      this.audit(command, 'denied', undefined, undefined, fdCount);
       // QEMU's input visitor reports every argument error as a GenericError.
       return this.answerLocally(errorReplyText({ errorClass: 'GenericError', desc: problem.desc, idJson: command.idJson }));
     }
-    this.forward(command);
+    this.forward(command, verdict === 'pass' ? item.fds : undefined, fdCount);
+  }
+
+  private closeItemFds(item: InputItem): void {
+    if (item.fds === undefined) return;
+    this.closeFds(item.fds.fds);
+    item.fds = undefined;
   }
 
   /** qmp_capabilities and everything else before negotiation: answered here, as QEMU does per connection. */
@@ -360,28 +418,41 @@ export class QmpSession implements DownstreamSession {
     });
   }
 
-  private forward(command: ClientCommand): void {
-    const monitor = this.linkValue!.qmp!;
+  /**
+   * Sends `command` upstream, with `fds` when it takes them. An upstream
+   * that cannot carry fds (TCP) gets the command alone and answers as QEMU
+   * answers a command that came without one; qmpx's copies are closed once
+   * the command has settled (the kernel gave QEMU its own).
+   */
+  private forward(command: ClientCommand, fds: MessageFds | undefined, fdCount: number | undefined): void {
+    const link = this.linkValue!;
+    const monitor = link.qmp!;
     const slot: ForwardSlot | undefined = command.oob ? undefined : { text: undefined, idJson: command.idJson };
     if (slot) this.slots.push(slot);
     this.upstreamPending++;
     const startedAt = this.context.observer === undefined ? undefined : performance.now();
     if (startedAt !== undefined) this.context.observer?.commandSent(command.command, startedAt);
-    monitor.sendWithCallback(
-      command.command,
-      command.argumentsJson,
-      command.oob ? this.oobOptions : this.inBandOptions,
-      (outcome) => (outcome.ok ? this.onReply(command, slot, outcome.reply, startedAt) : this.onFailure(command, slot, outcome.error, startedAt)),
-    );
+    const base = command.oob ? this.oobOptions : this.inBandOptions;
+    let passed: readonly number[] | undefined;
+    if (fds !== undefined && fds.fds.length > 0) {
+      if (link.carriesFds) passed = fds.fds;
+      else this.closeFds(fds.fds);
+    }
+    const options: RawRequestOptions = passed === undefined ? base : { ...base, fds: passed };
+    monitor.sendWithCallback(command.command, command.argumentsJson, options, (outcome) => {
+      if (passed !== undefined) this.closeFds(passed);
+      if (outcome.ok) this.onReply(command, slot, outcome.reply, startedAt, fdCount);
+      else this.onFailure(command, slot, outcome.error, startedAt, fdCount);
+    });
   }
 
-  private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply, startedAt: number | undefined): void {
+  private onReply(command: ClientCommand, slot: ForwardSlot | undefined, reply: QmpReply, startedAt: number | undefined, fdCount?: number): void {
     this.upstreamPending--;
     const isError = reply.kind === 'error';
     const open = this.state !== 'closed';
     if (open) this.relayReply(command, slot, reply, isError);
     // Recorded once the reply is on its way: the audit line is not on the client's round trip.
-    this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined, startedAt);
+    this.audit(command, isError ? 'error' : 'ok', isError ? reply.message.error.class : undefined, startedAt, fdCount);
     if (open) this.drainInbox();
   }
 
@@ -398,13 +469,13 @@ export class QmpSession implements DownstreamSession {
     }
   }
 
-  private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: Error, startedAt: number | undefined): void {
+  private onFailure(command: ClientCommand, slot: ForwardSlot | undefined, error: Error, startedAt: number | undefined, fdCount?: number): void {
     this.upstreamPending--;
     if (error instanceof AbortError || this.state === 'closed') {
-      this.audit(command, 'dropped', undefined, startedAt);
+      this.audit(command, 'dropped', undefined, startedAt, fdCount);
       return;
     }
-    this.audit(command, 'lost', undefined, startedAt);
+    this.audit(command, 'lost', undefined, startedAt, fdCount);
     const text = `${errorReplyText({ errorClass: 'GenericError', desc: UPSTREAM_LOST_DESC, idJson: command.idJson })}\r\n`;
     if (slot === undefined) {
       this.outbound.write(text);
@@ -448,11 +519,13 @@ export class QmpSession implements DownstreamSession {
       this.inboxHead === this.inbox.length;
     if (read === this.reading) return;
     this.reading = read;
-    if (read) this.socket.resume();
-    else this.socket.pause();
+    const input = this.fdInput ?? this.socket;
+    if (read) input.resume();
+    else input.pause();
   }
 
-  private audit(command: ClientCommand, outcome: AuditOutcome, errorClass?: string, startedAt?: number): void {
+  /** `fds`: how many file descriptors came with the command (passed upstream, or closed when it was refused). */
+  private audit(command: ClientCommand, outcome: AuditOutcome, errorClass?: string, startedAt?: number, fds?: number): void {
     const { audit } = this.context;
     this.context.observer?.commandSettled(command.command, outcome, startedAt);
     audit.record({
@@ -463,6 +536,7 @@ export class QmpSession implements DownstreamSession {
       outcome,
       errorClass,
       argumentsJson: audit.recordsArguments ? command.argumentsJson : undefined,
+      fds,
     });
   }
 }

@@ -18,6 +18,7 @@
  */
 import type { CloseInfo, Monitor, QmpRelay } from '../contract.js';
 import { connect } from '../monitor.js';
+import { parseTarget } from '../transport.js';
 import type { Logger } from '../log.js';
 import { StateMachine, type Transitions } from '../state.js';
 import { schemaChecksFor, type SchemaChecks } from '../qapi/validate.js';
@@ -46,6 +47,8 @@ export interface UpstreamLink {
   readonly closed: Promise<CloseInfo>;
   /** Checks built from this QEMU's own schema; present exactly when the upstream was asked to check arguments. */
   readonly argumentChecks?: SchemaChecks;
+  /** Commands may carry file descriptors on this link (a unix socket opened for it). */
+  readonly carriesFds?: boolean;
 }
 
 export interface UpstreamOptions {
@@ -61,6 +64,8 @@ export interface UpstreamOptions {
   maxMessageBytes?: number;
   /** Ask each new QMP link for `query-qmp-schema` before it is reported up, for checking clients' arguments. */
   checkArguments?: boolean;
+  /** Open the link so that commands can carry file descriptors (only a unix socket can; ignored for TCP). */
+  fdPassing?: boolean;
 }
 
 export class Upstream {
@@ -152,6 +157,8 @@ export class Upstream {
 
   private async run(): Promise<void> {
     const { logger, label, target } = this.options;
+    // Asked only of a unix socket: over TCP the library refuses fdPassing outright.
+    const fdPassing = this.options.fdPassing === true && isUnixTarget(target);
     let backoffMs = this.initialBackoffMs;
     let failures = 0;
     while (!this.isStopped()) {
@@ -163,6 +170,7 @@ export class Upstream {
           logger,
           greetingTimeoutMs: this.options.greetingTimeoutMs ?? DEFAULT_UPSTREAM_GREETING_TIMEOUT_MS,
           maxMessageBytes: this.options.maxMessageBytes,
+          fdPassing,
         });
       } catch (error) {
         failures++;
@@ -202,6 +210,7 @@ export class Upstream {
         qmp: monitor.relay,
         closed: monitor.closed,
         argumentChecks,
+        carriesFds: monitor.fdPassing,
       };
       this.link = link;
       this.machine.transition('up', `link ${link.generation} connected`);
@@ -244,5 +253,14 @@ export class Upstream {
         done();
       };
     });
+  }
+}
+
+/** A target that names a unix socket (the only kind that carries file descriptors); false for TCP and for what cannot be parsed. */
+function isUnixTarget(target: string): boolean {
+  try {
+    return 'path' in parseTarget(target);
+  } catch {
+    return false;
   }
 }

@@ -88,6 +88,7 @@ export function auditCall(audit: AuditSink, socket: string, report: CallReport):
       if (audit.recordsArguments && qmp?.argumentsJson !== undefined) record.argumentsJson = qmp.argumentsJson;
     }
   }
+  if (note.fds !== undefined) record.fds = note.fds;
   if (error !== undefined) {
     record.outcome = error.remote.code === ErrorCode.OPERATION_DENIED ? 'denied' : 'error';
     record.errorClass = CODE_NAMES.get(error.remote.code) ?? `code ${error.remote.code}`;

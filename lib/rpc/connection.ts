@@ -16,6 +16,15 @@
  *
  *   open ──close() / FrameError──▶ closed
  *
+ * File descriptors (a connection that `receivesFds`): libvirt sends the
+ * fds of a CALL_WITH_FDS message after it, each with one placeholder byte
+ * (virNetSocketSendFD), so such a message waits until all its placeholder
+ * bytes are in; the fds that arrived by then, after the message began, are
+ * its own, in order. Any other fd (sent with a message that announces
+ * none, or more than announced) is closed through the sink, and so is
+ * every fd a message still held when its dispatch settles or the
+ * connection closes: qmpx never keeps a client's fd.
+ *
  * A FrameError (unframeable input, or input buffered past
  * `maxBufferedInputBytes`) closes the connection, as libvirtd closes such a
  * client; nothing else does. On close, running handlers see their
@@ -35,6 +44,8 @@ export interface RpcConnectionSink {
   close(error: FrameError | null): void;
   /** Flow control: false while every call slot is busy, true once one frees (pause/resume the socket). */
   setReading?(reading: boolean): void;
+  /** Closes fds the client sent (given to `receive`); required with `receivesFds`. */
+  closeFds?(fds: readonly number[]): void;
 }
 
 export interface RpcConnectionOptions {
@@ -52,6 +63,8 @@ export interface RpcConnectionOptions {
   skipFdPlaceholderBytes?: boolean;
   /** See FrameDecoderOptions: the process-wide pool partial frames are charged to. */
   budget?: MemoryBudget;
+  /** The transport hands over the fds the client sends (`receive(chunk, fds)`); answers FD_PASSING. Default false. */
+  receivesFds?: boolean;
 }
 
 /**
@@ -59,7 +72,10 @@ export interface RpcConnectionOptions {
  * lib/rpc/dispatch.ts, named by shape so the two files do not import each other.
  */
 export interface CallDispatcher {
-  dispatch(message: RpcMessage, call: { readonly signal: AbortSignal; readonly connection: RpcConnection }): Promise<Buffer | null>;
+  dispatch(
+    message: RpcMessage,
+    call: { readonly signal: AbortSignal; readonly connection: RpcConnection; readonly fds: readonly number[] },
+  ): Promise<Buffer | null>;
 }
 
 /**
@@ -83,6 +99,13 @@ export class RpcConnection {
   readonly id = nextConnectionId++;
   readonly maxConcurrentCalls: number;
   readonly maxBufferedInputBytes: number;
+  /** fds the client sends reach the calls that announce them (CALL_WITH_FDS). */
+  readonly receivesFds: boolean;
+  /** Received fds no call has taken yet, each with the input byte count at its arrival. */
+  private receivedFds: Array<{ fd: number; arrivedAt: number }> = [];
+  private receivedBytes = 0;
+  /** A CALL_WITH_FDS message waiting for its placeholder bytes (and so its fds); `startedAt`: the input byte it began at. */
+  private awaitingFds: { message: RpcMessage; startedAt: number } | undefined;
   private readonly machine: StateMachine<RpcConnectionState>;
   private readonly decoder: FrameDecoder;
   private readonly filters: MessageFilter[] = [];
@@ -104,6 +127,7 @@ export class RpcConnection {
       budget: options.budget,
     });
     this.maxConcurrentCalls = Math.max(1, options.maxConcurrentCalls ?? DEFAULT_MAX_CONCURRENT_CALLS);
+    this.receivesFds = options.receivesFds ?? false;
     this.maxBufferedInputBytes =
       options.maxBufferedInputBytes ?? this.decoder.maxMessageBytes + LENGTH_WORD_BYTES + INPUT_SLACK_BYTES;
   }
@@ -136,9 +160,14 @@ export class RpcConnection {
     this.filters.push(filter);
   }
 
-  /** Feeds bytes from the client. Never throws; ignored once closed. */
-  receive(chunk: Uint8Array): void {
-    if (this.state !== 'open') return;
+  /** Feeds bytes from the client, and the fds that came with them. Never throws; ignored (fds closed) once closed. */
+  receive(chunk: Uint8Array, fds: readonly number[] = []): void {
+    if (this.state !== 'open') {
+      this.closeFds(fds);
+      return;
+    }
+    this.receivedBytes += chunk.length;
+    for (const fd of fds) this.receivedFds.push({ fd, arrivedAt: this.receivedBytes });
     try {
       this.decoder.push(chunk);
       if (this.decoder.bufferedBytes > this.maxBufferedInputBytes) {
@@ -182,6 +211,16 @@ export class RpcConnection {
   /** Starts dispatching waiting messages while call slots are free. */
   private pump(): void {
     while (this.state === 'open' && this.running < this.maxConcurrentCalls) {
+      if (this.awaitingFds !== undefined) {
+        if (this.decoder.skipPlaceholderBytes() > 0) break;
+        const { message, startedAt } = this.awaitingFds;
+        this.awaitingFds = undefined;
+        this.closeFdsArrivedBy(startedAt);
+        const fds = this.receivedFds.splice(0, message.fdCount).map((entry) => entry.fd);
+        this.startDispatch(message, fds);
+        continue;
+      }
+      const startedAt = this.consumedBytes;
       let message: RpcMessage | null;
       try {
         message = this.decoder.next();
@@ -191,17 +230,40 @@ export class RpcConnection {
       }
       if (!message) break;
       this.messagesTaken++;
+      if (this.receivesFds && message.fdCount > 0) {
+        this.awaitingFds = { message, startedAt };
+        continue;
+      }
+      // A message's own fds come after it: any that arrived by its end came with no call.
+      this.closeFdsArrivedBy(this.consumedBytes);
       if (this.filters.some((filter) => filter(message, this))) continue;
-      this.startDispatch(message);
+      this.startDispatch(message, []);
     }
     this.updateReading();
     this.notifyIfSettled();
   }
 
-  private startDispatch(message: RpcMessage): void {
+  /** Input bytes taken out of the decoder (messages and skipped placeholders). */
+  private get consumedBytes(): number {
+    return this.receivedBytes - this.decoder.bufferedBytes;
+  }
+
+  private closeFdsArrivedBy(offset: number): void {
+    let stray = 0;
+    while (stray < this.receivedFds.length && this.receivedFds[stray]!.arrivedAt <= offset) stray++;
+    if (stray > 0) this.closeFds(this.receivedFds.splice(0, stray).map((entry) => entry.fd));
+  }
+
+  private closeFds(fds: readonly number[]): void {
+    if (fds.length > 0) this.sink.closeFds?.(fds);
+  }
+
+  private startDispatch(message: RpcMessage, fds: readonly number[]): void {
     this.running++;
-    const call = { signal: this.abortController.signal, connection: this };
+    const call = { signal: this.abortController.signal, connection: this, fds };
     void this.dispatcher.dispatch(message, call).then((reply) => {
+      // The monitor command that carried them has settled: the kernel gave QEMU its own copies.
+      this.closeFds(fds);
       this.running--;
       if (reply && this.state === 'open') this.sink.write(reply);
       this.pump();
@@ -227,6 +289,9 @@ export class RpcConnection {
     if (this.machine.current === 'closed') return;
     this.machine.transition('closed', error === null ? 'close()' : error.message);
     this.decoder.release();
+    this.closeFds(this.receivedFds.map((entry) => entry.fd));
+    this.receivedFds = [];
+    this.awaitingFds = undefined;
     this.abortController.abort(error ?? undefined);
     this.sink.close(error);
     this.notifyIfSettled();

@@ -37,8 +37,15 @@ import { XdrReader, XdrWriter, encodeXdr } from './xdr.js';
 /** What a handler is told about the call it serves. */
 export interface CallContext {
   readonly header: RpcHeader;
-  /** File descriptors the client announced (CALL_WITH_FDS); this layer never receives the fds themselves. */
+  /** File descriptors the client announced (CALL_WITH_FDS). */
   readonly fdCount: number;
+  /**
+   * The fds that came with the call, when the connection receives fds
+   * (RpcConnection `receivesFds`); fewer than `fdCount` only when the
+   * client did not send them all. The connection closes them once the
+   * handler has settled.
+   */
+  readonly fds: readonly number[];
   /** Aborted when the connection closes: the reply would be dropped, so stop working. */
   readonly signal: AbortSignal;
   /** The connection the call came on: for per-connection state and later MESSAGEs (events). */
@@ -57,6 +64,8 @@ export interface CallNote {
   hmp?: boolean;
   /** The QMP error class of a pass-through reply that is an error (the call itself succeeded). */
   qmpErrorClass?: string;
+  /** File descriptors the call passed to QEMU with its command. */
+  fds?: number;
 }
 
 /** One served call, as the dispatcher reports it once its reply is built. */
@@ -158,7 +167,7 @@ export class Dispatcher {
    * or null when libvirt would send nothing (any type but CALL /
    * CALL_WITH_FDS). Never rejects.
    */
-  async dispatch(message: RpcMessage, call: Omit<CallContext, 'header' | 'fdCount' | 'note'>): Promise<Buffer | null> {
+  async dispatch(message: RpcMessage, call: Omit<CallContext, 'header' | 'fdCount' | 'note' | 'fds'> & { readonly fds?: readonly number[] }): Promise<Buffer | null> {
     const { header } = message;
     if (header.type !== MessageType.CALL && header.type !== MessageType.CALL_WITH_FDS) return null;
     const note: CallNote = {};
@@ -185,7 +194,7 @@ export class Dispatcher {
 
     let result: unknown;
     try {
-      result = await entry.handler(args, { ...call, header, fdCount: message.fdCount, note });
+      result = await entry.handler(args, { ...call, fds: call.fds ?? [], header, fdCount: message.fdCount, note });
     } catch (error) {
       if (error instanceof RpcError) return fail(error);
       this.onUnexpectedError(error, header);

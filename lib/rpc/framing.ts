@@ -219,6 +219,20 @@ export class FrameDecoder {
   }
 
   /**
+   * Skips the placeholder bytes of the last *_WITH_FDS message that are
+   * buffered now; returns how many are still to come. The fds of that
+   * message arrive with those bytes, so once this is 0 they all have.
+   */
+  skipPlaceholderBytes(): number {
+    this.throwIfFailed();
+    const skipped = Math.min(this.placeholderBytesToSkip, this.bufferedBytes);
+    this.start += skipped;
+    this.placeholderBytesToSkip -= skipped;
+    if (this.start === this.end) this.reset();
+    return this.placeholderBytesToSkip;
+  }
+
+  /**
    * Pushes `chunk` and returns every message now complete. A FrameError met
    * after some messages does not lose them: they are returned, the decoder
    * stays failed, and the next call throws the error.

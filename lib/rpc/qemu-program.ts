@@ -4,9 +4,13 @@
  * RPC endpoint and library callers get the same semantics.
  *
  * - 1 DOMAIN_MONITOR_COMMAND / 7 ..._WITH_FILES: `monitorCommand`, its reply
- *   reshaped as libvirt's (libvirt-result.ts). Node cannot receive SCM_RIGHTS
- *   fds, so FD_PASSING is answered 0 and a call announcing fds is refused
- *   with NO_SUPPORT; proc 7 without fds is proc 1.
+ *   reshaped as libvirt's (libvirt-result.ts). Proc 7 takes at most one fd,
+ *   as libvirtd does (`at most 1 fd can be passed to qemu along with a
+ *   command`), and hands it to QEMU with `getfd` / `add-fd` (an HMP `getfd`
+ *   line on a human-monitor upstream). With any other command the fd is
+ *   closed unsent and the command runs alone: libvirtd would pass it along
+ *   and QEMU would keep it for the next getfd / add-fd of any client. Proc
+ *   7 without fds is proc 1.
  * - 3 DOMAIN_AGENT_COMMAND: through the domain's guest-agent socket, one
  *   connection per call (lib/qga resynchronises each time), else libvirt's
  *   code 74 `QEMU guest agent is not configured`.
@@ -30,6 +34,7 @@ import { monitorEventMessage, type MonitorCommandArgs } from './messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, MonitorCommandFlag, MonitorEventFlag, QemuProc, RPC_PROTOCOL_VERSION, RpcProgram } from './protocol.js';
 import { openDomain, readOnlyError, type ProgramContext } from './program-context.js';
 import { encodeXdr } from './xdr.js';
+import { hmpLineTakesFds, takesFds } from '../session/fd-rules.js';
 
 /** libvirt's default agent wait (QEMU_AGENT_WAIT_TIME) when the caller passes -1. */
 const AGENT_DEFAULT_TIMEOUT_MS = 5000;
@@ -65,9 +70,11 @@ async function runMonitorCommand(
   if (isQmp && carriesLibvirtId(args.cmd) && hasMember(args.cmd, 'id')) {
     throw RpcError.report(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU, "Unable to append command 'id' string");
   }
+  const fds = call.fds.length > 0 && commandTakesFds(args.cmd, !isQmp) ? call.fds : undefined;
+  if (fds !== undefined) call.note.fds = fds.length;
   let output: string;
   try {
-    output = await monitorCommand(domain.monitor, args.cmd, args.flags, { signal });
+    output = await monitorCommand(domain.monitor, args.cmd, args.flags, fds === undefined ? { signal } : { signal, fds });
   } catch (error) {
     if (!(error instanceof ProtocolError) || error.evidence === undefined) throw monitorCommandError(error, args.cmd);
     ids.take(domain); // QEMU answered: libvirt's command had used its id
@@ -163,10 +170,16 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
   table.define(
     QemuProc.DOMAIN_MONITOR_COMMAND_WITH_FILES,
     procedure(qemuProcedures.domainMonitorCommandWithFiles, (args, call) => {
-      const domain = openDomain(context, call, args.dom, 'virDomainQemuMonitorCommandWithFiles', ErrorDomain.NONE);
-      if (call.fdCount > 0) {
-        throw RpcError.report(ErrorCode.NO_SUPPORT, ErrorDomain.QEMU, 'qmpx cannot receive file descriptors (SCM_RIGHTS) from libvirt clients');
+      // libvirt's order: read-only first (libvirt-qemu.c), then the driver's flags and fd count, then the domain.
+      const session = sessions.of(call.connection);
+      session.requireOpen();
+      if (session.readOnly) throw readOnlyError('virDomainQemuMonitorCommandWithFiles', ErrorDomain.NONE);
+      if (args.flags & ~MonitorCommandFlag.HMP) throw unsupportedFlags(args.flags & ~MonitorCommandFlag.HMP, 'qemuDomainQemuMonitorCommandWithFiles', ErrorDomain.QEMU);
+      if (call.fdCount > 1) throw RpcError.report(ErrorCode.INVALID_ARG, ErrorDomain.QEMU, 'at most 1 fd can be passed to qemu along with a command');
+      if (call.fds.length < call.fdCount) {
+        throw RpcError.report(ErrorCode.NO_SUPPORT, ErrorDomain.QEMU, 'this connection cannot receive file descriptors (FD_PASSING is not supported here)');
       }
+      const domain = openDomain(context, call, args.dom, 'virDomainQemuMonitorCommandWithFiles', ErrorDomain.NONE);
       return runMonitorCommand(domain, args, ids, 'qemuDomainQemuMonitorCommandWithFiles', call);
     }),
   );
@@ -253,6 +266,17 @@ export function qemuProgram(context: ProgramContext): ProgramTable {
     }),
   );
   return table;
+}
+
+/** Whether the command a libvirt client sent takes the fd sent with it: a QMP getfd / add-fd, or an HMP getfd line. */
+function commandTakesFds(cmd: string, hmp: boolean): boolean {
+  if (hmp) return hmpLineTakesFds(cmd);
+  try {
+    const value = parseJsonLossless(cmd) as { execute?: unknown } | null;
+    return value !== null && typeof value === 'object' && typeof value.execute === 'string' && takesFds(value.execute);
+  } catch {
+    return false;
+  }
 }
 
 /** libvirtd sends every DOMAIN_MONITOR_EVENT with serial 1 (mitm-ev). */

@@ -6,8 +6,9 @@
  * libvirtd's remoteDispatchConnectSupportsFeature does), REMOTE_EVENT_CALLBACK
  * 1, REMOTE_CLOSE_CALLBACK 1 (360/361 are accepted; the only way this
  * endpoint's connection closes is the socket closing, which the client
- * notices itself), FD_PASSING 0 (Node cannot receive SCM_RIGHTS fds), every
- * other feature 0.
+ * notices itself), FD_PASSING 1 on a connection that receives fds (the
+ * endpoint reads it with recvmsg; not on a read-only endpoint), else 0,
+ * every other feature 0.
  */
 import type { Monitor } from '../contract.js';
 import { remoteProcedures } from './catalog.js';
@@ -94,7 +95,8 @@ export function remoteProgram(context: ProgramContext): ProgramTable {
         return { supported: 1 };
       }
       session.requireOpen();
-      const supported = feature === Feature.REMOTE_EVENT_CALLBACK || feature === Feature.REMOTE_CLOSE_CALLBACK;
+      const supported =
+        feature === Feature.REMOTE_EVENT_CALLBACK || feature === Feature.REMOTE_CLOSE_CALLBACK || (feature === Feature.FD_PASSING && call.connection.receivesFds);
       return { supported: supported ? 1 : 0 };
     }),
   );

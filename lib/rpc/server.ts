@@ -16,12 +16,18 @@
  *
  * A client that does not read what it is sent is disconnected with a log
  * line once more than `maxOutboundBytes` wait in its socket buffer.
+ *
+ * Connections of a read-write endpoint are read with recvmsg
+ * (lib/fd/stream.ts) so that the fds virsh `--pass-fds` and
+ * `qemuMonitorCommandWithFiles` send reach the call (FD_PASSING answered
+ * 1); a read-only endpoint is read by Node, and any fd sent to it is
+ * discarded by the kernel.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { defaultLogger, type Logger } from '../log.js';
 import type { AuditSink } from '../audit-sink.js';
 import type { ConnectionLimiter } from '../net/connection-limit.js';
-import { listenPrivately } from '../net/listen.js';
+import { listenPrivately, type AcceptedConnection } from '../net/listen.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
 import { auditCall } from './call-audit.js';
 import { SessionStore } from './client-session.js';
@@ -35,6 +41,11 @@ import { qemuProgram } from './qemu-program.js';
 import { remoteProgram } from './remote-program.js';
 
 export type { InactiveDomain, LibvirtDomain } from './domains.js';
+
+/** How long a closed connection's input is drained for the client's EOF (see lib/fd/stream.ts). */
+const DRAIN_LINGER_MS = 10_000;
+/** fds taken from one read: libvirt sends one per placeholder byte, so a read holds one. */
+const MAX_FDS_PER_READ = 16;
 
 /** Default bytes that may wait unsent for one client: two largest messages. */
 export const DEFAULT_MAX_OUTBOUND_BYTES = 2 * RpcLimit.MESSAGE_BYTES;
@@ -117,13 +128,16 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
   const kind = options.readOnly ? 'libvirt-read-only' : 'libvirt';
   let stopping = false;
 
-  // `peer`: the client's credentials, where the listener can ask for them (SO_PEERCRED).
-  const server = net.createServer((socket: net.Socket, peer?: { pid: number; uid: number; gid: number }) => {
+  const receivesFds = !(options.readOnly ?? false);
+  const accept = (accepted: AcceptedConnection): void => {
+    const peer = accepted.peer;
     const release = options.connections === undefined ? () => undefined : options.connections.admit(options.path);
     if (release === undefined) {
-      socket.destroy();
+      accepted.close();
       return;
     }
+    const input = receivesFds ? accepted.fdStream({ maxFds: MAX_FDS_PER_READ, lingerMs: DRAIN_LINGER_MS }) : undefined;
+    const socket = input?.writer ?? accepted.socket();
     sockets.add(socket);
     const connection: RpcConnection = new RpcConnection(dispatcher, {
       write(bytes) {
@@ -145,13 +159,18 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         if (error) logger.warn({ connection: connection.id, reason: error.reason, err: error }, 'libvirt client sent unframeable data; disconnecting it');
         if (error) ending ??= 'policy';
         sessions.end(connection);
+        input?.destroy();
         socket.destroy();
       },
       setReading(reading) {
-        if (reading) socket.resume();
-        else socket.pause();
+        const source = input ?? socket;
+        if (reading) source.resume();
+        else source.pause();
       },
-    }, { maxMessageBytes: options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES, budget: options.budget });
+      closeFds(fds) {
+        input?.closeFds(fds);
+      },
+    }, { maxMessageBytes: options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES, budget: options.budget, receivesFds, skipFdPlaceholderBytes: true });
     const client = { kind, socket: options.path, client: connection.id, ...(peer === undefined ? {} : { peer: { pid: peer.pid, uid: peer.uid, gid: peer.gid } }) };
     const connectedAt = Date.now();
     let ending: 'slow consumer' | 'policy' | undefined;
@@ -174,8 +193,8 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         connection.close();
       }, partialFrameTimeoutMs);
     };
-    socket.on('data', (chunk) => {
-      connection.receive(chunk);
+    const onInput = (chunk: Buffer, fds: readonly number[] = []): void => {
+      connection.receive(chunk, fds);
       const partial = connection.partialInputBytes > 0;
       if (partial && partialFrameTimer === undefined) {
         armPartialFrameTimer();
@@ -183,7 +202,13 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
         clearTimeout(partialFrameTimer);
         partialFrameTimer = undefined;
       }
-    });
+    };
+    if (input === undefined) {
+      socket.on('data', (chunk: Buffer) => onInput(chunk));
+    } else {
+      input.attach({ data: (chunk, fds) => onInput(chunk, fds), end: () => socket.end() });
+      input.resume();
+    }
     socket.on('error', (error) => logger.debug({ connection: connection.id, err: error }, 'libvirt client socket error'));
     socket.on('close', () => {
       clearTimeout(partialFrameTimer);
@@ -194,9 +219,9 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
       const connectedForMs = Date.now() - connectedAt;
       logger.info({ ...client, reason, connectedForMs }, `client disconnected (${reason}) after ${(connectedForMs / 1000).toFixed(1)} s`);
     });
-  });
+  };
 
-  const bound = await listenPrivately(server, options.path, options.socketMode ?? 0o600, logger);
+  const bound = await listenPrivately(accept, options.path, options.socketMode ?? 0o600, logger);
   return {
     path: bound.path,
     domainsChanged: () => {

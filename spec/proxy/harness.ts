@@ -63,6 +63,8 @@ export interface ServeOptions {
   maxClientBufferBytes?: number;
   socketMode?: number;
   audit?: { path: string; arguments: boolean };
+  /** The QMP socket takes the fds clients send (MonitorConfig.acceptFds). */
+  acceptFds?: boolean;
   serve?: Partial<StartServeOptions>;
 }
 
@@ -94,6 +96,7 @@ export async function serveUpstream(upstream: string, options: ServeOptions = {}
     readOnlyDeny: options.readOnlyDeny,
     socketMode: options.socketMode ?? 0o600,
     maxClientBufferBytes: options.maxClientBufferBytes ?? 8 * 1024 * 1024,
+    acceptFds: options.acceptFds,
   };
   const config: ServeConfig = { logLevel: 'debug', monitors: [monitor], audit: options.audit };
   const logger = new RecordingLogger();

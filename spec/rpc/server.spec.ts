@@ -58,14 +58,14 @@ test('before CONNECT_OPEN: AUTH_LIST and keepalive answer, everything else is "h
   }
 });
 
-test('features after open: event and close callbacks yes, fd passing no; 360/361 accepted', async () => {
+test('features after open: event and close callbacks and fd passing yes; 360/361 accepted', async () => {
   const client = await openClient();
   try {
     const ask = async (feature: number): Promise<number> =>
       (await client.call(REMOTE, RemoteProc.CONNECT_SUPPORTS_FEATURE, remoteProcedures.connectSupportsFeature.args, { feature }, remoteProcedures.connectSupportsFeature.reply)).supported;
     assert.equal(
       [await ask(Feature.REMOTE_EVENT_CALLBACK), await ask(Feature.REMOTE_CLOSE_CALLBACK), await ask(Feature.FD_PASSING), await ask(9999)],
-      [1, 1, 0, 0],
+      [1, 1, 1, 0],
     );
     await client.call(REMOTE, RemoteProc.CONNECT_REGISTER_CLOSE_CALLBACK, emptyBody, undefined, emptyBody);
     await client.call(REMOTE, RemoteProc.CONNECT_UNREGISTER_CLOSE_CALLBACK, emptyBody, undefined, emptyBody);
