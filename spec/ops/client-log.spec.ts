@@ -39,12 +39,17 @@ function stillConnected(logger: RecordingLogger, id: unknown): boolean {
   return !logger.entries.some((entry) => entry.message.startsWith('client disconnected') && entry.fields.client === id && entry.fields.kind !== 'libvirt');
 }
 
-function connectedLine(entry: LogEntry, kind: string, socket: string): number {
+/**
+ * Checks a connect line; `peerPid` is the client process (this one for the
+ * in-process clients), whose credentials the listener reads with SO_PEERCRED.
+ */
+function connectedLine(entry: LogEntry, kind: string, socket: string, peerPid = process.pid): number {
   assert.is(entry.level, 'info');
   assert.is(entry.fields.kind, kind);
   assert.is(entry.fields.socket, socket);
   assert.type(entry.fields.client, 'number');
-  assert.is(entry.message, `client connected on ${kind} socket ${socket}`);
+  assert.equal(entry.fields.peer, { pid: peerPid, uid: process.getuid!(), gid: process.getgid!() });
+  assert.is(entry.message, `client connected on ${kind} socket ${socket} (pid ${peerPid}, uid ${process.getuid!()})`);
   return entry.fields.client as number;
 }
 
@@ -104,8 +109,9 @@ test('QMP, HMP, read-only and libvirt (virsh) clients: connect and disconnect at
     slow.destroy();
 
     // libvirt, by virsh: one connection per run.
-    await run('virsh', ['-q', '-c', `qemu+unix:///system?socket=${paths.libvirt}`, 'domstate', 'vm'], { timeout: 30_000 });
-    const libvirtId = connectedLine(await entryWhere(logger, 'client connected', (fields) => fields.kind === 'libvirt'), 'libvirt', paths.libvirt);
+    const virsh = run('virsh', ['-q', '-c', `qemu+unix:///system?socket=${paths.libvirt}`, 'domstate', 'vm'], { timeout: 30_000 });
+    await virsh;
+    const libvirtId = connectedLine(await entryWhere(logger, 'client connected', (fields) => fields.kind === 'libvirt'), 'libvirt', paths.libvirt, virsh.child.pid);
     disconnectedLine(await entryWhere(logger, 'client disconnected', (fields) => fields.kind === 'libvirt' && fields.client === libvirtId), 'client closed');
 
     // serve stopping, on every kind.

@@ -33,7 +33,7 @@ test('upstream loss, then SIGTERM: no socket file and no temporary directory lef
     // Clients that come while the upstream is down wait, ungreeted, on every socket kind.
     const waiting = await rawQmp(sockets.hmp);
     clients.push(waiting);
-    await serve.waitForLog((line) => line.msg === `client connected on hmp socket ${sockets.hmp}`, 'the waiting client');
+    await serve.waitForLog((line) => line.msg === `client connected on hmp socket ${sockets.hmp} (pid ${process.pid}, uid ${process.getuid!()})`, 'the waiting client');
     serve.child.kill('SIGTERM');
     assert.equal(await serve.exited, { code: 0, signal: null });
     await waiting.waitForClose();
