@@ -135,14 +135,20 @@ class MonitorCounters implements MonitorObserver {
   }
 
   private observerFor(origin: CommandOrigin): SessionObserver {
-    let labels = { monitor: '', origin };
+    // prom-client hashes a label set on every observe(labels, v); the child of
+    // the current set is kept instead and replaced when the monitor is renamed.
+    let monitorName: string | undefined;
+    let roundTrips: { observe(seconds: number): void } | undefined;
     return {
       commandSettled: (command, outcome, startedAt) => {
         this.count(origin, this.label(command), outcome);
         if (startedAt === undefined) return;
         const name = this.name();
-        if (labels.monitor !== name) labels = { monitor: name, origin };
-        this.roundTrips.observe(labels, (performance.now() - startedAt) / 1000);
+        if (roundTrips === undefined || monitorName !== name) {
+          monitorName = name;
+          roundTrips = this.roundTrips.labels({ monitor: name, origin });
+        }
+        roundTrips.observe((performance.now() - startedAt) / 1000);
       },
       commandSent: () => undefined,
       slowConsumerDisconnected: () => this.slowConsumers.set(origin, (this.slowConsumers.get(origin) ?? 0) + 1),
