@@ -16,7 +16,11 @@ export interface AuditRecord {
   /** Already-serialised JSON; written only when the log records arguments. */
   argumentsJson?: string;
   /** Where the command came from when not a QMP / HMP socket. */
-  origin?: 'libvirt';
+  origin?: 'libvirt' | 'nats';
+  /** A NATS request's reply subject (its requester's inbox). */
+  replyTo?: string;
+  /** Who a NATS request says it comes from (its Qmpx-Requester header; not vouched for by NATS). */
+  requester?: string;
   /** The libvirt API of a libvirt call. */
   procedure?: string;
   /** An HMP command line (already cut to its command words unless arguments are recorded). */

@@ -3,7 +3,7 @@
  *
  *   qmpx serve (--upstream SOCKET | --launch [-- QEMU ARGS...]) --qmp PATH [--hmp PATH]
  *              [--read-only PATH] [--libvirt PATH] [--libvirt-read-only PATH] [--agent SOCKET]
- *              [--name NAME] [--config FILE]
+ *              [--name NAME] [--config FILE] [--nats URL [--nats-host NAME] [--nats-jetstream] [--nats-creds FILE]]
  *   qmpx serve --config FILE --libvirt PATH     one libvirt socket for every monitor of FILE
  *
  * Runs until SIGTERM/SIGINT (exit 0), or with --launch until QEMU exits
@@ -23,6 +23,7 @@ import {
   type ServeLogLevel,
 } from '../proxy/config.js';
 import { runServe } from '../proxy/daemon.js';
+import { DEFAULT_RUN_STATE_BUCKET, checkNatsConfig, eventStreamConfig, natsConfigFromServers, type NatsConfig } from '../nats/config.js';
 import { collectEnv } from './common.js';
 
 /** The options commander hands to the action. */
@@ -52,6 +53,10 @@ export interface ServeCliOptions {
   metrics?: string;
   control?: string;
   logFormat?: 'auto' | 'pretty' | 'json';
+  nats?: string;
+  natsHost?: string;
+  natsJetstream?: boolean;
+  natsCreds?: string;
 }
 
 const LOG_LEVELS: ServeLogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -92,6 +97,10 @@ export function serveCommand(): Command {
     .option('--audit-arguments', 'include command arguments in the audit log')
     .option('--metrics <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics')
     .option('--control <path>', "the control socket `qmpx status` reads (mode 0600; default: the first socket's path + .control)")
+    .option('--nats <url>', 'publish events and answer commands over NATS (nats://[USER:PASSWORD@]HOST:PORT, comma-separated servers)')
+    .option('--nats-host <name>', 'the host name in NATS subjects (default: this machine\'s host name)')
+    .option('--nats-jetstream', 'keep events in a JetStream stream (published with acks) and run states in a key-value bucket')
+    .option('--nats-creds <file>', 'a NATS credentials file (JWT and nkey seed)')
     .addOption(new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--log-format <format>', 'pretty (readable) or json lines; auto: pretty on a terminal').choices(['auto', 'pretty', 'json']).default('auto'))
     .argument('[qemu-args...]', 'with --launch: QEMU arguments after --, replacing the guest-less defaults')
@@ -175,7 +184,32 @@ export async function buildServeConfig(options: ServeCliOptions, qemuArgs: strin
   if (maxConnections !== undefined) config.maxConnections = maxConnections;
   const maxConnectionsPerSocket = options.maxConnectionsPerSocket ?? fromFile?.maxConnectionsPerSocket;
   if (maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = maxConnectionsPerSocket;
+  const nats = natsConfigOf(options, fromFile?.nats);
+  if (nats !== undefined) config.nats = nats;
   checkConfig(config, options.config ?? 'the command line');
+  return config;
+}
+
+/** --nats replaces the file's servers and credentials; --nats-host, --nats-jetstream and --nats-creds change either. */
+function natsConfigOf(options: ServeCliOptions, fromFile: NatsConfig | undefined): NatsConfig | undefined {
+  let config = fromFile;
+  if (options.nats !== undefined) {
+    const fromUrl = natsConfigFromServers(options.nats, '--nats');
+    config = { ...fromFile, ...fromUrl };
+    if (fromFile !== undefined && (fromUrl.user !== undefined || fromUrl.token !== undefined)) delete config.credentials;
+  }
+  const refining = options.natsHost !== undefined || options.natsJetstream === true || options.natsCreds !== undefined;
+  if (config === undefined) {
+    if (refining) throw new QmpxError('--nats-host, --nats-jetstream and --nats-creds go with --nats (or a config file with a nats key)');
+    return undefined;
+  }
+  if (options.natsHost !== undefined) config.host = options.natsHost;
+  if (options.natsCreds !== undefined) config.credentials = options.natsCreds;
+  if (options.natsJetstream === true) {
+    config.jetStream ??= eventStreamConfig();
+    config.runStateBucket ??= DEFAULT_RUN_STATE_BUCKET;
+  }
+  checkNatsConfig(config, options.nats !== undefined ? '--nats' : (options.config ?? 'the config file'));
   return config;
 }
 

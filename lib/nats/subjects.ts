@@ -79,3 +79,28 @@ export function parseSubject(subject: string): ParsedSubject | null {
     return null;
   }
 }
+
+/**
+ * The key of a VM in the run-state key-value bucket: `<host>.<vm>`, each
+ * token as in a subject with `=` in place of `%`, since a key may not hold
+ * `%` (keys allow `[-/_=.A-Za-z0-9]`). `=` never occurs in a token
+ * otherwise (encodeToken writes it as `%3D`), so keys read back exactly.
+ */
+export function runStateKey(host: string, vm: string): string {
+  return `${keyToken(host)}.${keyToken(vm)}`;
+}
+
+/** Reads a key runStateKey wrote; null for anything else. */
+export function parseRunStateKey(key: string): { host: string; vm: string } | null {
+  const tokens = key.split('.');
+  if (tokens.length !== 2) return null;
+  try {
+    return { host: decodeToken(tokens[0]!.replaceAll('=', '%')), vm: decodeToken(tokens[1]!.replaceAll('=', '%')) };
+  } catch {
+    return null;
+  }
+}
+
+function keyToken(name: string): string {
+  return encodeToken(name).replaceAll('%', '=');
+}

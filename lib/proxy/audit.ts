@@ -164,6 +164,8 @@ export function auditLine(entry: AuditRecord, recordsArguments: boolean): string
   if (entry.origin !== undefined) line += `,"origin":"${entry.origin}"`;
   if (entry.procedure !== undefined) line += `,"procedure":${JSON.stringify(bounded('procedure', entry.procedure, MAX_AUDIT_NAME_BYTES))}`;
   if (entry.line !== undefined) line += `,"line":${JSON.stringify(bounded('line', entry.line, MAX_AUDIT_ARGUMENTS_BYTES))}`;
+  if (entry.replyTo !== undefined) line += `,"replyTo":${JSON.stringify(bounded('replyTo', entry.replyTo, MAX_AUDIT_NAME_BYTES))}`;
+  if (entry.requester !== undefined) line += `,"requester":${JSON.stringify(bounded('requester', entry.requester, MAX_AUDIT_NAME_BYTES))}`;
   if (recordsArguments && entry.argumentsJson !== undefined) {
     const kept = bounded('arguments', entry.argumentsJson, MAX_AUDIT_ARGUMENTS_BYTES);
     line += `,"arguments":${kept === entry.argumentsJson ? kept : JSON.stringify(kept)}`;

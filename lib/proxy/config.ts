@@ -24,6 +24,7 @@ import { readFile } from 'node:fs/promises';
 import { QmpxError } from '../errors.js';
 import { compileSchema } from '../schema.js';
 import { socketPathProblem } from '../net/listen.js';
+import { natsConfigFromFile, natsConfigSchema, type NatsConfig, type NatsConfigFile } from '../nats/config.js';
 import { readOnlyDenyProblem } from './policy.js';
 
 export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -99,6 +100,8 @@ export interface ServeConfig {
   /** `metrics`: HOST:PORT for Prometheus (lib/proxy/metrics.ts); `control`: the status socket (lib/proxy/control.ts). */
   metrics?: string;
   control?: string;
+  /** The fleet bridge: events, commands and run states over NATS (lib/nats/config.ts). */
+  nats?: NatsConfig;
   monitors: MonitorConfig[];
 }
 
@@ -116,6 +119,7 @@ interface ConfigFile {
   libvirt?: string;
   metrics?: string;
   control?: string;
+  nats?: NatsConfigFile;
   monitors: Array<{
     name?: string;
     upstream?: string;
@@ -158,6 +162,7 @@ const configFileSchema = {
     libvirt: pathSchema,
     metrics: { type: 'string', minLength: 1 },
     control: pathSchema,
+    nats: natsConfigSchema,
     monitors: {
       type: 'array',
       minItems: 1,
@@ -301,6 +306,7 @@ export function configFromJson(value: unknown, source: string, defaults: Monitor
   if (value.libvirt !== undefined) config.libvirt = { path: value.libvirt, socketMode };
   if (value.metrics !== undefined) config.metrics = value.metrics;
   if (value.control !== undefined) config.control = value.control;
+  if (value.nats !== undefined) config.nats = natsConfigFromFile(value.nats, source);
   if (value.maxConnections !== undefined) config.maxConnections = value.maxConnections;
   if (value.maxConnectionsPerSocket !== undefined) config.maxConnectionsPerSocket = value.maxConnectionsPerSocket;
   checkConfig(config, source);

@@ -28,6 +28,9 @@ import { ServeMetrics } from './metrics.js';
 import { MonitorProxy, type MonitorProxyOptions } from './monitor-proxy.js';
 import { createServeLogger, resolveLogFormat } from './serve-logger.js';
 import { checkSocketPlaces } from './socket-place.js';
+import { policyNamed } from './policy.js';
+import type { FleetVm } from '../nats/fleet-vm.js';
+import type { NatsBridge } from '../nats/bridge.js';
 
 /** A started `serve`. */
 export interface ServeHandle {
@@ -70,6 +73,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
   const proxies: MonitorProxy[] = [];
   const launchers: QemuSupervisor[] = [];
   let libvirtEndpoint: LibvirtEndpoint | undefined;
+  let natsBridge: NatsBridge | undefined;
   // Shared by every monitor: the limits are per process.
   const connections = new ConnectionLimiter(
     {
@@ -92,6 +96,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     finishing ??= (async () => {
       logger.info({ reason, status }, 'shutting down');
       await control?.close();
+      await natsBridge?.stop();
       await metrics?.close();
       await libvirtEndpoint?.close();
       await Promise.all(proxies.map((proxy) => proxy.stop(options.shutdownGraceMs)));
@@ -135,6 +140,13 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     if (config.libvirt !== undefined) {
       const libvirtAudit = metrics?.auditingLibvirt(audit) ?? audit;
       libvirtEndpoint = await startServeLibvirt(config.libvirt.path, config.libvirt.socketMode, proxies, { logger, audit: libvirtAudit, connections, budget: inputBudget });
+    }
+    if (config.nats !== undefined) {
+      // Imported here: the NATS client is loaded only by a serve that uses it.
+      const { startNatsBridge } = await import('../nats/bridge.js');
+      const vms = proxies.map((proxy, index): FleetVm => fleetVm(proxy, config.monitors[index]!));
+      natsBridge = await startNatsBridge(config.nats, vms, { logger, audit });
+      metrics?.observeNats(natsBridge);
     }
     if (metrics !== undefined) metricsAddress = await metrics.listen(config.metrics!, logger);
     const controlPath = config.control ?? defaultControlPath(config);
@@ -205,6 +217,17 @@ async function startServeLibvirt(
   for (const proxy of proxies) proxy.upstream.onLink(() => endpoint.domainsChanged());
   shared.logger.info({ socket: endpoint.path, kind: 'libvirt', domains: proxies.length }, 'listening');
   return endpoint;
+}
+
+/** A monitor as the fleet bridge sees it: `.cmd.` subjects run under the full policy, `.ro.` under its read-only socket's. */
+function fleetVm(proxy: MonitorProxy, monitor: MonitorConfig): FleetVm {
+  return {
+    get name() {
+      return proxy.name;
+    },
+    upstream: proxy.upstream,
+    policies: { cmd: policyNamed('full'), ro: policyNamed('read-only', monitor.readOnlyDeny) },
+  };
 }
 
 function describeMonitor(monitor: MonitorConfig, proxy: MonitorProxy): object {

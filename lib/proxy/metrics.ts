@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import type { MonitorSnapshot } from './snapshot.js';
 import type { CommandOrigin, CommandOutcome, MonitorObserver, SessionObserver } from './observer.js';
 import type { UpstreamLink } from './upstream.js';
+import type { NatsBridgeStats } from '../nats/bridge.js';
 
 /** Distinct event names labelled per monitor; further names count as "other". */
 export const MAX_EVENT_NAMES = 128;
@@ -257,6 +258,21 @@ export class ServeMetrics {
       this.monitors.push({ monitor, counters });
     };
     return Object.assign(counters, { attach });
+  }
+
+  /** The fleet bridge's event counts (serve --nats), read at scrape time. */
+  observeNats(bridge: { stats(): NatsBridgeStats }): void {
+    const registers = [this.registry];
+    const counts: Array<[string, string, (stats: NatsBridgeStats) => number]> = [
+      ['qmpx_nats_events_published_total', 'Events NATS took (with JetStream: acknowledged)', (stats) => stats.published],
+      ['qmpx_nats_events_while_down_total', 'Events that arrived while NATS was not connected', (stats) => stats.arrivedWhileDown],
+      ['qmpx_nats_events_dropped_total', 'Events dropped because the NATS event buffer was full', (stats) => stats.dropped],
+    ];
+    for (const [name, help, read] of counts) {
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(bridge.stats())); } });
+    }
+    new Gauge({ name: 'qmpx_nats_events_buffered', help: 'Events waiting to go to NATS', registers, collect() { this.set(bridge.stats().buffered); } });
+    new Gauge({ name: 'qmpx_nats_connected', help: '1 while connected to NATS, else 0', registers, collect() { this.set(bridge.stats().connected ? 1 : 0); } });
   }
 
   /** An audit sink for the process-wide libvirt endpoint: each call is counted for the monitor named in it. */
