@@ -20,8 +20,16 @@ export class OutcomeUnknownError extends TimeoutError {
     readonly subject: string,
     timeoutMs: number,
     command: string,
+    /** What the serve said, when it was the serve that got no reply from QEMU. */
+    serveSaid?: string,
   ) {
-    super(`${command}: no reply on ${subject} within ${timeoutMs} ms: outcome unknown (the VM may have run it)`, timeoutMs, command);
+    super(
+      serveSaid === undefined
+        ? `${command}: no reply on ${subject} within ${timeoutMs} ms: outcome unknown (the VM may have run it)`
+        : `${command}: outcome unknown, the serve on ${subject} says: ${serveSaid}`,
+      timeoutMs,
+      command,
+    );
   }
 }
 
@@ -34,11 +42,17 @@ export class NoResponderError extends QmpxError {
   override readonly code = 'NO_RESPONDER';
 
   constructor(
+    /** The subject nobody answered, or the run-state keys looked up for the VM's host. */
     readonly subject: string,
-    readonly host: string,
     readonly vm: string,
+    /** Undefined when no host has a VM of that name at all. */
+    readonly host?: string,
   ) {
-    super(`no qmpx serve answers for VM '${vm}' on host '${host}' (no responder on ${subject}); nothing was run`);
+    super(
+      host === undefined
+        ? `no qmpx serve answers for VM '${vm}': no host has it (${subject}); nothing was run`
+        : `no qmpx serve answers for VM '${vm}' on host '${host}' (no responder on ${subject}); nothing was run`,
+    );
   }
 }
 

@@ -4,7 +4,7 @@
  * it.
  *
  *   execute / raw.send   request on qmpx.<host>.<vm>.cmd.<command> (or .ro. with readOnly)
- *   hmp                  the same subject class, the line as the body, marked by a header
+ *   hmp                  on .human-monitor-command of that class, the line as the body (header Qmpx-Format: hmp)
  *   events$              subscription to qmpx.<host>.<vm>.evt.*, in the order the serve published
  *   state, closed        the NATS connection's: ready while it is open, closed when it ends
  *
@@ -29,7 +29,7 @@ import type { MonitorState } from '../state.js';
 import { describeTarget, openNatsConnection, parseNatsTarget, type NatsCredentials, type NatsTarget } from './client-connection.js';
 import { readFleetEvent } from './client-events.js';
 import { resolveHost } from './client-discovery.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, requestReply, type VmAddress } from './client-request.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, HMP_COMMAND, requestReply, type RemoteReply, type VmAddress } from './client-request.js';
 import { vmClassWildcard } from './subjects.js';
 
 export interface NatsMonitorOptions extends NatsCredentials {
@@ -41,13 +41,8 @@ export interface NatsMonitorOptions extends NatsCredentials {
   connectTimeoutMs?: number;
   /** Where diagnostics go; pino-compatible. Default: warnings and errors to stderr. */
   logger?: Logger;
-}
-
-/** The first word of an HMP line: the subject's command token. */
-function hmpCommandName(commandLine: string): string {
-  const name = /^\s*(\S+)/.exec(commandLine)?.[1];
-  if (name === undefined) throw new InvalidArgumentError('an empty HMP command line');
-  return name;
+  /** The serves' run-state bucket, where the VM's host is looked up when the URL names none. Default qmpx-run-state. */
+  runStateBucket?: string;
 }
 
 class NatsMonitor implements Monitor {
@@ -125,10 +120,14 @@ class NatsMonitor implements Monitor {
   }
 
   async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
-    const reply = await this.request(hmpCommandName(commandLine), commandLine, true, opts);
-    if (reply.kind === 'error') throw new QmpError(reply.message.error.class, reply.message.error.desc, 'human-monitor-command');
-    if (typeof reply.message.return !== 'string') throw new ProtocolError('an HMP reply that is not text', reply.text);
-    const output = normaliseHmpOutput(reply.message.return);
+    if (commandLine.trim() === '') throw new InvalidArgumentError('an empty HMP command line');
+    const reply = await this.request(HMP_COMMAND, commandLine, true, opts);
+    if (reply.errorCode !== undefined) {
+      const refusal = readReply(reply.body);
+      if (refusal.kind === 'error') throw new QmpError(refusal.message.error.class, refusal.message.error.desc, HMP_COMMAND);
+      throw new ProtocolError(`an answer of qmpx (${reply.errorCode}) that is not an error reply`, reply.body);
+    }
+    const output = normaliseHmpOutput(reply.body);
     if (opts.throwOnError && hmpErrorText(output) !== null) throw new HmpError(commandLine, output);
     return output;
   }
@@ -144,16 +143,17 @@ class NatsMonitor implements Monitor {
     await this.closed;
   }
 
-  private send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}): Promise<QmpReply> {
-    if (opts.oob) return Promise.reject(new UnsupportedError(`${command}: exec-oob is not available over NATS`));
-    return this.request(command, wireCommand(command, argumentsJson, false).trimEnd(), false, opts);
+  private async send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}): Promise<QmpReply> {
+    if (opts.oob) throw new UnsupportedError(`${command}: exec-oob is not available over NATS`);
+    const reply = await this.request(command, wireCommand(command, argumentsJson, false).trimEnd(), false, opts);
+    return readReply(reply.body);
   }
 
-  private async request(command: string, body: string, hmp: boolean, opts: RawRequestOptions): Promise<QmpReply> {
+  private async request(command: string, body: string, hmp: boolean, opts: RawRequestOptions): Promise<RemoteReply> {
     if (this.state !== 'ready') throw new StateError(`${command}: the NATS connection is ${this.state}`, this.state);
     this.pending++;
     try {
-      const text = await requestReply(this.connection, this.address, {
+      const reply = await requestReply(this.connection, this.address, {
         kind: this.options.readOnly ? 'ro' : 'cmd',
         command,
         body,
@@ -161,7 +161,7 @@ class NatsMonitor implements Monitor {
         timeoutMs: opts.timeoutMs ?? this.options.commandTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       });
-      return readReply(text);
+      return reply;
     } finally {
       this.pending--;
     }
@@ -188,7 +188,7 @@ export async function connectNats(url: string, options: NatsMonitorOptions = {})
   const logger = options.logger ?? defaultLogger;
   const connection = await openNatsConnection(target, options);
   try {
-    const host = target.host ?? (await resolveHost(connection, target.vm, options.connectTimeoutMs ?? 5000));
+    const host = target.host ?? (await resolveHost(connection, target.vm, options.connectTimeoutMs ?? 5000, options.runStateBucket));
     return new NatsMonitor(connection, { host, vm: target.vm }, target, options, logger);
   } catch (error) {
     await connection.close();
