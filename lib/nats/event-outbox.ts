@@ -64,8 +64,8 @@ export class EventOutbox {
   enqueue(vmKey: string, message: EventMessage): void {
     if (this.closed) return;
     if (!this.connected) {
-      this.counts.arrivedWhileDown++;
       this.beginOutage();
+      this.counts.arrivedWhileDown++;
     }
     if (this.counts.buffered >= this.maxBuffered) {
       if (!this.warnedFull) {

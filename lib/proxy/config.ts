@@ -12,6 +12,7 @@
  *     "maxClientBufferBytes": 8388608,
  *     "audit": { "path": "/var/log/qmpx/audit.ndjson", "arguments": false },
  *     "libvirt": "/run/qmpx/libvirt.sock",
+ *     "nats": { "servers": "nats://nats1:4222", "host": "hv-1", "jetStream": true },   (lib/nats/config.ts)
  *     "monitors": [
  *       { "name": "vm1", "upstream": "/run/vm1/qmp.sock",
  *         "qmp": "/run/qmpx/vm1.qmp", "hmp": "/run/qmpx/vm1.hmp", "readOnly": "/run/qmpx/vm1.ro" },

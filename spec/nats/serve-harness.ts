@@ -17,8 +17,8 @@ export const HOST = 'hv-1';
 
 export interface ServedVm {
   name: string;
-  qemu: QemuInstance;
-  /** Which of the QEMU's QMP sockets serve takes (default its main one). */
+  /** The QEMU whose main QMP socket serve takes, unless `upstream` names another socket. */
+  qemu?: QemuInstance;
   upstream?: string;
 }
 
@@ -35,14 +35,16 @@ export interface NatsServe {
 export async function startNatsServe(
   nats: NatsServerInstance,
   vms: readonly ServedVm[],
-  options: { user?: string; jetStream?: boolean; host?: string; maxBufferedEvents?: number } = {},
+  options: { user?: string; jetStream?: boolean; host?: string; maxBufferedEvents?: number; metrics?: boolean } = {},
 ): Promise<NatsServe> {
   const dir = createTempDir('nats-serve');
   const qmpPaths = new Map<string, string>();
   const monitors: MonitorConfig[] = vms.map((vm, index) => {
     const qmp = socketPathIn(dir, `vm${index}.qmp`);
     qmpPaths.set(vm.name, qmp);
-    return { name: vm.name, upstream: vm.upstream ?? vm.qemu.qmpPath, qmp, socketMode: 0o600, maxClientBufferBytes: 8 * 1024 * 1024 };
+    const upstream = vm.upstream ?? vm.qemu?.qmpPath;
+    if (upstream === undefined) throw new Error(`${vm.name}: give qemu or upstream`);
+    return { name: vm.name, upstream, qmp, socketMode: 0o600, maxClientBufferBytes: 8 * 1024 * 1024 };
   });
   const natsConfig: NatsConfig = { servers: [nats.url], host: options.host ?? HOST, maxBufferedEvents: options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS };
   if (options.user !== undefined) {
@@ -56,6 +58,7 @@ export async function startNatsServe(
   }
   const auditPath = `${dir}/audit.ndjson`;
   const config: ServeConfig = { logLevel: 'info', audit: { path: auditPath, arguments: true }, monitors, nats: natsConfig };
+  if (options.metrics === true) config.metrics = '127.0.0.1:0';
   const logger = new RecordingLogger();
   const handle = await startServe(config, { logger, shutdownGraceMs: 2000, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 200 } } });
   return {
