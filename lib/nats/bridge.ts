@@ -213,7 +213,8 @@ class Bridge implements NatsBridge {
         case 'reconnect':
           logger.info({ server: status.server }, 'NATS connection back');
           this.setConnected(true);
-          for (const bridged of this.vms) bridged.runState.attach(this.runStateStore);
+          // A server that came back with an empty store has lost the stream and the bucket: made again (waiting events are retried meanwhile).
+          void this.prepare(connection);
           break;
         case 'error':
           logger.warn({ err: status.error.message }, 'NATS reports an error');

@@ -3,12 +3,14 @@
  * since a time after a consumer's outage, and no event lost across a NATS
  * restart or while NATS is unreachable at start.
  */
+import { rm } from 'node:fs/promises';
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startNatsServer } from '../helpers/nats-server.js';
 import { startQemu } from '../helpers/qemu.js';
+import { eventually } from '../proxy/harness.js';
 import type { RawClient } from '../helpers/raw-client.js';
 import { HOST, eventLines, natsClient, negotiated, runWithEvents, startNatsServe } from './serve-harness.js';
 
@@ -123,6 +125,34 @@ test('a NATS restart loses no event with JetStream: every event QEMU sent before
   } finally {
     await serve.stop();
     await client.close();
+    await Promise.all([qemu.stop(), nats.stop()]);
+  }
+});
+
+test('a NATS server that comes back with an empty store gets the stream and the bucket again, and the events after', async () => {
+  const nats = await startNatsServer();
+  const qemu = await startQemu();
+  const serve = await startNatsServe(nats, [{ name: 'vm1', qemu }], { jetStream: true });
+  let client: NatsConnection | undefined;
+  try {
+    const socket = await negotiated(serve.qmpPaths.get('vm1')!);
+    await toggle(socket, 1, 'before');
+    await serve.logger.waitFor('run states go to the NATS key-value bucket');
+    await nats.down();
+    await rm(nats.storeDir, { recursive: true, force: true });
+    await nats.up();
+    // The stream is made again before the bucket is opened again, which is logged.
+    const bucketOpened = (): number => serve.logger.entries.filter((entry) => entry.message === 'run states go to the NATS key-value bucket').length;
+    await eventually(() => bucketOpened() === 2, 'the bucket opened again', 30_000);
+    const after = await toggle(socket, 1, 'after');
+    client = await natsClient(nats);
+    assert.equal((await replay(client, after.length)).map((msg) => msg.string()), after);
+    const manager = await jetstreamManager(client);
+    assert.is((await manager.streams.info('KV_qmpx-run-state')).config.name, 'KV_qmpx-run-state');
+    await socket.close();
+  } finally {
+    await serve.stop();
+    await client?.close();
     await Promise.all([qemu.stop(), nats.stop()]);
   }
 });
