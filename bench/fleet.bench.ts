@@ -116,12 +116,12 @@ function shareOf(index: number, parts: number): [number, number] {
   return [first, Math.floor((VMS * (index + 1)) / parts) - first];
 }
 
-async function startServe(dir: string, index: number, natsUrl: string): Promise<Measured> {
-  const [first, count] = shareOf(index, SERVES);
+async function startServe(dir: string, index: number | 'base', natsUrl: string): Promise<Measured> {
+  const [first, count] = index === 'base' ? [0, 1] : shareOf(index, SERVES);
   const monitors = Array.from({ length: count }, (_, offset) => ({
     name: `vm${first + offset}`,
     upstream: join(dir, `u${first + offset}.sock`),
-    qmp: join(dir, `q${first + offset}.sock`),
+    qmp: join(dir, `${index === 'base' ? 'b' : 'q'}${first + offset}.sock`),
   }));
   const configPath = join(dir, `serve-${index}.json`);
   const nats = { servers: natsUrl, host: `bench-h${index}`, ...(JETSTREAM ? { jetStream: true, runState: false } : {}) };
@@ -141,7 +141,7 @@ class Subscriber {
   handle(subject: string, body: string): void {
     const receivedMicros = (performance.timeOrigin + performance.now()) * 1000;
     this.delivered++;
-    if (this.seenVms.size < VMS) this.seenVms.add(subject.split('.')[2]!);
+    if (this.seenVms.size <= VMS) this.seenVms.add(subject.split('.').slice(1, 3).join('.'));
     if (!this.recording) return;
     const { timestamp } = JSON.parse(body) as { timestamp: { seconds: number; microseconds: number } };
     this.latenciesMicros.push(receivedMicros - (timestamp.seconds * 1e6 + timestamp.microseconds));
@@ -191,6 +191,18 @@ export async function run(): Promise<BenchResult[]> {
     client.subscribe('qmpx.*.*.evt.*', { callback: (_error, message) => subscriber.handle(message.subject, message.string()) });
     await client.flush();
 
+    // One serve with one VM, for what a serve costs before its VMs: the per-VM RSS is what the fleet's serves hold beyond that.
+    progress('a serve with one VM, for the fixed RSS');
+    const base = await startServe(dir, 'base', natsUrl);
+    const baseDeadline = Date.now() + 60_000;
+    while (!subscriber.seenVms.has('bench-hbase.vm0')) {
+      if (Date.now() > baseDeadline) throw new Error('the one-VM serve published nothing');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const baseRss = base.rssMiB();
+    await base.stop();
+    subscriber.seenVms.clear();
+
     progress(`${SERVES} serve processes`);
     const started = performance.now();
     const serves = await Promise.all(Array.from({ length: SERVES }, (_, index) => startServe(dir, index, natsUrl)));
@@ -233,7 +245,7 @@ export async function run(): Promise<BenchResult[]> {
     console.log(`  all VMs' events flowing after    ${allFlowingS.toFixed(1)} s`);
     console.log(`  delivered to the subscriber       ${rate.toFixed(0)} events/s (raised: ${raised.toFixed(0)}/s)`);
     console.log(`  end-to-end latency                p50 ${(percentile(latencies, 0.5) / 1000).toFixed(2)} ms, p99 ${(percentile(latencies, 0.99) / 1000).toFixed(2)} ms (${latencies.length} events)`);
-    console.log(`  serve RSS                         ${serveRss.toFixed(0)} MiB in all, ${((serveRss * 1024) / VMS).toFixed(1)} KiB per VM`);
+    console.log(`  serve RSS                         ${serveRss.toFixed(0)} MiB in all, ${((serveRss * 1024) / VMS).toFixed(1)} KiB per VM; ${(((serveRss - SERVES * baseRss) * 1024) / VMS).toFixed(1)} KiB per VM beyond a one-VM serve's ${baseRss.toFixed(0)} MiB`);
     console.log(`  nats-server RSS                   ${natsRss.toFixed(0)} MiB`);
     console.log(`  serve CPU per 1,000 events        ${((serveCpu * 1000 * 1000) / delivered).toFixed(0)} ms (${((serveCpu / windowS) * 100).toFixed(0)}% of a core in all)`);
     console.log(`  nats-server CPU per 1,000 events  ${((natsCpu * 1000 * 1000) / delivered).toFixed(0)} ms`);
