@@ -18,7 +18,7 @@
 import type { Observable } from 'rxjs';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { CloseInfo, ExecuteOptions, HmpOptions, Monitor, QmpReply, RawCommands, RawRequestOptions } from '../contract.js';
-import { ConnectionClosedError, HmpError, InvalidArgumentError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
+import { HmpError, InvalidArgumentError, ProtocolError, QmpError, StateError, UnsupportedError } from '../errors.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 import { defaultLogger, type Logger } from '../log.js';
@@ -72,7 +72,11 @@ class NatsMonitor implements Monitor {
     this.raw = { send: (command, argumentsJson, opts) => this.send(command, argumentsJson, opts) };
     this.subscription = connection.subscribe(vmClassWildcard(address.host, address.vm, 'evt'), {
       callback: (error, message) => {
-        if (error !== null) return;
+        if (error !== null) {
+          // A subscription the server refuses (no permission on the event subjects) ends here: say so once.
+          logger.warn({ monitor: this.label, err: error.message }, 'no events from NATS for this VM');
+          return;
+        }
         const fleetEvent = readFleetEvent(message);
         if (fleetEvent === null) {
           this.protocolErrorSubject.next(new ProtocolError(`not a QMP event on ${message.subject}`, message.string()));
@@ -192,7 +196,7 @@ export async function connectNats(url: string, options: NatsMonitorOptions = {})
     return new NatsMonitor(connection, { host, vm: target.vm }, target, options, logger);
   } catch (error) {
     await connection.close();
-    throw error instanceof Error ? error : new ConnectionClosedError(String(error));
+    throw error;
   }
 }
 
