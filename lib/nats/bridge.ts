@@ -22,14 +22,14 @@
 import { readFile } from 'node:fs/promises';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, credsAuthenticator, headers as natsHeaders, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, errors as natsErrors, headers as natsHeaders, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
 import type { AuditSink } from '../audit-sink.js';
 import type { QmpEventFrame } from '../contract.js';
 import type { Logger } from '../log.js';
 import { answerCommand } from './command-responder.js';
 import type { NatsConfig } from './config.js';
 import { eventMessage, timestampText, SameTimestampCounter, type EventMessage } from './event-message.js';
-import { EventOutbox, type EventSender, type OutboxCounts } from './event-outbox.js';
+import { EventOutbox, UnpublishableEventError, type EventSender, type OutboxCounts } from './event-outbox.js';
 import { ensureEventStream } from './event-stream.js';
 import type { FleetLink, FleetVm } from './fleet-vm.js';
 import { RUN_STATE_EVENTS, VmRunState, type RunStateStore } from './run-state.js';
@@ -245,11 +245,14 @@ class Bridge implements NatsBridge {
     if (connection === undefined) throw new Error('not connected to NATS');
     const headers = natsHeaders();
     for (const [name, value] of message.headers) headers.set(name, value);
-    if (this.config.jetStream === undefined) {
-      connection.publish(message.subject, message.body, { headers });
-      return;
+    try {
+      if (this.config.jetStream === undefined) connection.publish(message.subject, message.body, { headers });
+      else await jetstream(connection).publish(message.subject, message.body, { headers, msgID: message.messageId });
+    } catch (error) {
+      // The client refuses a message past the server's max_payload before sending anything: no retry can help.
+      if (error instanceof natsErrors.InvalidArgumentError) throw new UnpublishableEventError(error.message, { cause: error });
+      throw error;
     }
-    await jetstream(connection).publish(message.subject, message.body, { headers, msgID: message.messageId });
   };
 
   /** A new link of a VM: its status first, then its events and commands. */

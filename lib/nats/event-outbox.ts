@@ -11,10 +11,15 @@
  * While NATS is down, or a publish fails, events stay queued, up to
  * `maxBuffered` over all VMs; past that, new events are dropped and
  * counted. Both are logged once per outage, with the counts when NATS is
- * back. A failed publish is tried again after a backoff, or on reconnection.
+ * back. A failed publish is tried again after a backoff, or on reconnection,
+ * except one NATS can never take (UnpublishableEventError), which is
+ * dropped, counted and logged, so it cannot hold up the VM's later events.
  */
 import type { Logger } from '../log.js';
 import type { EventMessage } from './event-message.js';
+
+/** A sender's rejection of an event NATS will never take (larger than the server's max_payload): dropped, not retried. */
+export class UnpublishableEventError extends Error {}
 
 /** Where events go: resolves once NATS has the message (JetStream: acknowledged), rejects when it did not take it. */
 export type EventSender = (message: EventMessage) => Promise<void>;
@@ -29,7 +34,7 @@ export interface OutboxCounts {
   published: number;
   /** Events that arrived while NATS was down (sent later unless dropped). */
   arrivedWhileDown: number;
-  /** Events dropped because the buffer was full. */
+  /** Events dropped because the buffer was full, or because NATS can never take them. */
   dropped: number;
   /** Publishes that failed (and were tried again). */
   failedPublishes: number;
@@ -144,6 +149,13 @@ export class EventOutbox {
         try {
           await this.send(queue[0]!);
         } catch (error) {
+          if (error instanceof UnpublishableEventError) {
+            this.logger.warn({ subject: queue[0]!.subject, err: error.message }, 'event dropped: NATS cannot take it');
+            queue.shift();
+            this.counts.buffered--;
+            this.counts.dropped++;
+            continue;
+          }
           this.counts.failedPublishes++;
           this.logger.debug({ err: (error as Error).message, subject: queue[0]!.subject }, 'NATS publish failed; will try again');
           this.beginOutage();

@@ -266,7 +266,7 @@ export class ServeMetrics {
     const counts: Array<[string, string, (stats: NatsBridgeStats) => number]> = [
       ['qmpx_nats_events_published_total', 'Events NATS took (with JetStream: acknowledged)', (stats) => stats.published],
       ['qmpx_nats_events_while_down_total', 'Events that arrived while NATS was not connected', (stats) => stats.arrivedWhileDown],
-      ['qmpx_nats_events_dropped_total', 'Events dropped because the NATS event buffer was full', (stats) => stats.dropped],
+      ['qmpx_nats_events_dropped_total', 'Events dropped because the NATS event buffer was full or NATS cannot take them', (stats) => stats.dropped],
     ];
     for (const [name, help, read] of counts) {
       new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(bridge.stats())); } });
