@@ -13,7 +13,13 @@
  *   │   └── FrameError         a libvirt byte stream that cannot be framed: reason  lib/rpc/errors.ts
  *   ├── ConnectionClosedError  CONNECTION_CLOSED: the connection ended before the request settled: cause
  *   ├── TimeoutError           TIMEOUT: a request's own deadline passed: command, timeoutMs
- *   │   └── GreetingTimeoutError   GREETING_TIMEOUT: no greeting within greetingTimeoutMs
+ *   │   ├── GreetingTimeoutError   GREETING_TIMEOUT: no greeting within greetingTimeoutMs
+ *   │   └── OutcomeUnknownError    OUTCOME_UNKNOWN: no reply over NATS in time; the VM may have
+ *   │                              run it: subject                          lib/nats/remote-errors.ts
+ *   ├── NoResponderError       NO_RESPONDER: no serve answers for that VM over NATS: subject,
+ *   │                          host, vm                                     lib/nats/remote-errors.ts
+ *   ├── PermissionDeniedError  PERMISSION_DENIED: the NATS server refused the subject: subject
+ *   │                                                                       lib/nats/remote-errors.ts
  *   ├── AbortError             ABORTED: the caller's AbortSignal fired
  *   ├── UnsupportedError       UNSUPPORTED: refused before anything was sent: what and why
  *   │   └── StateError         NOT_READY: the monitor is not ready (negotiating or closed): state

@@ -40,3 +40,4 @@ export { ArgumentsRefusedError, QapiSchemaError } from './qapi/errors.js';
 export type { ValidateMode, ValidationOptions } from './qapi/validate.js';
 export type { CompatAction, CompatPolicy } from './qapi/policy.js';
 export type { QmpCommandMap, QmpEventMap, KnownCommand, KnownEvent, CommandArguments, CommandReturn, EventData } from './qapi/typed.js';
+export { connectNats, OutcomeUnknownError, NoResponderError, PermissionDeniedError, type NatsMonitorOptions } from './nats/remote-monitor.js';

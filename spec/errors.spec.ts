@@ -34,6 +34,9 @@ const instances: InstanceType<typeof QmpxError>[] = [
   new entry.ArgumentsRefusedError('blockdev-add', 'x', "Parameter 'x' is unexpected"),
   new entry.QapiSchemaError('x'),
   new entry.EventQueueOverflowError(1, 1),
+  new entry.OutcomeUnknownError('qmpx.h.v.cmd.stop', 1, 'stop'),
+  new entry.NoResponderError('qmpx.h.v.cmd.stop', 'v', 'h'),
+  new entry.PermissionDeniedError('qmpx.h.v.cmd.stop', 'x'),
 ];
 
 test('every error class the entries export is in the list above', () => {

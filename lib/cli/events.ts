@@ -28,6 +28,8 @@ import type { Monitor } from '../index.js';
 import { MonitorEventFlags, registerMonitorEvent } from '../passthrough/index.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli, socketName } from './common.js';
 import { prettyJson } from './json-text.js';
+import { isNatsUrl } from '../nats/client-connection.js';
+import { addNatsOptions, natsOptionsGiven, type NatsCliOptions } from './nats-options.js';
 
 /** The options commander hands to the action. */
 export interface EventsCliOptions {
@@ -44,10 +46,12 @@ export interface EventsCliOptions {
 
 /** The `events` subcommand, ready for `program.addCommand()`. */
 export function eventsCommand(): Command {
-  return new Command('events')
+  return addNatsOptions(new Command('events'))
     .description('print QEMU events as they arrive, like virsh qemu-monitor-event')
-    .argument('<socket>', 'the QMP monitor: PATH, unix:PATH or tcp:HOST:PORT')
-    .option('--event <name>', 'only events with this name')
+    .argument('<socket>', 'the QMP monitor: PATH, unix:PATH or tcp:HOST:PORT; or the fleet: nats://SERVER[:PORT][/[HOST/]VM]')
+    .option('--event <name>', 'only events with this name (over NATS: a glob, e.g. BLOCK_*)')
+    .option('--vm <glob>', 'with a nats:// target: only the VMs whose names match (e.g. web-*)')
+    .option('--host <glob>', 'with a nats:// target: only the hosts whose names match')
     .option('--regex', 'treat --event as an (unanchored) regular expression')
     .option('--no-case', 'match --event case-insensitively')
     .option('--loop', 'keep printing until --timeout or Ctrl-C, rather than stopping after one event')
@@ -61,12 +65,19 @@ export function eventsCommand(): Command {
 Examples:
   qmpx events /tmp/vm.qmp --loop
   qmpx events /tmp/vm.qmp --event 'ST.*' --regex --loop --timestamp
-  qmpx events /tmp/vm.qmp --loop --json | jq -c 'select(.event == "RESET") | .data'`,
+  qmpx events /tmp/vm.qmp --loop --json | jq -c 'select(.event == "RESET") | .data'
+  qmpx events nats://nats.example --vm 'web-*' --event 'BLOCK_*' --loop`,
     )
-    .action((socket: string, options: EventsCliOptions, command: Command) => {
+    .action((socket: string, options: EventsCliOptions & NatsCliOptions & { vm?: string; host?: string }, command: Command) => {
       if (options.json && (options.pretty || options.timestamp)) {
         command.error(`error: --json cannot be combined with ${options.pretty ? '--pretty' : '--timestamp'}`);
       }
+      if (isNatsUrl(socket)) {
+        if (options.regex) command.error('error: --regex is for a monitor socket; over NATS --event, --vm and --host are globs');
+        return runCli('events', async () => (await import('./nats-events.js')).runNatsEvents(socket, options, { formatEventLine, eventJsonLine }));
+      }
+      const natsOnly = [...natsOptionsGiven(options), ...(options.vm === undefined ? [] : ['--vm']), ...(options.host === undefined ? [] : ['--host'])];
+      if (natsOnly.length > 0) command.error(`error: ${natsOnly[0]} needs a nats:// target`);
       return runCli('events', () => runEvents(socket, options));
     });
 }

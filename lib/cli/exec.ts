@@ -28,9 +28,12 @@ import { parseTarget } from '../transport.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';
 import { compactJson, memberText, prettyJson } from './json-text.js';
 import { argumentProblem } from './schema.js';
+import { isNatsUrl } from '../nats/client-connection.js';
+import { addNatsOptions, natsOptionsGiven, type NatsCliOptions } from './nats-options.js';
 
 /** The options commander hands to the action. */
-export interface ExecCliOptions {
+export interface ExecCliOptions extends NatsCliOptions {
+  readOnly?: boolean;
   hmp?: boolean;
   agent?: boolean;
   pretty?: boolean;
@@ -42,22 +45,25 @@ export interface ExecCliOptions {
 
 /** The `exec` subcommand, ready for `program.addCommand()`. */
 export function execCommand(): Command {
-  return new Command('exec')
+  return addNatsOptions(new Command('exec'))
     .description('run one QMP (or HMP) command and print the reply, like virsh qemu-monitor-command')
-    .argument('<socket>', 'the monitor: PATH, unix:PATH or tcp:HOST:PORT')
+    .argument('<socket>', 'the monitor: PATH, unix:PATH, tcp:HOST:PORT, or a VM of the fleet: nats://SERVER[:PORT]/[HOST/]VM')
     .argument('<cmd...>', 'the command: JSON, NAME, NAME JSON-ARGS, NAME key=value... (or an HMP line with --hmp)')
     .option('--hmp', 'the command is a human monitor (HMP) command line')
     .option('--agent', "SOCKET is a guest agent's (qemu-ga), which sends no greeting: the command is a guest-agent command")
     .option('--pretty', 'indent JSON output by two spaces')
     .option('--return-value', "print only the value of the reply's 'return' member")
     .option('--validate', "check the arguments against the QEMU's schema first; refused ones are not sent (exit 1)")
-    .option('--timeout <seconds>', 'give up (exit 2) if connecting and the reply take longer', parseSeconds)
+    .option('--timeout <seconds>', 'give up (exit 2) if connecting and the reply take longer; over NATS exit 3, outcome unknown (default 10)', parseSeconds)
     .option('--pass-fds <N,M>', 'send these open file descriptors with the command (getfd, add-fd), e.g. 3 after 3</tmp/disk.img', parsePassFds)
+    .option('--read-only', "with a nats:// target: send on the VM's read-only subject (.ro.), where qmpx refuses what would change the VM")
     .addHelpText(
       'after',
       `
 Exit status: 0 success; 1 QEMU answered with an error (printed on stdout) or the
-command could not be built; 2 the monitor could not be reached or did not answer.
+command could not be built; 2 the monitor could not be reached or did not answer
+(over NATS also: no serve answers for that VM, or NATS refused the subject);
+3 (NATS only) no reply within --timeout: the outcome is unknown, QEMU may have run it.
 
 Examples:
   qmpx exec /tmp/vm.qmp query-status
@@ -66,7 +72,9 @@ Examples:
   qmpx exec /tmp/vm.qmp human-monitor-command command-line='info version'
   qmpx exec /tmp/vm.qmp qom-get '{"path":"/machine","property":"type"}'
   qmpx exec /tmp/vm.qmp --hmp info status
-  qmpx exec /tmp/vm.qmp --pass-fds 3 add-fd fdset-id=1 3</tmp/disk.img`,
+  qmpx exec /tmp/vm.qmp --pass-fds 3 add-fd fdset-id=1 3</tmp/disk.img
+  qmpx exec nats://nats.example/host-a/web-1 query-status
+  qmpx exec nats://nats.example/web-1 --read-only query-block`,
     )
     .action((socket: string, words: string[], options: ExecCliOptions, command: Command) => {
       if (options.hmp && options.agent) command.error('error: --hmp cannot be combined with --agent (the guest agent has no human monitor)');
@@ -74,6 +82,10 @@ Examples:
       if (options.hmp && (options.pretty || options.returnValue)) {
         command.error(`error: --hmp cannot be combined with ${options.pretty ? '--pretty' : '--return-value'} (HMP output is text)`);
       }
+      if (options.readOnly && !isNatsUrl(socket)) command.error('error: --read-only needs a nats:// target (a read-only socket of qmpx serve is its own path)');
+      const natsOnly = natsOptionsGiven(options);
+      if (natsOnly.length > 0 && !isNatsUrl(socket)) command.error(`error: ${natsOnly[0]} needs a nats:// target`);
+      if (options.agent && isNatsUrl(socket)) command.error('error: --agent cannot be used with a nats:// target');
       return runCli('exec', () => runExec(socket, words, options));
     });
 }
@@ -87,6 +99,11 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
     throw error;
   }
   const fds = options.passFds;
+  if (isNatsUrl(socket)) {
+    if (fds !== undefined) throw new CliError('--pass-fds needs a unix socket: file descriptors cannot travel over NATS', EXIT_FAILED);
+    const { runNatsExec } = await import('./nats-exec.js');
+    return runNatsExec(socket, commandText, options, (reply) => printReply(reply, options));
+  }
   if (fds !== undefined) checkPassFds(socket, fds);
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
   const monitor = await connectForCli(socket, deadline, options.agent ? { protocol: 'qga' } : fds !== undefined ? { fdPassing: true } : {});
