@@ -87,6 +87,15 @@ test('virsh --pass-fds with add-fd: QEMU holds the file, the reply is libvirt\'s
   assert.is(sets.find((set) => set['fdset-id'] === 3)?.fds.length, 1);
   const record = audited.find((entry) => entry.command === 'add-fd');
   assert.equal([record?.procedure, record?.outcome, record?.fds], ['virDomainQemuMonitorCommandWithFiles', 'ok', 1]);
+  // The fd set serves a block node opened by virsh's next command, as it would under libvirtd.
+  const add = await virshWithFds(uri, [], 'qemu-monitor-command', DOMAIN_NAME,
+    '{"execute":"blockdev-add","arguments":{"driver":"file","node-name":"virsh-fdset","filename":"/dev/fdset/3"}}');
+  assert.is(add.code, 0, add.stderr);
+  assert.match(add.stdout, /^\{"return":\{\},"id":"libvirt-\d+"\}\n\n$/);
+  const nodes = await virshWithFds(uri, [], 'qemu-monitor-command', DOMAIN_NAME, '{"execute":"query-named-block-nodes"}');
+  const named = (JSON.parse(nodes.stdout) as { return: Array<{ 'node-name': string; file: string }> }).return;
+  assert.equal(named.filter((node) => node['node-name'] === 'virsh-fdset').map((node) => node.file), ['/dev/fdset/3']);
+  await other.execute('blockdev-del', { 'node-name': 'virsh-fdset' });
   await other.execute('remove-fd', { 'fdset-id': 3 });
   await eventually(() => openFdCount(process.pid) === baseline, "the endpoint's fd count back at its baseline");
 });
@@ -148,6 +157,42 @@ print(json.dumps([json.loads(result), files]), flush=True)
   assert.equal(closefd.return, {});
   await eventually(() => fdsOn(qemu.pid, file.path) === 0, 'QEMU letting the file go');
   await eventually(() => openFdCount(process.pid) === baseline, "the endpoint's fd count back at its baseline");
+});
+
+test('libvirt-python qemuMonitorCommandWithFiles: add-fd, then blockdev-add on /dev/fdset/N, and getfd without a file fails with QEMU\'s text', async ({ uri, dir, qemu, other }) => {
+  const file = openTestFile(dir, 'python-add-fd.img');
+  closeSync(file.fd);
+  const script = `
+import json, os, sys, libvirt, libvirt_qemu
+conn = libvirt.open(sys.argv[1])
+dom = conn.lookupByName(sys.argv[2])
+fd = os.open(sys.argv[3], os.O_RDWR)
+replies = [libvirt_qemu.qemuMonitorCommandWithFiles(dom, '{"execute":"add-fd","arguments":{"fdset-id":5}}', [fd], 0)[0]]
+os.close(fd)
+for command in ['{"execute":"blockdev-add","arguments":{"driver":"file","node-name":"python-fdset","filename":"/dev/fdset/5"}}',
+                '{"execute":"query-named-block-nodes"}',
+                '{"execute":"getfd","arguments":{"fdname":"none"}}']:
+    replies.append(libvirt_qemu.qemuMonitorCommandWithFiles(dom, command, [], 0)[0])
+print(json.dumps([json.loads(reply) for reply in replies]), flush=True)
+`;
+  const child = spawn(SYSTEM_PYTHON, ['-c', script, uri, DOMAIN_NAME, file.path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.is(code, 0, output);
+  const [added, blockdev, nodes, getfd] = JSON.parse(output) as [
+    { return: { 'fdset-id': number } },
+    { return?: unknown },
+    { return: Array<{ 'node-name': string; file: string }> },
+    { error?: { class: string; desc: string } },
+  ];
+  assert.is(added.return['fdset-id'], 5);
+  assert.equal(blockdev.return, {});
+  assert.equal(nodes.return.filter((node) => node['node-name'] === 'python-fdset').map((node) => node.file), ['/dev/fdset/5']);
+  assert.equal(getfd.error, { class: 'GenericError', desc: NO_FD });
+  assert.ok(fdsOn(qemu.pid, file.path) >= 1, 'QEMU holds the file');
+  await other.execute('blockdev-del', { 'node-name': 'python-fdset' });
+  await other.execute('remove-fd', { 'fdset-id': 5 });
 });
 
 test('a read-only endpoint does not offer fd passing: libvirt refuses to send them', async ({ readOnlyUri, dir }) => {
