@@ -20,7 +20,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
-import { Subject } from '../rx.js';
+import { LazySubject } from '../lazy-rx.js';
 import { GreetingTimeoutError, HmpError, ProtocolError, QmpError } from '../errors.js';
 import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
@@ -67,9 +67,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   readonly raw: QmpRelay = this;
   readonly relay: QmpRelay = this;
 
-  private readonly eventFramesSubject = new Subject<QmpEventFrame>();
-  /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
-  readonly eventFrames$: Observable<QmpEventFrame> = this.eventFramesSubject.asObservable();
+  private readonly eventFramesSubject = new LazySubject<QmpEventFrame>();
 
   private readonly framer: JsonObjectFramer;
   private readonly maxInFlight: number;
@@ -106,6 +104,11 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
       },
       { maxMessageBytes: options.maxMessageBytes, unparsedPrefix: RETURN_PREFIX },
     );
+  }
+
+  /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
+  get eventFrames$(): Observable<QmpEventFrame> {
+    return this.eventFramesSubject.asObservable();
   }
 
   /**

@@ -16,7 +16,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
-import { Subject } from '../rx.js';
+import { LazySubject } from '../lazy-rx.js';
 import { ConnectionClosedError, ProtocolError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, MonitorOptions, QmpEvent } from '../contract.js';
@@ -33,10 +33,8 @@ export type PeerName = 'monitor' | 'agent';
 export abstract class MonitorSession<Request extends Settleable> {
   readonly logger: Logger;
   readonly closed: Promise<CloseInfo>;
-  protected readonly eventsSubject = new Subject<QmpEvent>();
-  readonly events$: Observable<QmpEvent> = this.eventsSubject.asObservable();
-  private readonly protocolErrorsSubject = new Subject<ProtocolError>();
-  readonly protocolErrors$: Observable<ProtocolError> = this.protocolErrorsSubject.asObservable();
+  protected readonly eventsSubject = new LazySubject<QmpEvent>();
+  private readonly protocolErrorsSubject = new LazySubject<ProtocolError>();
   protected readonly stateMachine: MonitorStateMachine;
   /** Requests accepted and not yet written, oldest first. */
   protected readonly waiting = new RequestQueue<Request>();
@@ -58,6 +56,14 @@ export abstract class MonitorSession<Request extends Settleable> {
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.stateMachine = new MonitorStateMachine(this.logger, label);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  get events$(): Observable<QmpEvent> {
+    return this.eventsSubject.asObservable();
+  }
+
+  get protocolErrors$(): Observable<ProtocolError> {
+    return this.protocolErrorsSubject.asObservable();
   }
 
   get state(): MonitorState {
