@@ -16,7 +16,7 @@
  * printed on stdout and exits 1, as does HMP text that reads as an error.
  * Connection problems print one line on stderr and exit 2 (lib/cli/common.ts).
  */
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { monitorCommand } from '../passthrough/command.js';
 import { MonitorCommandFlags } from '../passthrough/flags.js';
@@ -24,7 +24,6 @@ import { TimeoutError } from '../errors.js';
 import { buildQmpCommand, CommandLineError } from './command-line.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';
 import { compactJson, memberText, prettyJson } from './json-text.js';
-import { argumentProblem } from './schema.js';
 
 /** The options commander hands to the action. */
 export interface ExecCliOptions {
@@ -82,7 +81,8 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
   const monitor = await connectForCli(socket, deadline, options.agent ? { protocol: 'qga' } : {});
   try {
-    const problem = options.validate && !options.hmp ? await argumentProblem(monitor, commandText) : undefined;
+    // The schema checks (and what they load) only when asked for.
+    const problem = options.validate && !options.hmp ? await (await import('./schema.js')).argumentProblem(monitor, commandText) : undefined;
     if (problem !== undefined) throw new CliError(`refused by qmpx before sending, not by QEMU: ${problem}`, EXIT_FAILED);
     const reply = await monitorCommand(monitor, commandText, options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE).catch((error: unknown) => {
       // The library counts what was left of the deadline; the user gave --timeout.
