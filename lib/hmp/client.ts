@@ -145,19 +145,12 @@ export class HmpMonitor extends MonitorSession<HmpRequest> implements Monitor {
   /** Queues a checked command line; resolves with its raw output (CRLF kept). */
   private run(commandLine: string, opts: HmpOptions, command: string): Promise<string> {
     const request = new HmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
-    const refusal = this.refusalOf(command, opts);
-    if (refusal !== undefined) {
-      request.reject(refusal);
-    } else {
-      request.commandLine = commandLine;
-      request.closes = closesMonitor(commandLine);
-      this.waiting.push(request);
-      this.pump();
-    }
-    return request.promise;
+    request.commandLine = commandLine;
+    request.closes = closesMonitor(commandLine);
+    return this.admit(request, opts);
   }
 
-  private pump(): void {
+  protected override pump(): void {
     if (this.inFlight !== undefined) return;
     const request = this.waiting.takeUnsettled(); // one timed out or aborted before it was written is never sent
     if (request === undefined) return;

@@ -388,7 +388,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     if (!request!.oob) this.pump();
   }
 
-  private pump(): void {
+  protected override pump(): void {
     // Once the window has filled, refill only when half of it has been answered: QEMU still has
     // commands queued meanwhile, and each refill is then one write (and one read for QEMU) of
     // several commands instead of one per reply.

@@ -20,7 +20,7 @@ import { LazySubject } from '../lazy-rx.js';
 import { ConnectionClosedError, ProtocolError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, MonitorOptions, QmpEvent } from '../contract.js';
-import { DRIVER_ORIGIN, type RequestOrigin } from '../request.js';
+import { DRIVER_ORIGIN, type PendingRequest, type RequestOrigin } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { RequestQueue, type Settleable } from './request-queue.js';
 
@@ -179,6 +179,24 @@ export abstract class MonitorSession<Request extends Settleable> {
   protected noOobMessage(command: string): string {
     return `${command}: out-of-band execution was not negotiated with this ${this.peer}`;
   }
+
+  /**
+   * Queues `request` for pump(), or rejects it at once with the reason it
+   * cannot be accepted now (refusalOf). Resolves as the request settles.
+   */
+  protected admit<Reply>(request: Request & PendingRequest<Reply>, opts: ExecuteOptions): Promise<Reply> {
+    const refusal = this.refusalOf(request.command, opts);
+    if (refusal !== undefined) {
+      request.reject(refusal);
+    } else {
+      this.waiting.push(request);
+      this.pump();
+    }
+    return request.promise;
+  }
+
+  /** Writes what the protocol can write now of the queue. */
+  protected abstract pump(): void;
 
   /** Who asks, when the caller did not say. */
   protected originOf(opts: { origin?: RequestOrigin }): RequestOrigin {
