@@ -78,6 +78,7 @@ const UNIT_SPECS = [
   'spec/qemu-json/streamer.spec.ts',
   'spec/qemu-json/replies.spec.ts',
   'spec/proxy/input-pacer.spec.ts',
+  'spec/proxy/event-rate.spec.ts',
   'spec/ops/exposition.spec.ts',
   'spec/hmp/reader.spec.ts',
   'spec/fifo.spec.ts',
