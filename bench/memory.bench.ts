@@ -8,7 +8,9 @@
  * carries those one-time costs, divided among the clients. The steady
  * figure is taken past a first batch (FIRST_CLIENTS clients, FIRST_MONITORS
  * monitors), after SETTLE_MS of quiet each time, so it is what one more
- * client or monitor costs.
+ * client or monitor costs. The whole resident set with all of them is given
+ * too: a build that loads less at start-up grows its heap later, as
+ * clients and monitors come, and shows a steeper slope from a lower start.
  *
  * With QMPX_BENCH_BASELINE=DIR (another checkout, built), every figure is
  * also taken from DIR/dist/lib/cli/main.js in the same run, the two builds
@@ -35,6 +37,7 @@ const SETTLE_MS = 1000;
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 
+const toMiB = (kib: number | undefined): number | undefined => (kib === undefined ? undefined : kib / 1024);
 const settle = (): Promise<void> => new Promise((done) => setTimeout(done, SETTLE_MS));
 
 /** `qmpx serve` (of the build whose main.js is `main`) as a child process; resolves once `ready` upstream links are up. */
@@ -79,6 +82,8 @@ async function startIdleUpstream(path: string): Promise<net.Server> {
 interface PerItem {
   fromZero: number;
   steady: number;
+  /** The whole resident set with all of them, KiB. */
+  all: number;
 }
 
 /** KiB per idle negotiated client: from zero, and past the first FIRST_CLIENTS. */
@@ -95,7 +100,7 @@ async function perClient(main: string, upstream: string, dir: string): Promise<P
     clients.push(...(await Promise.all(Array.from({ length: CLIENTS - FIRST_CLIENTS }, () => RawQmpClient.open(qmpPath, false)))));
     await settle();
     const all = rssKiB(serve);
-    return { fromZero: (all - none) / CLIENTS, steady: (all - first) / (CLIENTS - FIRST_CLIENTS) };
+    return { fromZero: (all - none) / CLIENTS, steady: (all - first) / (CLIENTS - FIRST_CLIENTS), all };
   } finally {
     for (const client of clients) client.close();
     await stopServe(serve);
@@ -118,7 +123,7 @@ async function perMonitor(main: string, dir: string, monitors: Array<{ name: str
   const one = await measure(1);
   const first = await measure(FIRST_MONITORS);
   const all = await measure(MONITORS);
-  return { fromZero: (all - one) / (MONITORS - 1), steady: (all - first) / (MONITORS - FIRST_MONITORS) };
+  return { fromZero: (all - one) / (MONITORS - 1), steady: (all - first) / (MONITORS - FIRST_MONITORS), all };
 }
 
 export async function run(): Promise<BenchResult[]> {
@@ -147,11 +152,11 @@ export async function run(): Promise<BenchResult[]> {
     await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(() => done()))));
     await removeTempDir(dir);
   }
-  const row = (name: string, ours: number, theirs: number | undefined): BenchResult => ({
+  const row = (name: string, ours: number, theirs: number | undefined, unit = 'KiB'): BenchResult => ({
     name,
     qmpx: ours,
     raw: theirs ?? 0,
-    unit: 'KiB',
+    unit,
     ratio: theirs === undefined ? 0 : ours / theirs,
     note: theirs === undefined ? 'set QMPX_BENCH_BASELINE=DIR to compare with another build' : `raw: the build in ${baselineRoot}, same run`,
   });
@@ -161,6 +166,8 @@ export async function run(): Promise<BenchResult[]> {
     row(`per idle negotiated client, from none`, clientFigures[ours]!.fromZero, clientFigures[theirs]?.fromZero),
     row(`per configured monitor, past the first ${FIRST_MONITORS} (${MONITORS} in all)`, monitorFigures[ours]!.steady, monitorFigures[theirs]?.steady),
     row(`per configured monitor, from one`, monitorFigures[ours]!.fromZero, monitorFigures[theirs]?.fromZero),
+    row(`resident set with ${CLIENTS} idle clients`, clientFigures[ours]!.all / 1024, toMiB(clientFigures[theirs]?.all), 'MiB'),
+    row(`resident set with ${MONITORS} configured monitors`, monitorFigures[ours]!.all / 1024, toMiB(monitorFigures[theirs]?.all), 'MiB'),
   ];
 }
 
