@@ -1,0 +1,23 @@
+/**
+ * A QMP command from the moment it is accepted until it is settled: what
+ * the QMP client (lib/qmp/client.ts) writes for it and how its reply finds
+ * it, and the one command QEMU may answer by going away.
+ */
+import type { QmpReply } from '../contract.js';
+import { PendingRequest } from '../request.js';
+
+/** What `quit` is answered with when QEMU exits before its reply is read. */
+export const QUIT_REPLY: QmpReply = { kind: 'return', text: '{"return": {}}', message: { return: {} } };
+
+export class QmpRequest extends PendingRequest<QmpReply> {
+  wireId: number | undefined;
+  wireText = '';
+  oob = false;
+  /** Sent by sendWithCallback: a success reply may be handed over unparsed. */
+  relay = false;
+}
+
+/** Whether the monitor is expected to go away after `command` (a comparison: a Set would hash every fresh name). */
+export function isClosingCommand(command: string): boolean {
+  return command === 'quit';
+}
