@@ -10,8 +10,8 @@
  *        │               │                     ▲
  *        └───────────────┴─────────────────────┘
  */
-import type { Observable } from 'rxjs';
-import { BehaviorSubject } from './rx.js';
+import type { BehaviorSubject, Observable } from 'rxjs';
+import { newBehaviorSubject } from './lazy-rx.js';
 import { isDebugEnabled, type Logger } from './log.js';
 
 /** For each state, the states it may move to; a state with none is final. */
@@ -47,7 +47,7 @@ export class StateMachine<State extends string> {
   /** Replays the current state to each new subscriber; completes in a final state. */
   get state$(): Observable<State> {
     if (this.subject === undefined) {
-      this.subject = new BehaviorSubject<State>(this.value);
+      this.subject = newBehaviorSubject<State>(this.value);
       if (this.isFinal(this.value)) this.subject.complete();
     }
     return this.subject.asObservable();

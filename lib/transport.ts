@@ -2,7 +2,7 @@
  * Where a monitor lives and how to reach it: target parsing, connecting, and
  * reading the first bytes that tell QMP from HMP.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { ConnectionClosedError, GreetingTimeoutError, QmpxError, UnsupportedError } from './errors.js';
 import type { FdSender } from './fd/connect.js';
 
@@ -47,22 +47,26 @@ export function describeTarget(target: ConnectOptions): string {
  */
 export function openSocket(target: ConnectOptions, deadlineMs: number): Promise<net.Socket> {
   if ('socket' in target) return Promise.resolve(target.socket);
-  return new Promise((resolve, reject) => {
-    const socket = 'path' in target ? net.createConnection(target.path) : net.createConnection(target.port, target.host);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new GreetingTimeoutError(deadlineMs));
-    }, deadlineMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
-      clearTimeout(timer);
-      reject(new ConnectionClosedError(`cannot connect to ${describeTarget(target)}: ${error.message}`, { cause: error }));
-    });
-  });
+  // node:net (and the stream modules under it) is loaded by the first connection, not by import('qmpx').
+  return import('node:net').then(
+    ({ default: net }) =>
+      new Promise((resolve, reject) => {
+        const socket = 'path' in target ? net.createConnection(target.path) : net.createConnection(target.port, target.host);
+        const timer = setTimeout(() => {
+          socket.destroy();
+          reject(new GreetingTimeoutError(deadlineMs));
+        }, deadlineMs);
+        socket.once('connect', () => {
+          clearTimeout(timer);
+          socket.removeAllListeners('error');
+          resolve(socket);
+        });
+        socket.once('error', (error) => {
+          clearTimeout(timer);
+          reject(new ConnectionClosedError(`cannot connect to ${describeTarget(target)}: ${error.message}`, { cause: error }));
+        });
+      }),
+  );
 }
 
 /** Whether a connection can carry file descriptors: its sender, or why not (for the refusal's message). */

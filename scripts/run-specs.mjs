@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Runs the compiled uvu spec files, each in its own node process.
+ * Runs the compiled uvu spec files, each in its own node process (the unit
+ * tier: each in a worker process that runs one file after another).
  *
  *   node scripts/run-specs.mjs [--unit] [FILTER...]     (after `npm run build`)
  *
@@ -9,7 +10,11 @@
  *   go, socat or tmux). Each runs with scripts/unit-tier-guard.mjs
  *   preloaded, which makes starting any program but Node throw, so a unit
  *   spec that starts needing QEMU fails loudly. A listed file that does not
- *   exist is an error (a moved spec must be moved in the list too).
+ *   exist is an error (a moved spec must be moved in the list too). The
+ *   files run in worker processes, one per core (scripts/unit-worker.mjs),
+ *   each file on its own in turn; what follows about process groups and
+ *   TMPDIR holds per worker. QMPX_SPEC_TIER=unit tells the property tests
+ *   to try fewer cases (spec/helpers/property-runs.ts).
  * - Finds dist/spec/**\/*.spec.js; with FILTERs, keeps files whose dist path
  *   or source path (spec/...spec.ts) contains any of them. A compiled spec
  *   whose .ts source is gone is stale output and is not run.
@@ -38,6 +43,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const COMPILED_SPEC_DIR = join(ROOT, 'dist', 'spec');
 const UNIT_TIER_GUARD = join(ROOT, 'scripts', 'unit-tier-guard.mjs');
+const UNIT_WORKER = join(ROOT, 'scripts', 'unit-worker.mjs');
 
 /**
  * The unit tier (`npm run test:unit`): specs of pure parts that need only
@@ -45,52 +51,54 @@ const UNIT_TIER_GUARD = join(ROOT, 'scripts', 'unit-tier-guard.mjs');
  * dispatch, the FIFO, config parsing, the error tree. A spec belongs here
  * when it talks to nothing but in-process code, a fake peer or a Node child;
  * everything else (QEMU, the agent, virsh, python3, go, socat, tmux) stays
- * in the full suite, which runs these too.
+ * in the full suite, which runs these too. Listed in the order they start,
+ * the longest-running first, so the workers finish at about the same time.
  */
 const UNIT_SPECS = [
+  'spec/qemu-json/strict-scan.spec.ts',
+  'spec/qmp/faults.spec.ts',
+  'spec/rpc/xdr.spec.ts',
+  'spec/passthrough/filter.spec.ts',
+  'spec/hmp/faults.spec.ts',
+  'spec/helpers/fake-peer.spec.ts',
+  'spec/qmp/window.spec.ts',
+  'spec/rpc/fuzz.spec.ts',
+  'spec/qemu-json/readers-agree.spec.ts',
+  'spec/qemu-json/output-reader.spec.ts',
+  'spec/proxy/qmp-request.spec.ts',
+  'spec/qmp/framer.spec.ts',
+  'spec/proxy/config.spec.ts',
+  'spec/net/listen.spec.ts',
+  'spec/rpc/replay.spec.ts',
+  'spec/rpc/limits.spec.ts',
+  'spec/qemu-json/streamer-limits.spec.ts',
+  'spec/hmp/detect.spec.ts',
+  'spec/rpc/framing.spec.ts',
+  'spec/qmp/unreadable-reply.spec.ts',
+  'spec/qemu-json/streamer.spec.ts',
+  'spec/qemu-json/replies.spec.ts',
+  'spec/proxy/input-pacer.spec.ts',
+  'spec/proxy/event-rate.spec.ts',
+  'spec/ops/exposition.spec.ts',
+  'spec/hmp/reader.spec.ts',
+  'spec/fifo.spec.ts',
+  'spec/rpc/messages.spec.ts',
+  'spec/rpc/libvirt-result.spec.ts',
+  'spec/qga/reader.spec.ts',
+  'spec/rpc/dispatch.spec.ts',
+  'spec/rpc/connection.spec.ts',
+  'spec/qmp/pending-request.spec.ts',
+  'spec/hmp/command-line.spec.ts',
+  'spec/errors.spec.ts',
   'spec/cli/xml.spec.ts',
+  'spec/cli/libvirt-xml.spec.ts',
   'spec/cli/json-text.spec.ts',
   'spec/cli/command-line.spec.ts',
-  'spec/cli/libvirt-xml.spec.ts',
-  'spec/errors.spec.ts',
   'spec/fd/fd-writer.spec.ts',
-  'spec/fifo.spec.ts',
-  'spec/helpers/fake-peer.spec.ts',
-  'spec/hmp/command-line.spec.ts',
-  'spec/hmp/detect.spec.ts',
-  'spec/hmp/faults.spec.ts',
-  'spec/hmp/reader.spec.ts',
-  'spec/net/listen.spec.ts',
-  'spec/ops/exposition.spec.ts',
-  'spec/passthrough/filter.spec.ts',
-  'spec/proxy/config.spec.ts',
-  'spec/proxy/input-pacer.spec.ts',
-  'spec/proxy/qmp-request.spec.ts',
-  'spec/qemu-json/output-reader.spec.ts',
-  'spec/qemu-json/readers-agree.spec.ts',
-  'spec/qemu-json/replies.spec.ts',
-  'spec/qemu-json/streamer-limits.spec.ts',
-  'spec/qemu-json/streamer.spec.ts',
-  'spec/qemu-json/strict-scan.spec.ts',
-  'spec/qga/reader.spec.ts',
-  'spec/qmp/faults.spec.ts',
-  'spec/qmp/framer.spec.ts',
-  'spec/qmp/pending-request.spec.ts',
-  'spec/qmp/unreadable-reply.spec.ts',
-  'spec/qmp/window.spec.ts',
-  'spec/rpc/connection.spec.ts',
-  'spec/rpc/dispatch.spec.ts',
-  'spec/rpc/framing.spec.ts',
-  'spec/rpc/fuzz.spec.ts',
-  'spec/rpc/messages.spec.ts',
-  'spec/rpc/xdr.spec.ts',
-  'spec/rpc/libvirt-result.spec.ts',
-  'spec/rpc/limits.spec.ts',
-  'spec/rpc/replay.spec.ts',
 ];
 const unitTier = process.argv.includes('--unit');
-// Unit specs start no QEMU and spend much of their time starting Node: two per core.
-const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() * 2 : 2);
+// Unit specs mostly compute: one worker per core.
+const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() : 2);
 const timeoutSeconds = positiveIntegerFromEnv('QMPX_SPEC_TIMEOUT_S', 180);
 /** After a file's main process exits, how long its leftover children get to finish dying on their own. */
 const LEFTOVER_GRACE_MS = 2000;
@@ -115,14 +123,14 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 const filterArgs = process.argv.slice(2).filter((arg) => arg !== '--unit');
 if (unitTier) checkUnitList();
-const specFiles = findSpecFiles(filterArgs).filter((file) => !unitTier || UNIT_SPECS.includes(sourceName(file)));
+const specFiles = unitTier ? inUnitOrder(findSpecFiles(filterArgs)) : findSpecFiles(filterArgs);
 const totals = { passed: 0, failed: 0, skipped: 0 };
 if (specFiles.length === 0) {
   const filters = filterArgs;
   const which = filters.length > 0 ? ` matching ${filters.join(', ')}` : ' (did `npm run build` run?)';
   console.log(`no spec files found under ${relative(ROOT, COMPILED_SPEC_DIR)}${which}`);
 } else {
-  await runAll(specFiles);
+  await (unitTier ? runInWorkers(specFiles) : runAll(specFiles));
 }
 const skippedNote = totals.skipped > 0 ? `, ${totals.skipped} skipped` : '';
 console.log(`${totals.passed} passed, ${totals.failed} failed${skippedNote}`);
@@ -170,6 +178,12 @@ function checkUnitList() {
   process.exit(2);
 }
 
+/** The unit specs among `files`, in the order of UNIT_SPECS. */
+function inUnitOrder(files) {
+  const bySource = new Map(files.map((file) => [sourceName(file), file]));
+  return UNIT_SPECS.filter((name) => bySource.has(name)).map((name) => bySource.get(name));
+}
+
 /** dist/spec/a/b.spec.js → 'spec/a/b.spec.ts' (relative, with forward slashes) */
 function sourceName(compiled) {
   return relative(ROOT, sourceOf(compiled)).split(sep).join('/');
@@ -189,6 +203,128 @@ async function runAll(files) {
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
+}
+
+/**
+ * The unit tier: `jobs` worker processes (scripts/unit-worker.mjs), each
+ * taking the next file of UNIT_SPECS as it finishes the last, so Node and
+ * the modules the specs share load once per worker, not once per file.
+ * Each file is still reported on its own, with its own output and uvu
+ * summary. A worker that dies or overruns the deadline fails the file it
+ * was running (and is killed with its process group); a fresh one takes
+ * the next file. Leftover processes are looked for when a worker ends.
+ */
+async function runInWorkers(files) {
+  const queue = [...files];
+  const lane = async () => {
+    let worker;
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+      worker ??= await startUnitWorker();
+      const result = await worker.run(file);
+      report(file, result);
+      if (!worker.alive) {
+        await worker.stop();
+        worker = undefined;
+      }
+    }
+    if (worker !== undefined) {
+      const leftovers = await worker.stop();
+      if (leftovers.length > 0) {
+        totals.failed += 1;
+        console.log(`FAIL a unit worker left processes running after its last file (killed them): ${leftovers.join(', ')}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, lane));
+}
+
+/** Starts a unit worker; resolves once it is ready for files (or has died: then its run() fails the file). */
+async function startUnitWorker() {
+  const tmpDir = mkdtempSync(join(tmpdir(), 'qmpx-spec-'));
+  const child = spawn(process.execPath, ['--import', UNIT_TIER_GUARD, '--enable-source-maps', UNIT_WORKER], {
+    cwd: ROOT,
+    env: { ...baseEnv, TMPDIR: tmpDir, QMPX_SPEC_TIER: 'unit' },
+    detached: true, // its own process group: one kill reaches everything it spawned
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  running.set(child, tmpDir);
+  let alive = true;
+  /** What the worker wrote outside a file's captured output (a crash's report). */
+  let stray = [];
+  const takeStray = () => {
+    const text = Buffer.concat(stray).toString('utf8');
+    stray = [];
+    return text;
+  };
+  child.stdout.on('data', (chunk) => stray.push(chunk));
+  child.stderr.on('data', (chunk) => stray.push(chunk));
+  // Its output pipes closing, not the child's 'close': that one never comes once the runner has disconnected IPC.
+  const closed = Promise.all([child.stdout, child.stderr].map((stream) => new Promise((resolve) => stream.once('close', resolve))));
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      alive = false;
+      resolve({ code, signal });
+    });
+    child.once('error', (error) => {
+      alive = false;
+      stray.push(Buffer.from(`cannot start ${UNIT_WORKER}: ${error.message}\n`));
+      resolve({ code: null, signal: null });
+    });
+  });
+  await new Promise((resolve) => {
+    child.once('message', resolve);
+    exited.then(resolve);
+  });
+
+  return {
+    get alive() {
+      return alive;
+    },
+
+    /** Runs one file in this worker. Resolves with a result for report(); never rejects. */
+    async run(file) {
+      const startedAt = Date.now();
+      let timedOut = false;
+      let deadline;
+      const answered = new Promise((resolve) => child.once('message', resolve));
+      const overrun = new Promise((resolve) => {
+        deadline = setTimeout(() => {
+          timedOut = true;
+          killGroup(child.pid);
+          resolve(undefined);
+        }, timeoutSeconds * 1000);
+      });
+      if (alive) child.send({ file, name: sourceName(file) });
+      const answer = await Promise.race([answered, exited.then(() => undefined), overrun]);
+      clearTimeout(deadline);
+      if (answer === undefined) {
+        alive = false;
+        const exitStatus = timedOut ? { code: null, signal: 'SIGKILL' } : await exited;
+        await closed;
+        return { output: takeStray(), summary: undefined, exitStatus, timedOut, leftovers: [], durationMs: Date.now() - startedAt };
+      }
+      return {
+        output: takeStray() + answer.output,
+        summary: parseUvuSummary(answer.output),
+        exitStatus: { code: answer.code ?? 0, signal: null },
+        timedOut,
+        leftovers: [],
+        durationMs: Date.now() - startedAt,
+      };
+    },
+
+    /** Ends the worker; resolves with the processes of its group still running after it (killed). */
+    async stop() {
+      if (alive && child.connected) child.disconnect();
+      await exited;
+      const leftovers = child.pid === undefined ? [] : await leftoverProcesses(child.pid);
+      if (child.pid !== undefined) killGroup(child.pid);
+      await closed;
+      running.delete(child);
+      rmSync(tmpDir, { recursive: true, force: true });
+      return leftovers;
+    },
+  };
 }
 
 /**

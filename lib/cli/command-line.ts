@@ -19,7 +19,7 @@
  * reach QEMU exactly (docs/design.md invariant 5).
  */
 import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { InvalidArgumentError as CommanderArgumentError } from 'commander';
+import { InvalidArgumentError as CommanderArgumentError } from './commander.js';
 import { isJsonObjectText } from './json-text.js';
 
 /** The words cannot be made into a QMP command. */

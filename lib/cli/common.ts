@@ -9,7 +9,7 @@
  *   2  the monitor could not be reached or stopped answering: cannot connect,
  *      no greeting (another client holds it), connection lost, --timeout
  */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from './commander.js';
 import { basename, extname } from 'node:path';
 import { connect, parseTarget, type Monitor, type MonitorOptions } from '../index.js';
 import { ConnectionClosedError, ProtocolError, QmpxError, TimeoutError } from '../errors.js';

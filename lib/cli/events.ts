@@ -23,7 +23,7 @@
  * (SIGINT) or SIGTERM ends the loop after one round trip to QEMU, so events
  * already sent are not lost.
  */
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import type { Monitor } from '../index.js';
 import { MonitorEventFlags, registerMonitorEvent } from '../passthrough/index.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli, socketName } from './common.js';

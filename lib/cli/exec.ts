@@ -18,7 +18,7 @@
  * --pass-fds sends the named open fds with the command, as virsh does
  * (README, "File descriptors").
  */
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { hmpErrorText } from '../hmp/error-text.js';
 import { monitorCommand } from '../passthrough/command.js';
 import { MonitorCommandFlags } from '../passthrough/flags.js';
@@ -27,7 +27,6 @@ import { buildQmpCommand, CommandLineError, parsePassFds, passFdProblem } from '
 import { parseTarget } from '../transport.js';
 import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';
 import { compactJson, memberText, prettyJson } from './json-text.js';
-import { argumentProblem } from './schema.js';
 import { isNatsUrl } from '../nats/client-connection.js';
 import { addNatsOptions, natsOptionsGiven, type NatsCliOptions } from './nats-options.js';
 
@@ -108,7 +107,8 @@ async function runExec(socket: string, words: string[], options: ExecCliOptions)
   const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout * 1000;
   const monitor = await connectForCli(socket, deadline, options.agent ? { protocol: 'qga' } : fds !== undefined ? { fdPassing: true } : {});
   try {
-    const problem = options.validate && !options.hmp ? await argumentProblem(monitor, commandText) : undefined;
+    // The schema checks (and what they load) only when asked for.
+    const problem = options.validate && !options.hmp ? await (await import('./schema.js')).argumentProblem(monitor, commandText) : undefined;
     if (problem !== undefined) throw new CliError(`refused by qmpx before sending, not by QEMU: ${problem}`, EXIT_FAILED);
     const flags = options.hmp ? MonitorCommandFlags.HMP : MonitorCommandFlags.NONE;
     const reply = await monitorCommand(monitor, commandText, flags, fds === undefined ? {} : { fds }).catch((error: unknown) => {

@@ -16,7 +16,7 @@
  * kernel stops QEMU (launchQemu's parent-death guard). Exit status: QEMU's
  * exit code, or 128 + the signal number that ended it.
  */
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { LaunchError, launchQemu, type LaunchedQemu } from '../launch/qemu.js';

@@ -11,7 +11,7 @@
  *   qmpx schema [types] SOCKET [NAME]   (lib/cli/schema.ts)
  *   qmpx status CONTROL_SOCKET [--json]  (lib/cli/status.ts)
  */
-import type { Command } from 'commander';
+import type { Command } from './commander.js';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -48,7 +48,7 @@ function subcommandsFor(args: readonly string[]): string[] {
 
 /** The program, with the subcommands `args` need registered. */
 async function program(args: readonly string[]): Promise<Command> {
-  const { Command } = await import('commander');
+  const { Command } = await import('./commander.js');
   const qmpx = new Command('qmpx')
     .description('QEMU monitor client and multiplexing proxy')
     .version(packageVersion(), '-V, --version', 'print the qmpx version')

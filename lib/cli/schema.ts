@@ -9,7 +9,7 @@
  * binary behind the socket takes. Which events a command may cause is not
  * in the schema, so it is not shown.
  */
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import type { Monitor } from '../monitor.js';
 import { emitTypes } from '../qapi/emit.js';
 import { readSchema, type QapiMember, type QapiObject, type QapiSchema } from '../qapi/model.js';

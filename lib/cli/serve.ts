@@ -9,7 +9,7 @@
  * Runs until SIGTERM/SIGINT (exit 0), or with --launch until QEMU exits
  * (exit with QEMU's status) unless --restart is given.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from './commander.js';
 import { QmpxError } from '../errors.js';
 import {
   DEFAULT_MAX_CLIENT_BUFFER_BYTES,

@@ -24,7 +24,7 @@
  * Exit status: 0 at end of input or /quit, or when QEMU closed the
  * connection as expected (quit); 2 when the connection was lost.
  */
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';

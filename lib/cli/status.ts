@@ -7,7 +7,7 @@
  * PATH is the control socket, or the socket its default path is made from
  * (serve's first socket: `PATH.control` is tried).
  */
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { MonitorStatus, ServeStatus } from '../proxy/control.js';

@@ -150,21 +150,14 @@ export class HmpMonitor extends MonitorSession<HmpRequest> implements Monitor {
   private run(commandLine: string, opts: HmpOptions, command: string): Promise<string> {
     const request = new HmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
     const fds = requestedFds(opts.fds);
+    request.fds = fds;
+    request.commandLine = commandLine;
+    request.closes = closesMonitor(commandLine);
     // With fds, the line itself says whether it takes them (`getfd NAME`), whatever execute() was asked.
-    const refusal = this.refusalOf(fds === undefined ? command : commandLine, opts);
-    if (refusal !== undefined) {
-      request.reject(refusal);
-    } else {
-      request.fds = fds;
-      request.commandLine = commandLine;
-      request.closes = closesMonitor(commandLine);
-      this.waiting.push(request);
-      this.pump();
-    }
-    return request.promise;
+    return this.admit(request, opts, fds === undefined ? command : commandLine);
   }
 
-  private pump(): void {
+  protected override pump(): void {
     if (this.inFlight !== undefined) return;
     const request = this.waiting.takeUnsettled(); // one timed out or aborted before it was written is never sent
     if (request === undefined) return;

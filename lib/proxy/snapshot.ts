@@ -34,23 +34,52 @@ export interface MonitorSnapshot {
 /** The window `eventsPerSecond` is averaged over. */
 export const EVENT_RATE_WINDOW_S = 10;
 
+/** Samples kept: one a second over the window, and the one that opens it. */
+const RATE_SLOTS = EVENT_RATE_WINDOW_S + 1;
+
+/** Every EventRate in use, sampled together by one timer (a daemon may have a thousand monitors). */
+const sampledRates = new Set<EventRate>();
+let rateSampler: NodeJS.Timeout | undefined;
+
+function sampleAllRates(): void {
+  const now = Date.now();
+  for (const rate of sampledRates) rate.sample(now);
+}
+
 /** Counts events and gives their rate over the last EVENT_RATE_WINDOW_S seconds, from a count sampled once a second. */
 export class EventRate {
   total = 0;
-  /** `total` once a second, the oldest first. */
-  private readonly samples: Array<{ at: number; total: number }> = [{ at: Date.now(), total: 0 }];
-  private readonly sampler = setInterval(() => {
-    this.samples.push({ at: Date.now(), total: this.total });
-    if (this.samples.length > EVENT_RATE_WINDOW_S + 1) this.samples.shift();
-  }, 1000).unref();
+  /** A ring of RATE_SLOTS samples, each two numbers: when (epoch ms) and `total` then. */
+  private readonly samples: number[] = new Array<number>(RATE_SLOTS * 2).fill(0);
+  /** The slot of the oldest sample. */
+  private oldest = 0;
+  private count = 1;
 
-  perSecond(): number {
-    const oldest = this.samples[0]!;
-    const seconds = (Date.now() - oldest.at) / 1000;
-    return seconds > 0 ? (this.total - oldest.total) / seconds : 0;
+  constructor() {
+    this.samples[0] = Date.now();
+    sampledRates.add(this);
+    rateSampler ??= setInterval(sampleAllRates, 1000).unref();
+  }
+
+  /** Records `total` as of `now`, dropping the oldest sample once the window is full. */
+  sample(now: number): void {
+    const slot = (this.oldest + this.count) % RATE_SLOTS;
+    this.samples[slot * 2] = now;
+    this.samples[slot * 2 + 1] = this.total;
+    if (this.count < RATE_SLOTS) this.count++;
+    else this.oldest = (this.oldest + 1) % RATE_SLOTS;
+  }
+
+  perSecond(now = Date.now()): number {
+    const seconds = (now - this.samples[this.oldest * 2]!) / 1000;
+    return seconds > 0 ? (this.total - this.samples[this.oldest * 2 + 1]!) / seconds : 0;
   }
 
   stop(): void {
-    clearInterval(this.sampler);
+    sampledRates.delete(this);
+    if (sampledRates.size === 0 && rateSampler !== undefined) {
+      clearInterval(rateSampler);
+      rateSampler = undefined;
+    }
   }
 }

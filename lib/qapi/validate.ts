@@ -9,7 +9,6 @@
  * compiled with ajv on its first use only. ajv itself is loaded on the
  * first check, so importing qmpx compiles nothing.
  */
-import { createHash } from 'node:crypto';
 import type AjvModule from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Logger } from '../log.js';
@@ -59,7 +58,9 @@ function loadAjv(): Promise<AjvClass> {
 const checksByHash = new Map<string, Promise<SchemaChecks>>();
 
 /** The checks for a schema as `query-qmp-schema` returned it; one per distinct schema per process. */
-export function schemaChecksFor(schemaInfo: unknown): Promise<SchemaChecks> {
+export async function schemaChecksFor(schemaInfo: unknown): Promise<SchemaChecks> {
+  // node:crypto is loaded by the first check, not by every client that loads the QMP client.
+  const { createHash } = await import('node:crypto');
   const hash = createHash('sha256').update(JSON.stringify(schemaInfo)).digest('hex');
   let checks = checksByHash.get(hash);
   if (checks === undefined) {

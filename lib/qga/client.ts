@@ -156,10 +156,7 @@ export class QgaMonitor extends MonitorSession<QgaRequest> implements GuestAgent
   send(command: string, argumentsJson: string | undefined, opts: RawRequestOptions = {}): Promise<QmpReply> {
     const request = this.newRequest(command, opts, false);
     request.argumentsJson = argumentsJson;
-    const refusal = this.refusalOf(command, opts);
-    if (refusal === undefined) return this.enqueue(request);
-    request.reject(refusal);
-    return request.promise;
+    return this.admit(request, opts);
   }
 
   /** The guest agent has no human monitor: always rejects with UnsupportedError. */
@@ -190,7 +187,7 @@ export class QgaMonitor extends MonitorSession<QgaRequest> implements GuestAgent
     return request.promise;
   }
 
-  private pump(): void {
+  protected override pump(): void {
     if (this.step !== undefined) return;
     const request = this.waiting.peekUnsettled(); // one timed out or aborted before it was written is never sent
     if (request === undefined) return;

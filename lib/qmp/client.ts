@@ -20,16 +20,17 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
-import { Subject } from '../rx.js';
+import { LazySubject } from '../lazy-rx.js';
 import { GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
 import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
-import { PendingRequest, type RequestOutcome } from '../request.js';
+import type { RequestOutcome } from '../request.js';
 import { MonitorSession } from '../session/monitor-session.js';
 import { requestedFds, takesFds } from '../session/fd-rules.js';
 import type { FdPassing } from '../transport.js';
 import { JsonObjectFramer } from './framer.js';
-import { readableMembers } from '../qemu-json/output-members.js';
+import { isClosingCommand, QmpRequest, QUIT_REPLY } from './request.js';
+import { unreadableReply } from './unreadable-reply.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
@@ -40,28 +41,6 @@ export type { QmpEventFrame, QmpReply, RawRequestOptions } from '../contract.js'
 
 export const DEFAULT_MAX_IN_FLIGHT = 8;
 
-/** How a wire id of qmpx's looks in QEMU's text: a small decimal integer. */
-const WIRE_ID = /^[1-9][0-9]{0,15}$/;
-
-/** What `quit` is answered with when QEMU exits before its reply is read. */
-const QUIT_REPLY: QmpReply = { kind: 'return', text: '{"return": {}}', message: { return: {} } };
-
-class QmpRequest extends PendingRequest<QmpReply> {
-  wireId: number | undefined;
-  wireText = '';
-  oob = false;
-  /** Sent by sendWithCallback: a success reply may be handed over unparsed. */
-  relay = false;
-  /** File descriptors to send with the command's bytes. */
-  fds: readonly number[] | undefined;
-  /** A command that takes fds (with or without any): another one with fds is not written while this one runs. */
-  takesFds = false;
-}
-
-/** Whether the monitor is expected to go away after `command` (a comparison: a Set would hash every fresh name). */
-function isClosingCommand(command: string): boolean {
-  return command === 'quit';
-}
 
 export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, QmpRelay {
   readonly protocol = 'qmp' as const;
@@ -73,9 +52,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   readonly raw: QmpRelay = this;
   readonly relay: QmpRelay = this;
 
-  private readonly eventFramesSubject = new Subject<QmpEventFrame>();
-  /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
-  readonly eventFrames$: Observable<QmpEventFrame> = this.eventFramesSubject.asObservable();
+  private readonly eventFramesSubject = new LazySubject<QmpEventFrame>();
 
   private readonly framer: JsonObjectFramer;
   private readonly maxInFlight: number;
@@ -112,6 +89,11 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
       },
       { maxMessageBytes: options.maxMessageBytes, unparsedPrefix: RETURN_PREFIX },
     );
+  }
+
+  /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
+  get eventFrames$(): Observable<QmpEventFrame> {
+    return this.eventFramesSubject.asObservable();
   }
 
   /**
@@ -325,27 +307,11 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     }
   }
 
-  /**
-   * A complete message that no reader makes sense of. QEMU writes one reply
-   * per command; if this one's top-level keys (as far as they can be read)
-   * name a reply (`return` or `error`), it answers a request (by its
-   * numeric id, else the oldest in-band one), which gets QEMU's text as an
-   * UnparsedReturn whose value throws ProtocolError. Dropped instead, it
-   * would leave its request unanswered and hand every later reply to the
-   * request before it. Anything else (an event, a greeting, an object with
-   * no reply's key) answers nothing: it is reported, as any message that is
-   * not a reply is.
-   */
+  /** A complete message that no reader makes sense of: reported, and handed to its request if it answers one (lib/qmp/unreadable-reply.ts). */
   private onUnreadable(text: string, error: ProtocolError): void {
     this.reportProtocolError(error.message, text, error);
-    const members = readableMembers(text);
-    if (!members.some(({ key }) => key === 'return' || key === 'error')) return;
-    if (members.some(({ key }) => key === 'event' || key === 'QMP')) return;
-    const idMember = members.find(({ key }) => key === 'id');
-    if (idMember === undefined) return this.onReply(new UnparsedReturn(text), undefined);
-    const idText = text.slice(idMember.start, idMember.end);
-    const wireId = WIRE_ID.test(idText) ? Number(idText) : undefined;
-    this.onReply(new UnparsedReturn(text, wireId), wireId ?? idText);
+    const answer = unreadableReply(text);
+    if (answer !== undefined) this.onReply(answer.reply, answer.id);
   }
 
   /**
@@ -401,7 +367,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     if (!request!.oob) this.pump();
   }
 
-  private pump(): void {
+  protected override pump(): void {
     // Once the window has filled, refill only when half of it has been answered: QEMU still has
     // commands queued meanwhile, and each refill is then one write (and one read for QEMU) of
     // several commands instead of one per reply.

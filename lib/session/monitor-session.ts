@@ -16,11 +16,11 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
-import { Subject } from '../rx.js';
+import { LazySubject } from '../lazy-rx.js';
 import { ConnectionClosedError, ProtocolError, StateError, UnsupportedError } from '../errors.js';
 import { defaultLogger, type Logger } from '../log.js';
 import type { CloseInfo, ExecuteOptions, MonitorOptions, QmpEvent } from '../contract.js';
-import { DRIVER_ORIGIN, type RequestOrigin } from '../request.js';
+import { DRIVER_ORIGIN, type PendingRequest, type RequestOrigin } from '../request.js';
 import { MonitorStateMachine, type MonitorState } from '../state.js';
 import { RequestQueue, type Settleable } from './request-queue.js';
 import { FD_PASSING_NOT_ASKED, type FdPassing } from '../transport.js';
@@ -36,10 +36,8 @@ export type PeerName = 'monitor' | 'agent';
 export abstract class MonitorSession<Request extends Settleable> {
   readonly logger: Logger;
   readonly closed: Promise<CloseInfo>;
-  protected readonly eventsSubject = new Subject<QmpEvent>();
-  readonly events$: Observable<QmpEvent> = this.eventsSubject.asObservable();
-  private readonly protocolErrorsSubject = new Subject<ProtocolError>();
-  readonly protocolErrors$: Observable<ProtocolError> = this.protocolErrorsSubject.asObservable();
+  protected readonly eventsSubject = new LazySubject<QmpEvent>();
+  private readonly protocolErrorsSubject = new LazySubject<ProtocolError>();
   protected readonly stateMachine: MonitorStateMachine;
   /** Requests accepted and not yet written, oldest first. */
   protected readonly waiting = new RequestQueue<Request>();
@@ -72,6 +70,14 @@ export abstract class MonitorSession<Request extends Settleable> {
   /** Whether commands may carry file descriptors on this connection. */
   get fdPassing(): boolean {
     return this.fdWriter !== undefined;
+  }
+
+  get events$(): Observable<QmpEvent> {
+    return this.eventsSubject.asObservable();
+  }
+
+  get protocolErrors$(): Observable<ProtocolError> {
+    return this.protocolErrorsSubject.asObservable();
   }
 
   get state(): MonitorState {
@@ -207,6 +213,24 @@ export abstract class MonitorSession<Request extends Settleable> {
   protected noOobMessage(command: string): string {
     return `${command}: out-of-band execution was not negotiated with this ${this.peer}`;
   }
+
+  /**
+   * Queues `request` for pump(), or rejects it at once with the reason it
+   * cannot be accepted now (refusalOf). Resolves as the request settles.
+   */
+  protected admit<Reply>(request: Request & PendingRequest<Reply>, opts: ExecuteOptions, checkedAs: string = request.command): Promise<Reply> {
+    const refusal = this.refusalOf(checkedAs, opts);
+    if (refusal !== undefined) {
+      request.reject(refusal);
+    } else {
+      this.waiting.push(request);
+      this.pump();
+    }
+    return request.promise;
+  }
+
+  /** Writes what the protocol can write now of the queue. */
+  protected abstract pump(): void;
 
   /** Who asks, when the caller did not say. */
   protected originOf(opts: { origin?: RequestOrigin }): RequestOrigin {

@@ -14,6 +14,7 @@ import { BehaviorSubject, Subject } from 'rxjs';
 import type { Monitor, MonitorState, QmpEvent } from '../../lib/index.js';
 import { compileEventFilter } from '../../lib/passthrough/filter.js';
 import { deregisterMonitorEvent, MonitorEventFlags, registerMonitorEvent } from '../../lib/passthrough/index.js';
+import { propertyRuns } from '../helpers/property-runs.js';
 
 const { REGEX, NOCASE } = MonitorEventFlags;
 
@@ -61,7 +62,7 @@ test('property: no flags is equality, NOCASE is equality under case folding (met
         assert.is(compileEventFilter(null, NOCASE)(name), true);
       },
     ),
-    { numRuns: 3000 },
+    { numRuns: propertyRuns(3000) },
   );
 });
 
@@ -135,7 +136,7 @@ test('property: REGEX finds the pattern anywhere in the name; NOCASE adds case f
       assert.is(filter(name), referenceSearch(alternatives, name, ignoreCase), `/${source}/${ignoreCase ? 'i' : ''} on ${JSON.stringify(name)}`);
       assert.is(filter(name), filter(name), 'no state carried from one event to the next');
     }),
-    { numRuns: 5000 },
+    { numRuns: propertyRuns(5000) },
   );
 });
 

@@ -10,6 +10,7 @@ import { parseJsonLossless } from '../../lib/qmp/json.js';
 import { MAX_OUTPUT_NESTING } from '../../lib/qemu-json/limits.js';
 import { readableMembers, scanTopLevelMembers } from '../../lib/qemu-json/output-members.js';
 import { readQemuOutput } from '../../lib/qemu-json/output-reader.js';
+import { propertyRuns } from '../helpers/property-runs.js';
 
 test('the four tokens QEMU prints for non-finite doubles are read as the values it meant, anywhere a number goes', () => {
   const value = readQemuOutput('{"return": {"a": inf, "b": [-inf, nan, -nan], "c": {"d": -nan}}}') as { return: Record<string, unknown> };
@@ -47,7 +48,7 @@ test('property: on JSON, the reader gives what the lossless JSON parser gives (b
       const text = JSON.stringify(value, null, pretty ? 4 : undefined);
       assert.equal(readQemuOutput(text), parseJsonLossless(text));
     }),
-    { numRuns: 2000 },
+    { numRuns: propertyRuns(2000) },
   );
 });
 
@@ -64,7 +65,7 @@ test('property: member spans hold each value, for any values, tokens QEMU prints
       );
       assert.is(text.slice(scanned[0]?.keyStart ?? 1, (scanned[0]?.keyStart ?? 1) + 1), members.length > 0 ? '"' : '}');
     }),
-    { numRuns: 2000 },
+    { numRuns: propertyRuns(2000) },
   );
 });
 

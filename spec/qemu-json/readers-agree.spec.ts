@@ -15,6 +15,7 @@ import { errorReplyText, returnReplyText } from '../../lib/qemu-json/replies.js'
 import { scanJson } from '../../lib/qemu-json/strict-scan.js';
 import { QemuJsonStreamer } from '../../lib/qemu-json/streamer.js';
 import type { TokenGroup } from '../../lib/qemu-json/tokens.js';
+import { propertyRuns } from '../helpers/property-runs.js';
 
 /** What the proxy's reader makes of one message: QEMU's complaint, or null. */
 function proxyComplaint(text: string): string | null {
@@ -76,7 +77,7 @@ test('replies written in QEMU’s place put the id where id placement puts it in
       assert.is(errorReplyText({ errorClass, desc, idJson }), withCallerId(errorReplyText({ errorClass, desc }), false, idJson));
       assert.is(returnReplyText(valueJson, idJson), withCallerId(returnReplyText(valueJson), false, idJson));
     }),
-    { seed: 14, numRuns: 1000 },
+    { seed: 14, numRuns: propertyRuns(1000) },
   );
 });
 

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { MAX_NESTING, MAX_TOKEN_BYTES, MAX_TOKEN_COUNT } from '../../lib/qemu-json/limits.js';
 import { scanJson, type ScannedJson } from '../../lib/qemu-json/strict-scan.js';
+import { propertyRuns } from '../helpers/property-runs.js';
 
 function scanned(text: string): ScannedJson {
   const result = scanJson(text);
@@ -170,7 +171,7 @@ test('property: the scanner accepts exactly the texts JSON.parse accepts', () =>
       assert.is(result.ok, parses, JSON.stringify(text));
       if (!result.ok) assert.ok(result.position >= 0 && result.position <= text.length);
     }),
-    { numRuns: 3000 },
+    { numRuns: propertyRuns(3000) },
   );
 });
 

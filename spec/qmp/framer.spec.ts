@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JsonObjectFramer } from '../../lib/qmp/framer.js';
+import { propertyRuns } from '../helpers/property-runs.js';
 
 interface Collected {
   messages: string[];
@@ -191,7 +192,7 @@ test('property: random bytes never throw out of the framer', () => {
       const out = frame(chunks.map((chunk) => Buffer.from(chunk)), 256);
       for (const message of out.messages) assert.is(message[0], '{');
     }),
-    { numRuns: 1000 },
+    { numRuns: propertyRuns(1000) },
   );
 });
 

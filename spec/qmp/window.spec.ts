@@ -11,6 +11,7 @@ import { silentLogger } from '../../lib/index.js';
 import fc from 'fast-check';
 import { QmpMonitor } from '../../lib/qmp/client.js';
 import { wireCommand } from '../../lib/qmp/wire.js';
+import { propertyRuns } from '../helpers/property-runs.js';
 
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 const RETURN = '{"return": {}}\r\n';
@@ -83,7 +84,7 @@ test('wire text: any command name is a JSON string, as JSON.stringify writes it 
       const text = wireCommand(name, '{"a":1}', oob, oob ? 7 : undefined);
       assert.is(text, `{"${oob ? 'exec-oob' : 'execute'}":${JSON.stringify(name)},"arguments":{"a":1}${oob ? ',"id":7' : ''}}\n`);
     }),
-    { seed: 3, numRuns: 2000 },
+    { seed: 3, numRuns: propertyRuns(2000) },
   );
 });
 

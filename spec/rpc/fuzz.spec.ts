@@ -19,6 +19,7 @@ import { decodeXdr } from '../../lib/rpc/xdr.js';
 import { CAPTURE_LOGS, readRawMessages } from './capture-log.js';
 import { chunked } from '../helpers/chunks.js';
 import { cannedDispatcher } from './canned-dispatcher.js';
+import { propertyRuns } from '../helpers/property-runs.js';
 
 /** Handler or codec failures that were not the client's fault: must stay empty. */
 const unexpectedErrors: unknown[] = [];
@@ -166,7 +167,7 @@ test('property: captured and synthetic calls, mutated and chunked, are answered 
       cuts,
       (frames, mutations, chunkCuts) => runConnection(mutate(Buffer.concat(frames), mutations), chunkCuts),
     ),
-    { numRuns: 1000 },
+    { numRuns: propertyRuns(1000) },
   );
 });
 
@@ -194,7 +195,7 @@ test('property: the frame decoder gives the same messages and the same fault for
         assert.is((failure as FrameError | null)?.reason, expected.failure?.reason);
       },
     ),
-    { numRuns: 1000 },
+    { numRuns: propertyRuns(1000) },
   );
 });
 
