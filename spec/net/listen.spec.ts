@@ -4,9 +4,7 @@
  * and non-sockets refused, removed on close only while still ours.
  */
 import { spawn } from 'node:child_process';
-import { lstat, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { lstat, readdir, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,8 +12,6 @@ import { listenPrivately } from '../../lib/net/listen.js';
 import { silentLogger } from '../../lib/log.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger } from '../proxy/harness.js';
-
-const listenModule = fileURLToPath(new URL('../../lib/net/listen.js', import.meta.url));
 
 async function modeOf(path: string): Promise<number> {
   return (await lstat(path)).mode & 0o777;
@@ -43,31 +39,6 @@ test('the socket has mode 0600 (or the one asked for) and nothing else is left i
     await bound.close();
     assert.equal(await readdir(dir), []);
   }
-  await removeTempDir(dir);
-});
-
-test('the socket is bound in a private 0700 directory, never at the final path', async () => {
-  const dir = createTempDir('listen');
-  const path = socketPathIn(dir, 'private.sock');
-  const trace = join(dir, 'trace');
-  // The system calls of a process that binds, watched by strace: what the kernel saw, in order.
-  const script = `import(${JSON.stringify(listenModule)}).then(async ({ listenPrivately }) => {
-    const bound = await listenPrivately(() => undefined, ${JSON.stringify(path)}, 0o600, { info() {}, warn() {}, debug() {}, error() {} });
-    await bound.close();
-  });`;
-  const child = spawn('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=mkdir,mkdirat,bind,rename,renameat,renameat2,chmod,fchmodat', process.execPath, '-e', script], { stdio: 'inherit' });
-  assert.is(await new Promise((resolve) => child.once('exit', resolve)), 0);
-  const calls = (await readFile(trace, 'utf8')).split('\n').filter((line) => line.includes(dir));
-  const bindIndex = calls.findIndex((line) => /\bbind\(/.test(line) && line.includes('sun_path='));
-  assert.ok(bindIndex >= 0, calls.join('\n'));
-  const bindPath = /sun_path="([^"]+)"/.exec(calls[bindIndex]!)![1]!;
-  assert.is.not(bindPath, path);
-  const made = calls.slice(0, bindIndex).find((line) => /mkdir/.test(line) && line.includes(dirname(bindPath)));
-  assert.ok(made !== undefined && /0700\)/.test(made), `the private directory was made 0700: ${made}`);
-  assert.not.ok(calls.slice(0, bindIndex).some((line) => line.includes(`"${path}"`)), 'nothing was at the final path before the bind');
-  const modeIndex = calls.findIndex((line) => /chmod/.test(line) && line.includes(`"${bindPath}"`) && /0600\)/.test(line));
-  const renameIndex = calls.findIndex((line) => /rename/.test(line) && line.includes(`"${bindPath}"`) && line.includes(`"${path}"`));
-  assert.ok(bindIndex < modeIndex && modeIndex < renameIndex, calls.join('\n'));
   await removeTempDir(dir);
 });
 
