@@ -126,3 +126,24 @@ export function collectEnv(value: string, previous: Record<string, string> = {})
   if (equals <= 0) throw new InvalidArgumentError(`expected NAME=VALUE, got ${JSON.stringify(value)}`);
   return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) };
 }
+
+/**
+ * Ends a watch (qmpx events, on a socket or over NATS) on SIGINT or SIGTERM
+ * and, with `timeoutSeconds`, when that time has passed; what it sets up is
+ * undone by the functions it adds to `cleanups`.
+ */
+export function endWatchOnSignalsOrTimeout(
+  finish: (end: { kind: 'interrupted' } | { kind: 'timed-out' }) => void,
+  timeoutSeconds: number | undefined,
+  cleanups: Array<() => void>,
+): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const onSignal = (): void => finish({ kind: 'interrupted' });
+    process.on(signal, onSignal);
+    cleanups.push(() => process.off(signal, onSignal));
+  }
+  if (timeoutSeconds !== undefined) {
+    const timer = setTimeout(() => finish({ kind: 'timed-out' }), timeoutSeconds * 1000);
+    cleanups.push(() => clearTimeout(timer));
+  }
+}

@@ -26,7 +26,7 @@
 import { Command } from './commander.js';
 import type { Monitor } from '../index.js';
 import { MonitorEventFlags, registerMonitorEvent } from '../passthrough/index.js';
-import { CliError, connectForCli, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli, socketName } from './common.js';
+import { CliError, connectForCli, endWatchOnSignalsOrTimeout, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli, socketName } from './common.js';
 import { prettyJson } from './json-text.js';
 import { isNatsUrl } from '../nats/client-connection.js';
 import { addNatsOptions, natsOptionsGiven, type NatsCliOptions } from './nats-options.js';
@@ -112,15 +112,7 @@ async function runEvents(socket: string, options: EventsCliOptions): Promise<num
       },
       flags,
     );
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      const onSignal = (): void => finish({ kind: 'interrupted' });
-      process.on(signal, onSignal);
-      cleanups.push(() => process.off(signal, onSignal));
-    }
-    if (options.timeout !== undefined) {
-      const timer = setTimeout(() => finish({ kind: 'timed-out' }), options.timeout * 1000);
-      cleanups.push(() => clearTimeout(timer));
-    }
+    endWatchOnSignalsOrTimeout(finish, options.timeout, cleanups);
     void monitor.closed.then((info) => finish({ kind: 'closed', expected: info.expected }));
     process.stderr.write(`qmpx events: watching events of domain '${domain}' on ${socket}\n`);
 

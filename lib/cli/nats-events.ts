@@ -19,7 +19,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { parseNatsTarget, openNatsConnection, describeTarget } from '../nats/client-connection.js';
 import { eventFilter, eventSubject, readFleetEvent, type EventSelection } from '../nats/client-events.js';
 import { stringifyJson } from '../qmp/json.js';
-import { CliError, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, oneLine } from './common.js';
+import { CliError, endWatchOnSignalsOrTimeout, EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, oneLine } from './common.js';
 import { natsCredentials, type NatsCliOptions } from './nats-options.js';
 
 /** The options of `qmpx events` this form reads (lib/cli/events.ts defines them). */
@@ -91,15 +91,7 @@ export async function runNatsEvents(url: string, options: NatsEventsOptions, { f
       },
     });
     void reportStatus(connection);
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      const onSignal = (): void => finish({ kind: 'interrupted' });
-      process.on(signal, onSignal);
-      cleanups.push(() => process.off(signal, onSignal));
-    }
-    if (options.timeout !== undefined) {
-      const timer = setTimeout(() => finish({ kind: 'timed-out' }), options.timeout * 1000);
-      cleanups.push(() => clearTimeout(timer));
-    }
+    endWatchOnSignalsOrTimeout(finish, options.timeout, cleanups);
     void connection.closed().then((cause) => finish(cause === undefined ? { kind: 'closed' } : { kind: 'closed', cause }));
     // The subscription is in place at the server once this round trip returns: events published after the line are seen.
     await connection.flush();

@@ -136,8 +136,16 @@ test('a NATS server that comes back with an empty store gets the stream and the 
   let client: NatsConnection | undefined;
   try {
     const socket = await negotiated(serve.qmpPaths.get('vm1')!);
-    await toggle(socket, 1, 'before');
+    const before = await toggle(socket, 1, 'before');
     await serve.logger.waitFor('run states go to the NATS key-value bucket');
+    // The events so far are stored (acknowledged) before the store is wiped; otherwise serve would rightly send them again afterwards.
+    const early = await natsClient(nats);
+    const earlyManager = await jetstreamManager(early);
+    const storedBy = Date.now() + 10_000;
+    while ((await earlyManager.streams.info(STREAM)).state.messages < before.length) {
+      if (Date.now() > storedBy) throw new Error('the events before the wipe were not stored within 10 s');
+    }
+    await early.close();
     await nats.down();
     await rm(nats.storeDir, { recursive: true, force: true });
     await nats.up();
