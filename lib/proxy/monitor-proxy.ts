@@ -117,6 +117,7 @@ export class MonitorProxy {
       if (client.peer !== undefined) snapshot.peer = client.peer;
       clients.push(snapshot);
     }
+    for (const endpoint of this.libvirtEndpoints) clients.push(...endpoint.clients());
     const version = link?.qmp?.greeting?.QMP.version.qemu;
     return {
       name: this.name,
