@@ -11,6 +11,7 @@ import { Command, Option } from './commander.js';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { MonitorStatus, ServeStatus } from '../proxy/control.js';
+import type { ClientSnapshot } from '../proxy/snapshot.js';
 import { CliError, EXIT_OK, EXIT_UNREACHABLE, parseSeconds, runCli } from './common.js';
 
 const CONTROL_SUFFIX = '.control';
@@ -100,10 +101,19 @@ export function formatStatus(status: ServeStatus, now: number): string {
     lines.push(`  pending    ${monitor.pending}${oldestText(monitor)}`);
     lines.push(`  events/s   ${monitor.eventsPerSecond.toFixed(2)} (${monitor.eventsTotal} in all)`);
     lines.push(`  clients    ${monitor.clients.length}`);
-    for (const client of monitor.clients) {
-      const peer = client.peer === undefined ? 'peer unknown' : `pid ${client.peer.pid} uid ${client.peer.uid} gid ${client.peer.gid}`;
-      lines.push(`    #${client.id} ${client.kind} on ${client.socket}, ${peer}, for ${ago(client.connectedAt, now)}, pending ${client.pending}`);
-    }
+    for (const client of monitor.clients) lines.push(clientLine(client, now));
+  }
+  // serve's own libvirt endpoint serves every monitor, so its clients belong to none of them.
+  if (status.libvirt !== null && status.libvirt !== undefined) {
+    lines.push('');
+    lines.push(`libvirt ${status.libvirt.socket}`);
+    lines.push(`  clients    ${status.libvirt.clients.length}`);
+    for (const client of status.libvirt.clients) lines.push(clientLine(client, now));
   }
   return `${lines.join('\n')}\n`;
+}
+
+function clientLine(client: ClientSnapshot, now: number): string {
+  const peer = client.peer === undefined ? 'peer unknown' : `pid ${client.peer.pid} uid ${client.peer.uid} gid ${client.peer.gid}`;
+  return `    #${client.id} ${client.kind} on ${client.socket}, ${peer}, for ${ago(client.connectedAt, now)}, pending ${client.pending}`;
 }

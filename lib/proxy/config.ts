@@ -2,7 +2,7 @@
  * What `qmpx serve` runs: one or more proxied monitors, each an upstream
  * (a monitor socket, or a QEMU it launches) and the downstream sockets it
  * offers. Built from command-line options, from a JSON `--config` file
- * (validated once with ajv), or both.
+ * (checked once against lib/proxy/config-schema.ts), or both.
  *
  * Config file shape (every key but `monitors` optional):
  *
@@ -24,12 +24,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { QmpxError } from '../errors.js';
-import { compileSchema } from '../schema.js';
 import { socketPathProblem } from '../net/listen.js';
-import { natsConfigFromFile, natsConfigSchema, type NatsConfig, type NatsConfigFile } from '../nats/config.js';
+import { natsConfigFromFile, type NatsConfig } from '../nats/config.js';
 import { readOnlyDenyProblem } from './policy.js';
+import { checkedConfigFile, type ConfigFile, type ServeLogLevel, type ValidateSetting } from './config-schema.js';
 
-export type ServeLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export type { ServeLogLevel, ValidateSetting } from './config-schema.js';
 
 /** How to start QEMU when the proxy owns it (`--launch`). */
 export interface LaunchConfig {
@@ -42,9 +42,6 @@ export interface LaunchConfig {
   /** Start QEMU again when it exits instead of ending `serve`. */
   restart: boolean;
 }
-
-/** What a monitor's QMP sockets do with arguments its QEMU's schema does not take. */
-export type ValidateSetting = 'off' | 'reject';
 
 /** One upstream monitor and the sockets that share it. */
 export interface MonitorConfig {
@@ -123,150 +120,6 @@ export const DEFAULT_SOCKET_MODE = 0o600;
 export const DEFAULT_ACCEPT_FDS = false;
 export const DEFAULT_MAX_CLIENT_BUFFER_BYTES = 8 * 1024 * 1024;
 
-/** The config file as written (before defaults). */
-interface ConfigFile {
-  logLevel?: ServeLogLevel;
-  socketMode?: string | number;
-  maxClientBufferBytes?: number;
-  maxConnections?: number;
-  maxConnectionsPerSocket?: number;
-  audit?: { path: string; arguments?: boolean };
-  libvirt?: string;
-  metrics?: string;
-  control?: string;
-  watchdogSeconds?: number;
-  nats?: NatsConfigFile;
-  monitors: Array<{
-    name?: string;
-    upstream?: string;
-    launch?: { args?: string[]; binary?: string; env?: Record<string, string>; restart?: boolean };
-    qmp?: string;
-    hmp?: string;
-    readOnly?: string;
-    readOnlyDeny?: string[];
-    validate?: ValidateSetting;
-    acceptFds?: boolean;
-    libvirt?: string;
-    libvirtReadOnly?: string;
-    agent?: string;
-    socketMode?: string | number;
-    maxClientBufferBytes?: number;
-  }>;
-}
-
-// A number is let through the schema only to be refused with a clearer word than ajv's (socketModeOf).
-const socketModeSchema = {
-  anyOf: [{ type: 'string', pattern: '^0?[0-7]{3}$' }, { type: 'number' }],
-};
-const pathSchema = { type: 'string', minLength: 1 };
-
-const configFileSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['monitors'],
-  properties: {
-    logLevel: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
-    socketMode: socketModeSchema,
-    maxClientBufferBytes: { type: 'integer', minimum: 1024 },
-    maxConnections: { type: 'integer', minimum: 1 },
-    maxConnectionsPerSocket: { type: 'integer', minimum: 1 },
-    audit: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['path'],
-      properties: { path: pathSchema, arguments: { type: 'boolean' } },
-    },
-    libvirt: pathSchema,
-    metrics: { type: 'string', minLength: 1 },
-    control: pathSchema,
-    watchdogSeconds: { type: 'number', minimum: 0 },
-    nats: natsConfigSchema,
-    monitors: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          name: { type: 'string', minLength: 1 },
-          upstream: pathSchema,
-          launch: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              args: { type: 'array', items: { type: 'string' } },
-              binary: pathSchema,
-              env: { type: 'object', additionalProperties: { type: 'string' } },
-              restart: { type: 'boolean' },
-            },
-          },
-          qmp: pathSchema,
-          hmp: pathSchema,
-          readOnly: pathSchema,
-          readOnlyDeny: { type: 'array', items: { type: 'string', minLength: 1 } },
-          validate: { enum: ['off', 'reject'] },
-          acceptFds: { type: 'boolean' },
-          libvirt: pathSchema,
-          libvirtReadOnly: pathSchema,
-          agent: pathSchema,
-          socketMode: socketModeSchema,
-          maxClientBufferBytes: { type: 'integer', minimum: 1024 },
-        },
-      },
-    },
-  },
-};
-const isConfigFile = compileSchema<ConfigFile>(configFileSchema);
-
-/** The parts of a JSON schema that say which keys an object may have. */
-interface SchemaShape {
-  additionalProperties?: unknown;
-  properties?: Record<string, SchemaShape>;
-  items?: SchemaShape;
-  [keyword: string]: unknown;
-}
-
-/**
- * The first key of `value` that `schema` does not know, as
- * `/monitors/0: unknown key "upstrem" (did you mean "upstream"?)`: ajv's own
- * words ("must NOT have additional properties") do not name it.
- */
-function unknownKeyProblem(value: unknown, schema: SchemaShape, at: string): string | undefined {
-  if (Array.isArray(value)) {
-    if (schema.items === undefined) return undefined;
-    for (const [index, item] of value.entries()) {
-      const problem = unknownKeyProblem(item, schema.items, `${at}/${index}`);
-      if (problem !== undefined) return problem;
-    }
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null || schema.properties === undefined) return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const known = schema.properties[key];
-    if (known === undefined) {
-      if (schema.additionalProperties !== false) continue;
-      const near = Object.keys(schema.properties).find((name) => editDistance(name, key) <= 2);
-      return `${at || '(top level)'}: unknown key ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`;
-    }
-    const problem = unknownKeyProblem(item, known, `${at}/${key}`);
-    if (problem !== undefined) return problem;
-  }
-  return undefined;
-}
-
-/** Levenshtein distance, for suggesting the key a misspelt one meant. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
 /** Parses octal text, `"0600"` or `"600"`, into permission bits; throws QmpxError otherwise. */
 export function parseSocketMode(mode: string): number {
   if (!/^0?[0-7]{3}$/.test(mode)) throw new QmpxError(`invalid socket mode ${JSON.stringify(mode)}: expected octal permission bits such as 0600`);
@@ -290,10 +143,8 @@ function socketModeOf(mode: string | number, where: string): number {
  * Validates a parsed config file and fills in defaults. Throws QmpxError
  * naming `source` and what is wrong.
  */
-export function configFromJson(value: unknown, source: string, defaults: MonitorDefaults = {}): LoadedConfig {
-  const unknownKey = unknownKeyProblem(value, configFileSchema, '');
-  if (unknownKey !== undefined) throw new QmpxError(`${source}: invalid config: ${unknownKey}`);
-  if (!isConfigFile(value)) throw new QmpxError(`${source}: invalid config: ${isConfigFile.explain()}`);
+export function configFromJson(json: unknown, source: string, defaults: MonitorDefaults = {}): LoadedConfig {
+  const value: ConfigFile = checkedConfigFile(json, source);
   // A monitor's own key, else the command line's when it was given, else the file's top level, else the default.
   const socketMode = defaults.socketMode ?? (value.socketMode === undefined ? DEFAULT_SOCKET_MODE : socketModeOf(value.socketMode, source));
   const maxClientBufferBytes = defaults.maxClientBufferBytes ?? value.maxClientBufferBytes ?? DEFAULT_MAX_CLIENT_BUFFER_BYTES;

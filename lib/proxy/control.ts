@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import { listenPrivately, type BoundSocket } from '../net/listen.js';
 import type { ServeConfig } from './config.js';
 import type { MonitorProxy } from './monitor-proxy.js';
-import type { MonitorSnapshot } from './snapshot.js';
+import type { ClientSnapshot, MonitorSnapshot } from './snapshot.js';
 import type { UpstreamLink } from './upstream.js';
 import type { WatchdogSnapshot } from './watchdog.js';
 
@@ -40,6 +40,14 @@ export interface ServeStatus {
   audit: string | null;
   metrics: string | null;
   monitors: MonitorStatus[];
+  /** serve's own libvirt endpoint (--libvirt), serving every monitor; null without one. */
+  libvirt: { socket: string; clients: ClientSnapshot[] } | null;
+}
+
+/** What the control socket reads of a libvirt endpoint (lib/rpc/server.ts offers it). */
+export interface LibvirtClientSource {
+  readonly path: string;
+  clients(): ClientSnapshot[];
 }
 
 /** Where the control socket goes when --control is not given; undefined when serve has no socket at all. */
@@ -65,7 +73,7 @@ export interface WatchedMonitor {
  */
 export function statusReader(
   monitors: readonly WatchedMonitor[],
-  facts: { startedAt: number; audit: string | undefined; metrics: string | undefined },
+  facts: { startedAt: number; audit: string | undefined; metrics: string | undefined; libvirt?: () => LibvirtClientSource | undefined },
 ): () => Promise<ServeStatus> {
   const asking = new Map<MonitorProxy, { link: UpstreamLink; reply: Promise<RunStateReport> }>();
 
@@ -104,7 +112,15 @@ export function statusReader(
         return { ...monitor.proxy.snapshot(), runState, watchdog: monitor.watchdog?.snapshot() ?? null };
       }),
     );
-    return { pid: process.pid, startedAt: facts.startedAt, audit: facts.audit ?? null, metrics: facts.metrics ?? null, monitors: statuses };
+    const libvirt = facts.libvirt?.();
+    return {
+      pid: process.pid,
+      startedAt: facts.startedAt,
+      audit: facts.audit ?? null,
+      metrics: facts.metrics ?? null,
+      monitors: statuses,
+      libvirt: libvirt === undefined ? null : { socket: libvirt.path, clients: libvirt.clients() },
+    };
   };
 }
 

@@ -166,6 +166,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     if (controlPath !== undefined) {
       const facts = {
         startedAt,
+        libvirt: () => libvirtEndpoint,
         audit: config.audit?.path,
         metrics: metricsAddress && `http://${metricsAddress.host.includes(':') ? `[${metricsAddress.host}]` : metricsAddress.host}:${metricsAddress.port}/metrics`,
       };

@@ -22,7 +22,7 @@ import { HMP_PROMPT } from '../hmp/reader.js';
 import { Fifo } from '../fifo.js';
 import type { AuditOutcome } from './audit.js';
 import { Outbound } from './outbound.js';
-import { UPSTREAM_LOST_DESC } from './qmp-session.js';
+import { UPSTREAM_LOST_DESC } from './qmp-forwarding.js';
 import type { StateMachine, Transitions } from '../state.js';
 import {
   abortControllerForMany,

@@ -27,12 +27,13 @@ import { END_LINGER_MS } from './outbound.js';
 import { MAX_FDS_PER_COMMAND } from './client-fds.js';
 import type { MemoryBudget } from '../net/memory-budget.js';
 import { isTainted } from '../passthrough/taint.js';
-import { sessionObserverFor, type DisconnectReason, type MonitorObserver, type PolicyDisconnect } from './observer.js';
-import { logClientConnected, type PeerCredentials } from './serve-logger.js';
-import { EventRate, type ClientSnapshot, type EndpointKind, type MonitorSnapshot } from './snapshot.js';
+import { sessionObserverFor, type MonitorObserver } from './observer.js';
+import { logClientConnected } from './serve-logger.js';
+import { EventRate, type EndpointKind, type MonitorSnapshot } from './snapshot.js';
 import { policyNamed, type PolicyName } from './policy.js';
 import { QmpSession } from './qmp-session.js';
-import { DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';
+import { answersWritten, DEFAULT_MAX_PENDING_PER_CLIENT, type DownstreamSession, type SessionContext } from './session.js';
+import { MonitorClients, type ClientRecord } from './monitor-clients.js';
 import { Upstream, type UpstreamLink, type UpstreamOptions } from './upstream.js';
 
 export type { EndpointKind } from './snapshot.js';
@@ -67,16 +68,6 @@ export interface MonitorProxyOptions {
 }
 
 
-/** A connected client, as the proxy keeps it. */
-interface ClientRecord {
-  kind: EndpointKind;
-  socket: string;
-  connectedAt: number;
-  peer: PeerCredentials | undefined;
-  ending?: DisconnectReason;
-  endingDetail?: PolicyDisconnect;
-}
-
 export class MonitorProxy {
   readonly upstream: Upstream;
   private readonly sessions = new Set<DownstreamSession>();
@@ -87,8 +78,7 @@ export class MonitorProxy {
   /** QEMU's -uuid, when it has one (query-uuid answers all zeros otherwise). */
   private uuid: string | undefined;
   private stopping = false;
-  /** Each client, and why the proxy ended its connection when it did (the disconnect line says it). */
-  private readonly clients = new Map<DownstreamSession, ClientRecord>();
+  private readonly clients = new MonitorClients();
   private readonly events = new EventRate();
 
   constructor(private readonly options: MonitorProxyOptions) {
@@ -111,12 +101,9 @@ export class MonitorProxy {
   /** The monitor as it is now. */
   snapshot(): MonitorSnapshot {
     const link = this.upstream.current;
-    const clients: ClientSnapshot[] = [];
-    for (const [session, client] of this.clients) {
-      const snapshot: ClientSnapshot = { id: session.id, kind: client.kind, socket: client.socket, connectedAt: client.connectedAt, pending: session.pendingCount };
-      if (client.peer !== undefined) snapshot.peer = client.peer;
-      clients.push(snapshot);
-    }
+    const clients = this.clients.snapshots();
+    // The libvirt endpoints keep their own connections; their clients are this VM's too.
+    for (const endpoint of this.libvirtEndpoints) clients.push(...endpoint.clients());
     const version = link?.qmp?.greeting?.QMP.version.qemu;
     return {
       name: this.name,
@@ -280,7 +267,7 @@ export class MonitorProxy {
     };
     const session = this.sessionFor(kind, connection, context);
     this.sessions.add(session);
-    this.clients.set(session, client);
+    this.clients.add(session, client);
     const disconnected = logClientConnected(this.options.logger, { monitor: this.name, kind, socket: path, client: session.id, peer });
     void session.closed.then(() => {
       release();
@@ -315,8 +302,7 @@ export class MonitorProxy {
         { monitor: this.name, client: session.id },
         'the upstream speaks only the human monitor; QMP clients cannot be served',
       );
-      const client = this.clients.get(session);
-      if (client !== undefined) client.ending ??= 'policy';
+      this.clients.markEnding(session, 'policy');
       session.destroy();
       return;
     }
@@ -350,8 +336,7 @@ export class MonitorProxy {
   }
 
   private upstreamLost(session: DownstreamSession): void {
-    const client = this.clients.get(session);
-    if (client !== undefined) client.ending ??= this.stopping ? 'serve stopping' : 'upstream lost';
+    this.clients.markEnding(session, this.stopping ? 'serve stopping' : 'upstream lost');
     session.upstreamLost();
   }
 
@@ -390,28 +375,9 @@ export class MonitorProxy {
   }
 }
 
-/**
- * Resolves once every session's socket has handed its last bytes to the
- * kernel (or closed), or after `timeoutMs`: a client that does not read
- * cannot hold up the shutdown.
- */
 /** Whether the monitor's full-control QMP socket takes the fds clients send (`acceptFds`, default DEFAULT_ACCEPT_FDS). */
 function acceptsFds(config: MonitorConfig): boolean {
   return config.acceptFds ?? DEFAULT_ACCEPT_FDS;
-}
-
-async function answersWritten(sessions: readonly DownstreamSession[], timeoutMs: number): Promise<void> {
-  const writing = sessions.map((session) => session.socket).filter((socket) => !socket.destroyed && !socket.writableFinished);
-  if (writing.length === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    Promise.all(writing.map((socket) => new Promise<void>((resolve) => {
-      socket.once('finish', resolve);
-      socket.once('close', resolve);
-    }))),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-  ]);
-  clearTimeout(timer);
 }
 
 /** A stable uuid for a VM QEMU gave none (`-uuid`): the name's SHA-1, shaped as an RFC 4122 name-based uuid. */

@@ -16,6 +16,7 @@ import { qdictOrder } from '../qemu-json/qdict-order.js';
 import type { ErrorReply } from '../qemu-json/replies.js';
 import { TokenType, type JsonValueKind, type TokenGroup } from '../qemu-json/tokens.js';
 import { toWireJson } from '../qemu-json/wire.js';
+import type { UpstreamLink } from './upstream.js';
 
 /** A well-formed command, ready to forward. */
 export interface ClientCommand {
@@ -188,4 +189,17 @@ export function negotiate(command: ClientCommand, offered: readonly string[]): {
   const unavailable = enabled.filter((capability) => !offered.includes(capability));
   if (unavailable.length > 0) return fail(`Capability ${unavailable.join(', ')} not available`);
   return { ok: true, enabled };
+}
+
+/**
+ * The upstream's greeting bytes, with the capability list cut down to what
+ * the upstream link negotiated (a client may enable only those).
+ */
+export function greetingFor(link: UpstreamLink): string {
+  const qmp = link.qmp!;
+  const text = qmp.greetingText ?? '';
+  const offered = qmp.greeting?.QMP.capabilities ?? [];
+  const usable = qmp.capabilities;
+  if (offered.length === usable.length && offered.every((capability, index) => capability === usable[index])) return text;
+  return text.replace(/"capabilities": \[[^\]]*\]/, `"capabilities": [${usable.map((capability) => JSON.stringify(capability)).join(', ')}]`);
 }

@@ -105,3 +105,22 @@ export function abortControllerForMany(): AbortController {
   setMaxListeners(0, controller.signal);
   return controller;
 }
+
+/**
+ * Resolves once every session's socket has handed its last bytes to the
+ * kernel (or closed), or after `timeoutMs`: a client that does not read
+ * cannot hold up the shutdown.
+ */
+export async function answersWritten(sessions: readonly DownstreamSession[], timeoutMs: number): Promise<void> {
+  const writing = sessions.map((session) => session.socket).filter((socket) => !socket.destroyed && !socket.writableFinished);
+  if (writing.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(writing.map((socket) => new Promise<void>((resolve) => {
+      socket.once('finish', resolve);
+      socket.once('close', resolve);
+    }))),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ]);
+  clearTimeout(timer);
+}

@@ -6,13 +6,21 @@ import type { PeerCredentials } from './serve-logger.js';
 
 export type EndpointKind = 'qmp' | 'hmp' | 'read-only';
 
-/** One connected client, as `qmpx status` shows it. */
+/** The socket a client came on: a monitor socket of the proxy, or a libvirt endpoint (lib/rpc/server.ts). */
+export type ClientKind = EndpointKind | 'libvirt' | 'libvirt-read-only';
+
+/**
+ * One connected client, as `qmpx status` shows it. Ids are unique per
+ * kind of socket: proxy sessions and libvirt connections count apart, as
+ * their log lines do.
+ */
 export interface ClientSnapshot {
   id: number;
-  kind: EndpointKind;
+  kind: ClientKind;
   socket: string;
   /** ms since the epoch. */
   connectedAt: number;
+  /** Commands (libvirt: calls) received and not yet answered. */
   pending: number;
   /** Who connected, where the listener could tell. */
   peer?: PeerCredentials;

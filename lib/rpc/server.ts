@@ -95,9 +95,25 @@ export interface LibvirtEndpointOptions {
   partialFrameTimeoutMs?: number;
 }
 
+/** One connected libvirt client, as `qmpx status` shows it. */
+export interface LibvirtClient {
+  /** The connection id its log lines carry. */
+  id: number;
+  kind: 'libvirt' | 'libvirt-read-only';
+  socket: string;
+  /** ms since the epoch. */
+  connectedAt: number;
+  /** Who connected, where the listener could tell (SO_PEERCRED). */
+  peer?: { pid: number; uid: number; gid: number };
+  /** Calls received and not yet answered. */
+  pending: number;
+}
+
 /** A listening endpoint. */
 export interface LibvirtEndpoint {
   readonly path: string;
+  /** The clients connected now. */
+  clients(): LibvirtClient[];
   /**
    * Tells the endpoint that a domain's monitor changed (an upstream
    * reconnected): monitor-event callbacks move to the current monitors.
@@ -124,7 +140,8 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
     onUnexpectedError: (error, header) => logger.error({ err: error, proc: header.proc, prog: header.prog }, 'libvirt call failed unexpectedly'),
     onCallDone: audit === undefined ? undefined : (report) => auditCall(audit, options.path, report),
   });
-  const sockets = new Set<net.Socket>();
+  /** Each connected client's socket, and what `clients()` reports of it. */
+  const sockets = new Map<net.Socket, { connection: RpcConnection; connectedAt: number; peer: LibvirtClient['peer'] }>();
   const kind = options.readOnly ? 'libvirt-read-only' : 'libvirt';
   let stopping = false;
 
@@ -138,7 +155,6 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
     }
     const input = receivesFds ? accepted.fdStream({ maxFds: MAX_FDS_PER_READ, lingerMs: DRAIN_LINGER_MS }) : undefined;
     const socket = input?.writer ?? accepted.socket();
-    sockets.add(socket);
     const connection: RpcConnection = new RpcConnection(dispatcher, {
       write(bytes) {
         if (socket.destroyed) return;
@@ -173,6 +189,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
     }, { maxMessageBytes: options.maxCallBytes ?? DEFAULT_MAX_CALL_BYTES, budget: options.budget, receivesFds, skipFdPlaceholderBytes: true });
     const client = { kind, socket: options.path, client: connection.id, ...(peer === undefined ? {} : { peer: { pid: peer.pid, uid: peer.uid, gid: peer.gid } }) };
     const connectedAt = Date.now();
+    sockets.set(socket, { connection, connectedAt, peer: client.peer });
     let ending: 'slow consumer' | 'policy' | undefined;
     logger.info(client, `client connected on ${kind} socket ${options.path}${peer === undefined ? '' : ` (pid ${peer.pid}, uid ${peer.uid})`}`);
     sessions.of(connection).keepalive = new Keepalive(connection, logger, options.keepalive);
@@ -224,6 +241,15 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
   const bound = await listenPrivately(accept, options.path, options.socketMode ?? 0o600, logger);
   return {
     path: bound.path,
+    clients: () =>
+      [...sockets.values()].map(({ connection, connectedAt, peer }): LibvirtClient => ({
+        id: connection.id,
+        kind,
+        socket: options.path,
+        connectedAt,
+        ...(peer === undefined ? {} : { peer }),
+        pending: connection.callsInFlight,
+      })),
     domainsChanged: () => {
       sessions.reattachAll();
       lifecycle.sync(domains.all(), true);
@@ -232,7 +258,7 @@ export async function startLibvirtEndpoint(options: LibvirtEndpointOptions): Pro
       stopping = true;
       lifecycle.close();
       const closing = bound.close();
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets.keys()) socket.destroy();
       await closing;
     },
   };

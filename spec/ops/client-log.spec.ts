@@ -187,11 +187,13 @@ test('peer credentials, where the listener gives them, are in the connect line a
         watchdog: { thresholdSeconds: 10, oldestPending: { command: 'query-name', ageMs: 12_300 }, stalled: true, stalls: 1 },
       },
     ],
+    libvirt: { socket: '/run/qmpx-libvirt.sock', clients: [{ id: 3, kind: 'libvirt', socket: '/run/qmpx-libvirt.sock', connectedAt: now, pending: 1, peer }] },
   };
   const text = formatStatus(status, now);
   assert.ok(text.includes('    #7 qmp on /run/vm.qmp, pid 4242 uid 1000 gid 100, for 0s, pending 2\n'), text);
   assert.ok(text.includes('    #8 hmp on /run/vm.hmp, peer unknown, for 0s, pending 0\n'), text);
   assert.ok(text.includes('  pending    2; oldest query-name, waiting 12.3 s, stalled (watchdog: 10 s)\n'), text);
+  assert.ok(text.includes('\nlibvirt /run/qmpx-libvirt.sock\n  clients    1\n    #3 libvirt on /run/qmpx-libvirt.sock, pid 4242 uid 1000 gid 100, for 0s, pending 1\n'), text);
 });
 
 test.run();

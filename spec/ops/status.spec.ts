@@ -2,7 +2,8 @@
  * `qmpx status` against a serve of three real QEMUs: one running, one whose
  * QEMU goes away (upstream down), one stopped with SIGSTOP (not answering).
  * Each change shows within 2 s; the control socket is mode 0600; the
- * command prints the same facts as text and as --json.
+ * command prints the same facts as text and as --json. libvirt clients
+ * (libvirt-python holding a connection open) are listed too.
  */
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
@@ -148,6 +149,107 @@ test('three monitors: running, upstream down, QEMU stopped with SIGSTOP, each sh
     await handle.stop();
     await Promise.all(clients.map((client) => client.close(2000)));
     await Promise.all(qemus.map((qemu) => qemu.stop()));
+    await removeTempDir(dir);
+  }
+});
+
+/** A libvirt-python client holding one connection open on `uri` until its stdin ends. */
+interface HeldLibvirtClient {
+  pid: number;
+  /** Ends the client and waits for it to exit. */
+  close(): Promise<void>;
+}
+
+const HOLD_CONNECTION = 'import libvirt, sys\nc = libvirt.open(sys.argv[1])\nprint("ready", flush=True)\nsys.stdin.read()\nc.close()\n';
+const PYTHON_READY_WITHIN_MS = 10_000;
+
+async function holdLibvirtConnection(socket: string): Promise<HeldLibvirtClient> {
+  const child = spawn('/usr/bin/python3', ['-c', HOLD_CONNECTION, `qemu+unix:///system?socket=${socket}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const close = async (): Promise<void> => {
+    child.stdin.end();
+    await exited;
+  };
+  let output = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`libvirt-python did not connect to ${socket} within ${PYTHON_READY_WITHIN_MS} ms`)), PYTHON_READY_WITHIN_MS);
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+        if (output.includes('ready\n')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`libvirt-python exited (${code}) before connecting to ${socket}`));
+      });
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return { pid: child.pid!, close };
+}
+
+test('libvirt clients: a monitor\'s libvirt socket and serve\'s own, each client held open by libvirt-python, shown with its peer in text and --json', async () => {
+  const qemu = await startQemu({ hmp: false });
+  const dir = createTempDir('status-libvirt');
+  const control = socketPathIn(dir, 'serve.control');
+  const monitorLibvirt = socketPathIn(dir, 'vm.libvirt');
+  const serveLibvirt = socketPathIn(dir, 'serve.libvirt');
+  const config: ServeConfig = {
+    logLevel: 'info',
+    control,
+    libvirt: { path: serveLibvirt, socketMode: 0o600 },
+    monitors: [{ name: 'vm', upstream: qemu.qmpPath, qmp: socketPathIn(dir, 'vm.qmp'), libvirt: monitorLibvirt, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
+  };
+  const servedFrom = Date.now();
+  const handle = await startServe(config, { logger: new RecordingLogger(), shutdownGraceMs: 500, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 200 } } });
+  const held: HeldLibvirtClient[] = [];
+  try {
+    await statusOnceItShows(control, (status) => monitorOf(status, 'vm').upstream.state === 'up', 'the upstream up', 10_000);
+    const none = await readStatus(control, 5000);
+    assert.equal(monitorOf(none, 'vm').clients, []);
+    assert.equal(none.libvirt, { socket: serveLibvirt, clients: [] });
+
+    const onMonitor = await holdLibvirtConnection(monitorLibvirt);
+    held.push(onMonitor);
+    const onServe = await holdLibvirtConnection(serveLibvirt);
+    held.push(onServe);
+    const shown = await statusOnceItShows(
+      control,
+      (status) => monitorOf(status, 'vm').clients.length === 1 && status.libvirt?.clients.length === 1,
+      'both libvirt clients',
+      CHANGE_SHOWN_WITHIN_MS,
+    );
+    const uid = process.getuid!();
+    const gid = process.getgid!();
+    const monitorClient = monitorOf(shown, 'vm').clients[0]!;
+    assert.equal([monitorClient.kind, monitorClient.socket, monitorClient.peer, monitorClient.pending], ['libvirt', monitorLibvirt, { pid: onMonitor.pid, uid, gid }, 0]);
+    const serveClient = shown.libvirt!.clients[0]!;
+    assert.equal([serveClient.kind, serveClient.socket, serveClient.peer, serveClient.pending], ['libvirt', serveLibvirt, { pid: onServe.pid, uid, gid }, 0]);
+    assert.ok(serveClient.connectedAt <= Date.now() && serveClient.connectedAt >= servedFrom, 'connected since the serve started');
+
+    const text = await runQmpx(['status', control]);
+    assert.is(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`monitor vm\\n[^]*  clients    1\\n    #\\d+ libvirt on \\S+vm\\.libvirt, pid ${onMonitor.pid} uid ${uid} gid ${gid}, for \\d+s, pending 0\\n`));
+    assert.match(text.stdout, new RegExp(`\\nlibvirt \\S+serve\\.libvirt\\n  clients    1\\n    #\\d+ libvirt on \\S+serve\\.libvirt, pid ${onServe.pid} uid ${uid} gid ${gid}, for \\d+s, pending 0\\n`));
+    const json = await runQmpx(['status', control, '--json']);
+    assert.is(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as ServeStatus;
+    assert.equal(monitorOf(parsed, 'vm').clients.map((client) => [client.kind, client.peer?.pid]), [['libvirt', onMonitor.pid]]);
+    assert.equal(parsed.libvirt?.clients.map((client) => [client.kind, client.socket, client.peer?.pid]), [['libvirt', serveLibvirt, onServe.pid]]);
+
+    // Gone once the client closes its connection.
+    await onServe.close();
+    const after = await statusOnceItShows(control, (status) => status.libvirt?.clients.length === 0, 'the closed libvirt client gone', CHANGE_SHOWN_WITHIN_MS);
+    assert.is(monitorOf(after, 'vm').clients.length, 1);
+  } finally {
+    await Promise.all(held.map((client) => client.close()));
+    await handle.stop();
+    await qemu.stop();
     await removeTempDir(dir);
   }
 });
