@@ -40,4 +40,5 @@ export { ArgumentsRefusedError, QapiSchemaError } from './qapi/errors.js';
 export type { ValidateMode, ValidationOptions } from './qapi/validate.js';
 export type { CompatAction, CompatPolicy } from './qapi/policy.js';
 export type { QmpCommandMap, QmpEventMap, KnownCommand, KnownEvent, CommandArguments, CommandReturn, EventData } from './qapi/typed.js';
-export { connectNats, OutcomeUnknownError, NoResponderError, PermissionDeniedError, type NatsMonitorOptions } from './nats/remote-monitor.js';
+export { connectNats, type NatsMonitorOptions } from './nats/connect-nats.js';
+export { OutcomeUnknownError, NoResponderError, PermissionDeniedError } from './nats/remote-errors.js';

@@ -11,11 +11,9 @@
  */
 import type AjvModule from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import type { Logger } from '../log.js';
-import { ArgumentsRefusedError } from './errors.js';
 import { commandArgumentsSchema } from './json-schema.js';
 import { readSchema, type QapiSchema } from './model.js';
-import { policyFindings, type CompatAction, type CompatPolicy } from './policy.js';
+import { policyFindings, type CompatPolicy, type PolicyFinding } from './policy.js';
 
 export type ValidateMode = 'off' | 'warn' | 'reject';
 
@@ -101,6 +99,11 @@ export class SchemaChecks {
     if (validate(args ?? {})) return undefined;
     return qemuWords(validate.errors?.[0]);
   }
+
+  /** The deprecated or unstable parts of a call, for the `compat` policy. */
+  policyFindings(command: string, args: object | undefined): PolicyFinding[] {
+    return policyFindings(this.schema, command, args);
+  }
 }
 
 /** An ajv error, said as QEMU's input visitor says it. */
@@ -156,65 +159,4 @@ export function memberPath(instancePath: string): string {
     else path += path === '' ? segment : `.${segment}`;
   }
   return path;
-}
-
-/**
- * One connection's checking: when to check, against what, and what to do
- * with a problem. `check` returns nothing when it can decide at once (the
- * schema is loaded), so pipelined commands keep their order and pay no
- * promise turn; only the first checked command waits for the schema.
- */
-export class ArgumentChecker {
-  private checks: SchemaChecks | undefined;
-  private loading: Promise<SchemaChecks> | undefined;
-
-  constructor(
-    private readonly options: ValidationOptions,
-    private readonly fetchSchema: () => Promise<unknown>,
-    private readonly logger: Logger,
-  ) {}
-
-  /** Whether any check applies to a call with this per-call mode. */
-  applies(callMode: ValidateMode | undefined): boolean {
-    const mode = callMode ?? this.options.validate ?? 'off';
-    const compat = this.options.compat;
-    return mode !== 'off' || (compat?.deprecatedInput ?? 'accept') !== 'accept' || (compat?.unstableInput ?? 'accept') !== 'accept';
-  }
-
-  /** Throws ArgumentsRefusedError, or returns a promise that rejects with it, when the call must not be sent. */
-  check(command: string, args: object | undefined, callMode: ValidateMode | undefined): void | Promise<void> {
-    if (!this.applies(callMode)) return;
-    if (this.checks !== undefined) return this.judge(this.checks, command, args, callMode);
-    this.loading ??= this.fetchSchema().then(schemaChecksFor);
-    return this.loading.then((checks) => {
-      this.checks = checks;
-      this.judge(checks, command, args, callMode);
-    });
-  }
-
-  /** The schema checks, once loaded (for `qmpx schema` and tests). */
-  async schemaChecks(): Promise<SchemaChecks> {
-    this.loading ??= this.fetchSchema().then(schemaChecksFor);
-    this.checks = await this.loading;
-    return this.checks;
-  }
-
-  private judge(checks: SchemaChecks, command: string, args: object | undefined, callMode: ValidateMode | undefined): void {
-    const mode = callMode ?? this.options.validate ?? 'off';
-    if (mode !== 'off') {
-      const problem = checks.problemWith(command, args);
-      if (problem !== undefined) this.act(mode === 'reject' ? 'reject' : 'warn', command, problem);
-    }
-    const compat = this.options.compat ?? {};
-    if ((compat.deprecatedInput ?? 'accept') === 'accept' && (compat.unstableInput ?? 'accept') === 'accept') return;
-    for (const finding of policyFindings(checks.schema, command, args)) {
-      const action = (finding.feature === 'deprecated' ? compat.deprecatedInput : compat.unstableInput) ?? 'accept';
-      if (action !== 'accept') this.act(action, command, finding);
-    }
-  }
-
-  private act(action: Exclude<CompatAction, 'accept'>, command: string, problem: ArgumentProblem): void {
-    if (action === 'reject') throw new ArgumentsRefusedError(command, problem.member, problem.desc);
-    this.logger.warn({ command, member: problem.member }, `${command}: QEMU's schema says: ${problem.desc} (sent anyway)`);
-  }
 }

@@ -34,7 +34,7 @@ import { unreadableReply } from './unreadable-reply.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
 import { hmpErrorText } from '../hmp/error-text.js';
-import { ArgumentChecker } from '../qapi/validate.js';
+import { ArgumentChecker } from '../qapi/argument-checker.js';
 import { normaliseHmpOutput } from '../hmp/output.js';
 
 export type { QmpEventFrame, QmpReply, RawRequestOptions } from '../contract.js';
