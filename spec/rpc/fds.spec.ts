@@ -114,6 +114,21 @@ test('virsh --pass-fds with query-status: answered as libvirtd answers it, and t
   await eventually(() => openFdCount(process.pid) === baseline, "the endpoint's fd count back at its baseline");
 });
 
+test('virsh --pass-fds with getfd, then closefd: QEMU holds the file while it is named and lets it go after', async ({ uri, dir, qemu }) => {
+  const baseline = openFdCount(process.pid);
+  const file = openTestFile(dir, 'virsh-getfd.img');
+  const getfd = await virshWithFds(uri, [file.fd], 'qemu-monitor-command', DOMAIN_NAME, '--pass-fds', passFds([file.fd]), '{"execute":"getfd","arguments":{"fdname":"virshfd"}}');
+  closeSync(file.fd);
+  assert.is(getfd.code, 0, getfd.stderr);
+  assert.match(getfd.stdout, /^\{"return":\{\},"id":"libvirt-\d+"\}\n\n$/);
+  assert.is(fdsOn(qemu.pid, file.path), 1, 'QEMU holds the file while it is named');
+  const closefd = await virshWithFds(uri, [], 'qemu-monitor-command', DOMAIN_NAME, '{"execute":"closefd","arguments":{"fdname":"virshfd"}}');
+  assert.is(closefd.code, 0, closefd.stderr);
+  assert.match(closefd.stdout, /^\{"return":\{\},"id":"libvirt-\d+"\}\n\n$/);
+  await eventually(() => fdsOn(qemu.pid, file.path) === 0, 'QEMU letting the file go');
+  await eventually(() => openFdCount(process.pid) === baseline, "the endpoint's fd count back at its baseline");
+});
+
 test('virsh --pass-fds with two fds: libvirtd\'s refusal, nothing sent', async ({ uri, dir }) => {
   const baseline = openFdCount(process.pid);
   const first = openTestFile(dir, 'two-a.img');
