@@ -181,6 +181,37 @@ export class SpawnedDaemon implements Daemon {
   }
 
   /**
+   * Resolves once the daemon has written `text` on stderr (for a daemon that
+   * says when it is ready, as nats-server's "Server is ready"); rejects if
+   * it exits first or `deadline` (epoch ms) passes.
+   */
+  waitForStderr(text: string, deadline: number): Promise<void> {
+    if (this.stderrTail.includes(text)) return Promise.resolve();
+    if (!this.running) return Promise.reject(new Error(`${this.label} exited before writing ${JSON.stringify(text)}; stderr:\n${this.stderrTail}`));
+    const stderr = this.process.stderr!;
+    return new Promise((resolve, reject) => {
+      const finish = (error?: Error): void => {
+        clearTimeout(timer);
+        stderr.off('data', onData);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      // Registered after the constructor's listener, so the tail already holds this chunk.
+      const onData = (): void => {
+        if (this.stderrTail.includes(text)) finish();
+      };
+      const timer = setTimeout(
+        () => finish(new Error(`${this.label} did not write ${JSON.stringify(text)} in time; stderr:\n${this.stderrTail}`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      stderr.on('data', onData);
+      void this.exited.then((status) =>
+        finish(new Error(`${this.label} exited (${describeExit(status)}) before writing ${JSON.stringify(text)}; stderr:\n${this.stderrTail}`)),
+      );
+    });
+  }
+
+  /**
    * Resolves once `socketPath` exists and accepts a connection and, with
    * `firstBytes`, once the daemon has sent something on it (QMP greeting,
    * HMP banner): then the daemon's main loop is running and a test's own

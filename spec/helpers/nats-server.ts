@@ -14,15 +14,14 @@
  * The configuration is written as JSON, which nats-server's configuration
  * parser accepts. Users (optional) all live in the server's global account,
  * which has JetStream when it is on; without users the server needs no
- * authentication. Ready means: the port accepts a TCP connection and the
- * server sends its INFO line, which it does only once JetStream has started.
+ * authentication. Ready means: the server has logged "Server is ready",
+ * which it does once JetStream has started and the client port listens.
  */
 
 import { writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { spawnDaemon, findExecutable, describeExit, DEFAULT_READY_TIMEOUT_MS, type ExitStatus, type SpawnedDaemon } from './daemon.js';
+import { spawnDaemon, findExecutable, DEFAULT_READY_TIMEOUT_MS, type ExitStatus, type SpawnedDaemon } from './daemon.js';
 import { createTempDir, removeTempDir } from './temp-dir.js';
 
 /** Publish or subscribe rights of a user, as nats-server's `permissions` block spells them. */
@@ -100,8 +99,8 @@ export interface NatsServerInstance {
   stop(): Promise<void>;
 }
 
-/** Interval between readiness probes. */
-const READY_POLL_INTERVAL_MS = 10;
+/** What nats-server logs once it serves clients (after JetStream, when on, has started). */
+const READY_LINE = 'Server is ready';
 
 /**
  * Writes the configuration, reserves a free port and (unless `startDown`)
@@ -181,7 +180,7 @@ class NatsServer implements NatsServerInstance {
     this.daemon = daemon;
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
     try {
-      await this.waitUntilServing(daemon, deadline);
+      await daemon.waitForStderr(READY_LINE, deadline);
     } catch (error) {
       await this.down('SIGKILL');
       throw error;
@@ -222,20 +221,6 @@ class NatsServer implements NatsServerInstance {
     if (users.length > 0) configuration.authorization = { users: users.map(userConfiguration) };
     return configuration;
   }
-
-  /** Polls until the port greets a probe with INFO; rejects if the server exits or `deadline` passes. */
-  private async waitUntilServing(daemon: SpawnedDaemon, deadline: number): Promise<void> {
-    for (;;) {
-      if (!daemon.running) {
-        const status = await daemon.waitForExit(1000);
-        throw new Error(`nats-server exited (${describeExit(status)}) before serving port ${this.port}; stderr:\n${daemon.stderrText()}`);
-      }
-      const remainingMs = deadline - Date.now();
-      if (remainingMs <= 0) throw new Error(`nats-server did not serve port ${this.port} in time; stderr:\n${daemon.stderrText()}`);
-      if (await probeInfo(this.port, remainingMs)) return;
-      await delay(READY_POLL_INTERVAL_MS);
-    }
-  }
 }
 
 function userConfiguration(user: NatsUser): Record<string, unknown> {
@@ -268,28 +253,6 @@ function reserveFreePort(): Promise<number> {
         if (address === null || typeof address === 'string') reject(new Error('loopback listener has no port'));
         else resolve(address.port);
       });
-    });
-  });
-}
-
-/** One TCP connection attempt; true when the server sent its INFO line. */
-function probeInfo(port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let received = '';
-    const finish = (ready: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ready);
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.once('error', () => finish(false));
-    socket.once('close', () => finish(false));
-    socket.on('data', (text: string) => {
-      received += text;
-      if (received.startsWith('INFO ')) finish(true);
-      else if (received.length >= 5) finish(false);
     });
   });
 }

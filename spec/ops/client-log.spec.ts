@@ -21,17 +21,9 @@ import { RecordingLogger, type LogEntry } from '../proxy/harness.js';
 
 const run = promisify(execFile);
 
-/** Resolves with the first entry, past or future, that `matches`; rejects with what was logged after `deadlineMs`. */
-async function entryWhere(logger: RecordingLogger, message: string, matches: (fields: Record<string, unknown>) => boolean, deadlineMs = 10_000): Promise<LogEntry> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const found = logger.entries.find((entry) => entry.message.startsWith(message) && matches(entry.fields));
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) {
-      throw new Error(`no ${JSON.stringify(message)} entry that matches within ${deadlineMs} ms: ${JSON.stringify(logger.entries.filter((e) => e.message.startsWith('client')).map((e) => e.fields))}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** The first entry, past or future, whose message starts with `message` and whose fields match; rejects after `deadlineMs`. */
+function entryWhere(logger: RecordingLogger, message: string, matches: (fields: Record<string, unknown>) => boolean, deadlineMs = 10_000): Promise<LogEntry> {
+  return logger.waitForEntry((entry) => entry.message.startsWith(message) && matches(entry.fields), `${JSON.stringify(message)} entry that matches`, deadlineMs);
 }
 
 /** No disconnect line has been logged for client `id` of a QMP or HMP socket. */

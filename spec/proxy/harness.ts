@@ -33,13 +33,18 @@ export class RecordingLogger implements Logger {
 
   /** Resolves with the first entry, past or future, whose message contains `text`; rejects after `timeoutMs`. */
   waitFor(text: string, timeoutMs = 10_000): Promise<LogEntry> {
+    return this.waitForEntry((entry) => entry.message.includes(text), `log entry containing ${JSON.stringify(text)}`, timeoutMs);
+  }
+
+  /** Resolves with the first entry, past or future, that `matches`; rejects after `timeoutMs`, naming `what`. */
+  waitForEntry(matches: (entry: LogEntry) => boolean, what: string, timeoutMs = 10_000): Promise<LogEntry> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`no log entry containing ${JSON.stringify(text)} within ${timeoutMs} ms; got: ${this.entries.map((e) => e.message).join(' | ')}`));
+        reject(new Error(`no ${what} within ${timeoutMs} ms; got: ${this.entries.map((e) => e.message).join(' | ')}`));
       }, timeoutMs);
       const check = (): boolean => {
-        const entry = this.entries.find((candidate) => candidate.message.includes(text));
+        const entry = this.entries.find(matches);
         if (entry === undefined) return false;
         clearTimeout(timer);
         resolve(entry);
