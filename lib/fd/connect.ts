@@ -35,7 +35,7 @@ export interface FdSocket {
 
 /**
  * Connects to the unix socket at `path`. Rejects with UnsupportedError
- * where fd passing is not implemented (the platform, or the FFI module
+ * where fds cannot be passed here (the platform, or the FFI module
  * failing to load), or with the system call's error (ENOENT, ECONNREFUSED…).
  */
 export async function connectFdSocket(path: string): Promise<FdSocket> {
