@@ -20,8 +20,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, silentLogger, type Monitor } from '../lib/index.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { allOrders, interleaved, median, reportResults, type BenchResult } from './measure.js';
-import { RawQmpClient } from './raw-client.js';
+import { interleaved, median, reportResults, type BenchResult } from './measure.js';
+import { rawPipelinedRate, rawSequentialMicros } from './raw-client.js';
 
 const ROUNDS = 7;
 const PIPELINED = 5000;
@@ -50,33 +50,6 @@ async function startServe(configPath: string, ready: number): Promise<ChildProce
     child.once('exit', () => reject(new Error('serve exited')));
   });
   return child;
-}
-
-async function pipelinedRate(path: string): Promise<number> {
-  const client = await RawQmpClient.open(path, true);
-  const started = performance.now();
-  client.write('{"execute":"query-status"}\n'.repeat(PIPELINED));
-  await client.countLines(PIPELINED);
-  const seconds = (performance.now() - started) / 1000;
-  client.close();
-  return PIPELINED / seconds;
-}
-
-/** Median round trip per path, one client each, taking turns command by command in every order. */
-async function sequentialMicros(paths: readonly string[]): Promise<number[]> {
-  const clients = await Promise.all(paths.map((path) => RawQmpClient.open(path, true)));
-  const samples: number[][] = paths.map(() => []);
-  const orders = allOrders(clients.length);
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    for (const which of orders[i % orders.length]!) {
-      const started = performance.now();
-      clients[which]!.write('{"execute":"query-status"}\n');
-      await clients[which]!.next(1);
-      samples[which]!.push(performance.now() - started);
-    }
-  }
-  for (const client of clients) client.close();
-  return samples.map((values) => median(values) * 1000);
 }
 
 /**
@@ -127,7 +100,7 @@ export async function run(): Promise<BenchResult[]> {
   );
   const serve = await startServe(configPath, 2);
   try {
-    const pipelined = await interleaved(ROUNDS, () => pipelinedRate(withFds), () => pipelinedRate(withoutFds));
+    const pipelined = await interleaved(ROUNDS, () => rawPipelinedRate(withFds, PIPELINED), () => rawPipelinedRate(withoutFds, PIPELINED));
     results.push({
       name: `pipelined ${PIPELINED} query-status through serve, socket taking fds vs not`,
       qmpx: pipelined.qmpx,
@@ -136,9 +109,9 @@ export async function run(): Promise<BenchResult[]> {
       ratio: pipelined.qmpx / pipelined.raw,
       note: 'higher is better; raw: the same serve, a QMP socket with acceptFds false',
     });
-    await sequentialMicros([withFds, withoutFds]);
+    await rawSequentialMicros([withFds, withoutFds], SEQUENTIAL);
     const rounds = [];
-    for (let round = 0; round < 3; round++) rounds.push(await sequentialMicros([withFds, withoutFds]));
+    for (let round = 0; round < 3; round++) rounds.push(await rawSequentialMicros([withFds, withoutFds], SEQUENTIAL));
     const sequential = { qmpx: median(rounds.map((r) => r[0]!)), raw: median(rounds.map((r) => r[1]!)) };
     results.push({
       name: `sequential ${SEQUENTIAL} query-status through serve, socket taking fds vs not`,

@@ -106,3 +106,19 @@ function format(value: number): string {
 export function progress(stage: string): void {
   process.stderr.write(`  … ${stage}\n`);
 }
+
+/**
+ * Runs `first` and `second` `rounds` times each, taking turns, each going
+ * first every other time, so neither always runs right after the other.
+ */
+export async function takeTurns(rounds: number, first: () => Promise<void>, second: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      await first();
+      await second();
+    } else {
+      await second();
+      await first();
+    }
+  }
+}

@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
 import { interleaved, reportResults, type BenchResult } from './measure.js';
-import { RawQmpClient } from './raw-client.js';
+import { rawPipelinedRate } from './raw-client.js';
 
 const ROUNDS = 9;
 const PIPELINED = 5000;
@@ -48,15 +48,11 @@ async function stopServe(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** The raw client's pipelined rate through `path`, then a scrape of `scrape` when given (untimed). */
 async function pipelinedRate(path: string, scrape?: string): Promise<number> {
-  const client = await RawQmpClient.open(path, true);
-  const started = performance.now();
-  client.write('{"execute":"query-status"}\n'.repeat(PIPELINED));
-  await client.countLines(PIPELINED);
-  const seconds = (performance.now() - started) / 1000;
-  client.close();
+  const rate = await rawPipelinedRate(path, PIPELINED);
   if (scrape !== undefined) await (await fetch(scrape)).text();
-  return PIPELINED / seconds;
+  return rate;
 }
 
 export async function run(): Promise<BenchResult[]> {

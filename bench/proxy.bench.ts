@@ -21,8 +21,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, silentLogger, type Monitor } from '../lib/index.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { allOrders, interleaved, median, reportResults, type BenchResult } from './measure.js';
-import { RawQmpClient } from './raw-client.js';
+import { interleaved, median, reportResults, takeTurns, type BenchResult } from './measure.js';
+import { rawPipelinedRate, rawSequentialMicros, RawQmpClient } from './raw-client.js';
 
 const ROUNDS = 9;
 const PIPELINED = 5000;
@@ -103,38 +103,6 @@ async function waitForSocket(path: string): Promise<void> {
   }
 }
 
-async function pipelinedRate(path: string): Promise<number> {
-  const client = await RawQmpClient.open(path, true);
-  const started = performance.now();
-  client.write('{"execute":"query-status"}\n'.repeat(PIPELINED));
-  await client.countLines(PIPELINED);
-  const seconds = (performance.now() - started) / 1000;
-  client.close();
-  return PIPELINED / seconds;
-}
-
-/**
- * Median round trip on each path, one client per path, taking turns command
- * by command in every order in rotation (allOrders): sequential figures drift
- * up to 2x between rounds on a shared machine (docs/monitor-facts.md §7), and turns cancel
- * the drift.
- */
-async function sequentialMicros(paths: readonly string[]): Promise<number[]> {
-  const clients = await Promise.all(paths.map((path) => RawQmpClient.open(path, true)));
-  const samples: number[][] = paths.map(() => []);
-  const orders = allOrders(clients.length);
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    for (const which of orders[i % orders.length]!) {
-      const started = performance.now();
-      clients[which]!.write('{"execute":"query-status"}\n');
-      await clients[which]!.next(1);
-      samples[which]!.push(performance.now() - started);
-    }
-  }
-  for (const client of clients) client.close();
-  return samples.map((values) => median(values) * 1000);
-}
-
 /**
  * Median round trip of the qmpx client and of the raw client on the same
  * path, taking turns command by command (each going first every other
@@ -155,15 +123,7 @@ async function clientsSideBySide(qmpxPath: string, rawPath: string): Promise<{ q
     JSON.parse((await raw.next(1))[0]!);
     samples.raw.push(performance.now() - started);
   };
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    if (i % 2 === 0) {
-      await timeQmpx();
-      await timeRaw();
-    } else {
-      await timeRaw();
-      await timeQmpx();
-    }
-  }
+  await takeTurns(SEQUENTIAL, timeQmpx, timeRaw);
   await monitor.close();
   raw.close();
   return { qmpx: median(samples.qmpx) * 1000, raw: median(samples.raw) * 1000 };
@@ -291,7 +251,7 @@ export async function run(): Promise<BenchResult[]> {
     const socat = spawn('socat', [`UNIX-LISTEN:${relayed},fork`, `UNIX-CONNECT:${qemu.extraQmpPaths[1]!}`], { stdio: 'ignore' });
     try {
       await waitForSocket(relayed);
-      const pipelined = await interleaved(ROUNDS, () => pipelinedRate(proxied), () => pipelinedRate(direct));
+      const pipelined = await interleaved(ROUNDS, () => rawPipelinedRate(proxied, PIPELINED), () => rawPipelinedRate(direct, PIPELINED));
       results.push({
         name: `pipelined ${PIPELINED} query-status, through proxy vs direct`,
         qmpx: pipelined.qmpx,
@@ -301,7 +261,7 @@ export async function run(): Promise<BenchResult[]> {
         note: 'higher is better; target ≥ 0.9',
       });
       const rounds = [];
-      for (let round = 0; round < 3; round++) rounds.push(await sequentialMicros([proxied, direct, relayed]));
+      for (let round = 0; round < 3; round++) rounds.push(await rawSequentialMicros([proxied, direct, relayed], SEQUENTIAL));
       const sequential = { qmpx: median(rounds.map((r) => r[0]!)), raw: median(rounds.map((r) => r[1]!)) };
       const socatAdds = median(rounds.map((r) => r[2]!)) - sequential.raw;
       results.push({

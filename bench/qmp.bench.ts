@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { connect, silentLogger, type Monitor } from '../lib/index.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { interleaved, median, reportResults, progress, rssMiB, type BenchResult } from './measure.js';
+import { interleaved, median, reportResults, progress, rssMiB, takeTurns, type BenchResult } from './measure.js';
 import { RawQmpClient } from './raw-client.js';
 
 const ROUNDS = 9;
@@ -56,15 +56,7 @@ async function sequentialMedianMicros(qmpxPath: string, rawPath: string): Promis
     JSON.parse((await raw.next(1))[0]!);
     rawSamples.push(performance.now() - started);
   };
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    if (i % 2 === 0) {
-      await timeQmpx();
-      await timeRaw();
-    } else {
-      await timeRaw();
-      await timeQmpx();
-    }
-  }
+  await takeTurns(SEQUENTIAL, timeQmpx, timeRaw);
   await monitor.close();
   raw.close();
   return { qmpx: median(qmpxSamples) * 1000, raw: median(rawSamples) * 1000 };

@@ -4,6 +4,7 @@
  * counts reply lines. qmpx is measured against it on the same QEMU, same run.
  */
 import net from 'node:net';
+import { allOrders, median } from './measure.js';
 
 export class RawQmpClient {
   private buffered = '';
@@ -114,3 +115,37 @@ export class RawQmpClient {
     }
   }
 }
+
+/** Commands per second: `count` query-status written at once by a raw client on `path`, until every reply is read. */
+export async function rawPipelinedRate(path: string, count: number): Promise<number> {
+  const client = await RawQmpClient.open(path, true);
+  const started = performance.now();
+  client.write('{"execute":"query-status"}\n'.repeat(count));
+  await client.countLines(count);
+  const seconds = (performance.now() - started) / 1000;
+  client.close();
+  return count / seconds;
+}
+
+/**
+ * Median query-status round trip (µs) on each path, one raw client per
+ * path, `count` each, taking turns command by command in every order in
+ * rotation (allOrders): sequential figures drift up to 2x between rounds on
+ * a shared machine (docs/monitor-facts.md §7), and turns cancel the drift.
+ */
+export async function rawSequentialMicros(paths: readonly string[], count: number): Promise<number[]> {
+  const clients = await Promise.all(paths.map((path) => RawQmpClient.open(path, true)));
+  const samples: number[][] = paths.map(() => []);
+  const orders = allOrders(clients.length);
+  for (let i = 0; i < count; i++) {
+    for (const which of orders[i % orders.length]!) {
+      const started = performance.now();
+      clients[which]!.write('{"execute":"query-status"}\n');
+      await clients[which]!.next(1);
+      samples[which]!.push(performance.now() - started);
+    }
+  }
+  for (const client of clients) client.close();
+  return samples.map((values) => median(values) * 1000);
+}
+
