@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'spec/interop/**/*.go'] },
+  { ignores: ['dist/', 'dist-unit/', 'node_modules/', 'spec/interop/**/*.go'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -41,7 +41,10 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const COMPILED_SPEC_DIR = join(ROOT, 'dist', 'spec');
+const unitTier = process.argv.includes('--unit');
+/** Where the compiled specs are: tsc's build, or the unit tier's transpiled copy (scripts/transpile-unit.mjs). */
+const BUILD_DIR = join(ROOT, unitTier ? 'dist-unit' : 'dist');
+const COMPILED_SPEC_DIR = join(BUILD_DIR, 'spec');
 const UNIT_TIER_GUARD = join(ROOT, 'scripts', 'unit-tier-guard.mjs');
 const UNIT_WORKER = join(ROOT, 'scripts', 'unit-worker.mjs');
 
@@ -96,7 +99,6 @@ const UNIT_SPECS = [
   'spec/cli/command-line.spec.ts',
   'spec/fd/fd-writer.spec.ts',
 ];
-const unitTier = process.argv.includes('--unit');
 // Unit specs mostly compute: one worker per core.
 const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() : 2);
 const timeoutSeconds = positiveIntegerFromEnv('QMPX_SPEC_TIMEOUT_S', 180);
@@ -191,7 +193,7 @@ function sourceName(compiled) {
 
 /** dist/spec/a/b.spec.js → spec/a/b.spec.ts */
 function sourceOf(compiled) {
-  return join(ROOT, relative(join(ROOT, 'dist'), compiled)).replace(/\.js$/, '.ts');
+  return join(ROOT, relative(BUILD_DIR, compiled)).replace(/\.js$/, '.ts');
 }
 
 async function runAll(files) {
