@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import type { GuestAgent, Monitor, MonitorOptions, MonitorProtocol } from './contract.js';
 import { checkConnectArguments } from './connect-options.js';
-import { ProtocolError } from './errors.js';
+import { ConnectionClosedError, ProtocolError } from './errors.js';
 import { describeTarget, openConnection, openSocket, parseTarget, readFirstBytes, type ConnectOptions, type FdPassing } from './transport.js';
 import type { QmpMonitor } from './qmp/client.js';
 import type { HmpMonitor } from './hmp/client.js';
@@ -51,7 +51,7 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
     const firstBytes = await readFirstBytes(socket, remainingMs());
     const detected = protocol === 'auto' ? detectProtocol(firstBytes) : protocol;
     if (protocol === 'qmp') refuseHmpBanner(firstBytes);
-    if (detected === 'hmp') return await startHumanMonitor(clients.HmpMonitor!, socket, options, firstBytes, remainingMs(), address, fdPassing);
+    if (detected === 'hmp') return await startHumanMonitor(clients.HmpMonitor ?? (await loadHmpClient(socket)), socket, options, firstBytes, remainingMs(), address, fdPassing);
     const monitor = new clients.QmpMonitor!(socket, options, describeTarget(address), fdPassing);
     await monitor.start(firstBytes, remainingMs());
     return monitor;
@@ -68,10 +68,31 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
 async function loadClients(protocol: MonitorProtocol | 'auto'): Promise<Clients> {
   const [qmp, hmp, qga] = await Promise.all([
     protocol === 'qmp' || protocol === 'auto' ? import('./qmp/client.js') : undefined,
-    protocol === 'hmp' || protocol === 'auto' ? import('./hmp/client.js') : undefined,
+    protocol === 'hmp' ? import('./hmp/client.js') : undefined,
     protocol === 'qga' ? import('./qga/client.js') : undefined,
   ]);
   return { QmpMonitor: qmp?.QmpMonitor, HmpMonitor: hmp?.HmpMonitor, QgaMonitor: qga?.QgaMonitor };
+}
+
+/**
+ * The HMP client, for `auto` once the banner has shown the socket is a text
+ * monitor: most sockets are QMP, and their connections need not load it.
+ * The socket is paused meanwhile; a failure while it loads is held and
+ * reported as a failure before the greeting, as readFirstBytes reports one.
+ */
+async function loadHmpClient(socket: net.Socket): Promise<typeof HmpMonitor> {
+  let failure: Error | undefined;
+  const holdFailure = (error: Error): void => {
+    failure ??= error;
+  };
+  socket.on('error', holdFailure);
+  try {
+    const { HmpMonitor: Client } = await import('./hmp/client.js');
+    if (failure !== undefined) throw new ConnectionClosedError(`the monitor connection failed before greeting: ${failure.message}`, { cause: failure });
+    return Client;
+  } finally {
+    socket.off('error', holdFailure);
+  }
 }
 
 interface Clients {
