@@ -98,6 +98,7 @@ const UNIT_SPECS = [
   'spec/cli/json-text.spec.ts',
   'spec/cli/command-line.spec.ts',
   'spec/fd/fd-writer.spec.ts',
+  'spec/bench/compare.spec.ts',
 ];
 // Unit specs mostly compute: one worker per core.
 const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() : 2);

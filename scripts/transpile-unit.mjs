@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * The unit tier's build step (`npm run test:unit`): turns lib/ and spec/
- * into JavaScript under dist-unit/ with esbuild, file by file, without
- * type-checking. Type errors are the type check's to find
+ * The unit tier's build step (`npm run test:unit`): turns lib/, spec/ and
+ * bench/ (some of whose parts have specs) into JavaScript under dist-unit/
+ * with esbuild, file by file, without type-checking. Type errors are the type check's to find
  * (`npm run typecheck`, run by CI); the unit tier only needs code it can
  * run, and tsc takes over ten seconds to build what esbuild writes in under
  * one.
@@ -22,7 +22,7 @@ import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const UNIT_OUT_DIR = join(ROOT, 'dist-unit');
-const SOURCE_DIRS = ['lib', 'spec'];
+const SOURCE_DIRS = ['lib', 'spec', 'bench'];
 
 /** TypeScript sources under `dir`, relative to the project root; declaration files are not code. */
 function sourcesUnder(dir) {
