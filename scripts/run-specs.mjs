@@ -99,6 +99,7 @@ const UNIT_SPECS = [
   'spec/cli/command-line.spec.ts',
   'spec/fd/fd-writer.spec.ts',
   'spec/bench/compare.spec.ts',
+  'spec/nats/command-responder.spec.ts',
 ];
 // Unit specs mostly compute: one worker per core.
 const jobs = positiveIntegerFromEnv('QMPX_SPEC_JOBS', unitTier ? availableParallelism() : 2);
