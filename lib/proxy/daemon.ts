@@ -153,6 +153,7 @@ export async function startServe(config: ServeConfig, options: StartServeOptions
     if (config.libvirt !== undefined) {
       const libvirtAudit = metrics?.auditingLibvirt(audit) ?? audit;
       libvirtEndpoint = await startServeLibvirt(config.libvirt.path, config.libvirt.socketMode, proxies, { logger, audit: libvirtAudit, connections, budget: inputBudget });
+      metrics?.observeSharedLibvirt(libvirtEndpoint);
     }
     if (config.nats !== undefined) {
       // Imported here: the NATS client is loaded only by a serve that uses it.

@@ -17,7 +17,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { AuditRecord, AuditSink } from '../audit-sink.js';
 import { QmpxError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { MonitorSnapshot } from './snapshot.js';
+import { CLIENT_KINDS, type ClientKind, type ClientSnapshot, type MonitorSnapshot } from './snapshot.js';
 import type { CommandOrigin, CommandOutcome, MonitorObserver, SessionObserver } from './observer.js';
 import type { UpstreamLink } from './upstream.js';
 import type { WatchdogSnapshot } from './watchdog.js';
@@ -171,6 +171,8 @@ export class ServeMetrics {
   readonly registry = new Registry();
   private readonly monitors: Array<{ monitor: ObservedMonitor; counters: MonitorCounters; watchdog: ObservedWatchdog | undefined }> = [];
   private readonly roundTrips: Histogram<'monitor' | 'origin'>;
+  /** serve's own libvirt endpoint (--libvirt), whose clients belong to no one monitor. */
+  private readonly sharedLibvirt: Array<{ clients(): ClientSnapshot[] }> = [];
   private server: Server | undefined;
 
   constructor() {
@@ -245,18 +247,19 @@ export class ServeMetrics {
         for (const snapshot of snapshots()) this.set({ monitor: snapshot.name }, snapshot.tainted ? 1 : 0);
       },
     });
+    const sharedLibvirt = this.sharedLibvirt;
     new Gauge({
       name: 'qmpx_clients',
-      help: 'Connected clients, by monitor and socket kind',
+      help: 'Connected clients, by monitor and socket kind (monitor "": serve\'s own libvirt socket, which serves every monitor)',
       labelNames: ['monitor', 'kind'],
       registers,
       collect() {
         this.reset();
-        for (const snapshot of snapshots()) {
-          for (const kind of ['qmp', 'hmp', 'read-only'] as const) {
-            this.set({ monitor: snapshot.name, kind }, snapshot.clients.filter((client) => client.kind === kind).length);
-          }
-        }
+        const count = (monitor: string, clients: ClientSnapshot[], kinds: readonly ClientKind[]): void => {
+          for (const kind of kinds) this.set({ monitor, kind }, clients.filter((client) => client.kind === kind).length);
+        };
+        for (const snapshot of snapshots()) count(snapshot.name, snapshot.clients, CLIENT_KINDS);
+        for (const endpoint of sharedLibvirt) count('', endpoint.clients(), ['libvirt', 'libvirt-read-only']);
       },
     });
     new Gauge({
@@ -318,6 +321,11 @@ export class ServeMetrics {
     }
     new Gauge({ name: 'qmpx_nats_events_buffered', help: 'Events waiting to go to NATS', registers, collect() { this.set(bridge.stats().buffered); } });
     new Gauge({ name: 'qmpx_nats_connected', help: '1 while connected to NATS, else 0', registers, collect() { this.set(bridge.stats().connected ? 1 : 0); } });
+  }
+
+  /** serve's own libvirt endpoint, read at scrape time: its clients count under monitor "". */
+  observeSharedLibvirt(endpoint: { clients(): ClientSnapshot[] }): void {
+    this.sharedLibvirt.push(endpoint);
   }
 
   /** An audit sink for the process-wide libvirt endpoint: each call is counted for the monitor named in it. */

@@ -102,8 +102,14 @@ export class MonitorProxy {
   snapshot(): MonitorSnapshot {
     const link = this.upstream.current;
     const clients = this.clients.snapshots();
-    // The libvirt endpoints keep their own connections; their clients are this VM's too.
-    for (const endpoint of this.libvirtEndpoints) clients.push(...endpoint.clients());
+    let pending = this.pendingCount;
+    // The libvirt endpoints keep their own connections; their clients and calls are this VM's too.
+    for (const endpoint of this.libvirtEndpoints) {
+      for (const client of endpoint.clients()) {
+        clients.push(client);
+        pending += client.pending;
+      }
+    }
     const version = link?.qmp?.greeting?.QMP.version.qemu;
     return {
       name: this.name,
@@ -117,7 +123,7 @@ export class MonitorProxy {
       qemuVersion: version === undefined ? undefined : `${version.major}.${version.minor}.${version.micro}`,
       tainted: link !== undefined && isTainted(link.monitor),
       clients,
-      pending: this.pendingCount,
+      pending,
       eventsTotal: this.events.total,
       eventsPerSecond: this.events.perSecond(),
     };

@@ -8,6 +8,7 @@ export type EndpointKind = 'qmp' | 'hmp' | 'read-only';
 
 /** The socket a client came on: a monitor socket of the proxy, or a libvirt endpoint (lib/rpc/server.ts). */
 export type ClientKind = EndpointKind | 'libvirt' | 'libvirt-read-only';
+export const CLIENT_KINDS: readonly ClientKind[] = ['qmp', 'hmp', 'read-only', 'libvirt', 'libvirt-read-only'];
 
 /**
  * One connected client, as `qmpx status` shows it. Ids are unique per
@@ -33,6 +34,7 @@ export interface MonitorSnapshot {
   qemuVersion: string | undefined;
   tainted: boolean;
   clients: ClientSnapshot[];
+  /** Commands of the monitor's socket clients and calls of its libvirt sockets' clients not yet answered. */
   pending: number;
   eventsTotal: number;
   /** Events per second over the last EVENT_RATE_WINDOW_S seconds (less since start). */

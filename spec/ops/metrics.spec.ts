@@ -15,6 +15,7 @@ import { startServe } from '../../lib/proxy/daemon.js';
 import { connect as connectSocket } from 'node:net';
 import { qmpEvent, startFakePeer } from '../helpers/fake-peer.js';
 import { rawQmp, startQemu, type RawClient } from '../helpers/qemu.js';
+import { holdLibvirtConnection, type HeldLibvirtClient } from '../helpers/libvirt-client.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger } from '../proxy/harness.js';
 import { checkExposition, sampleKey, type Sample } from './exposition.js';
@@ -150,18 +151,22 @@ test('a scrape of anything but GET /metrics is answered 404', async () => {
   }
 });
 
-test('virsh through the libvirt socket: monitor commands counted as pass-through by QMP name, other calls by API, and the taint', async () => {
+test('virsh through the libvirt socket: monitor commands counted as pass-through by QMP name, other calls by API, the taint, libvirt clients and their pending calls', async () => {
   const qemu = await startQemu();
   const dir = createTempDir('metrics');
   const qmp = socketPathIn(dir, 'qmp.sock');
   const libvirt = socketPathIn(dir, 'libvirt.sock');
+  const sharedLibvirt = socketPathIn(dir, 'serve-libvirt.sock');
   const config: ServeConfig = {
     logLevel: 'info',
     metrics: '127.0.0.1:0',
+    libvirt: { path: sharedLibvirt, socketMode: 0o600 },
     monitors: [{ name: 'lab1', upstream: qemu.qmpPath, qmp, libvirt, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
   };
   const handle = await startServe(config, { logger: new RecordingLogger(), shutdownGraceMs: 500, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 200 } } });
   let client: RawClient | undefined;
+  const held: HeldLibvirtClient[] = [];
+  let qemuStopped = false;
   try {
     const url = `http://127.0.0.1:${handle.metricsAddress!.port}/metrics`;
     // A reply on the link comes after that of the link's own query-commands: the command list is in.
@@ -181,7 +186,29 @@ test('virsh through the libvirt socket: monitor commands counted as pass-through
     assert.is(total('qmp', 'query-name', 'ok'), 1);
     assert.not.ok([...samples.values()].some((sample) => sample.labels.command === 'no-such-command'));
     assert.is(value(samples, 'qmpx_tainted', { monitor: 'lab1' }), 1);
+
+    // libvirt-python holding a connection on the monitor's libvirt socket and one on serve's own.
+    held.push(await holdLibvirtConnection(libvirt), await holdLibvirtConnection(sharedLibvirt));
+    const connected = await scrape(url);
+    assert.is(value(connected, 'qmpx_clients', { monitor: 'lab1', kind: 'libvirt' }), 1);
+    assert.is(value(connected, 'qmpx_clients', { monitor: '', kind: 'libvirt' }), 1);
+    assert.is(value(connected, 'qmpx_clients', { monitor: 'lab1', kind: 'qmp' }), 1);
+
+    // A call QEMU cannot answer while stopped is pending on its monitor until QEMU runs again.
+    process.kill(qemu.pid, 'SIGSTOP');
+    qemuStopped = true;
+    const heldCall = virsh('qemu-monitor-command', 'lab1', '{"execute":"query-status"}');
+    let waiting = await scrape(url);
+    const deadline = Date.now() + 10_000;
+    while (value(waiting, 'qmpx_pending_commands', { monitor: 'lab1' }) === 0 && Date.now() < deadline) waiting = await scrape(url);
+    assert.is(value(waiting, 'qmpx_pending_commands', { monitor: 'lab1' }), 1);
+    process.kill(qemu.pid, 'SIGCONT');
+    qemuStopped = false;
+    assert.match((await heldCall).stdout, /"status"/);
+    assert.is(value(await scrape(url), 'qmpx_pending_commands', { monitor: 'lab1' }), 0);
   } finally {
+    if (qemuStopped) process.kill(qemu.pid, 'SIGCONT');
+    await Promise.all(held.map((libvirtClient) => libvirtClient.close()));
     await handle.stop();
     await client?.close(2000);
     await qemu.stop();

@@ -15,6 +15,7 @@ import type { ServeConfig } from '../../lib/proxy/config.js';
 import type { MonitorStatus, ServeStatus } from '../../lib/proxy/control.js';
 import { startServe } from '../../lib/proxy/daemon.js';
 import { startFakePeer } from '../helpers/fake-peer.js';
+import { holdLibvirtConnection, type HeldLibvirtClient } from '../helpers/libvirt-client.js';
 import { rawQmp, startQemu, type QemuInstance, type RawClient } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger } from '../proxy/harness.js';
@@ -152,46 +153,6 @@ test('three monitors: running, upstream down, QEMU stopped with SIGSTOP, each sh
     await removeTempDir(dir);
   }
 });
-
-/** A libvirt-python client holding one connection open on `uri` until its stdin ends. */
-interface HeldLibvirtClient {
-  pid: number;
-  /** Ends the client and waits for it to exit. */
-  close(): Promise<void>;
-}
-
-const HOLD_CONNECTION = 'import libvirt, sys\nc = libvirt.open(sys.argv[1])\nprint("ready", flush=True)\nsys.stdin.read()\nc.close()\n';
-const PYTHON_READY_WITHIN_MS = 10_000;
-
-async function holdLibvirtConnection(socket: string): Promise<HeldLibvirtClient> {
-  const child = spawn('/usr/bin/python3', ['-c', HOLD_CONNECTION, `qemu+unix:///system?socket=${socket}`], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  const close = async (): Promise<void> => {
-    child.stdin.end();
-    await exited;
-  };
-  let output = '';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`libvirt-python did not connect to ${socket} within ${PYTHON_READY_WITHIN_MS} ms`)), PYTHON_READY_WITHIN_MS);
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        output += chunk;
-        if (output.includes('ready\n')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`libvirt-python exited (${code}) before connecting to ${socket}`));
-      });
-    });
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-  return { pid: child.pid!, close };
-}
 
 test('libvirt clients: a monitor\'s libvirt socket and serve\'s own, each client held open by libvirt-python, shown with its peer in text and --json', async () => {
   const qemu = await startQemu({ hmp: false });
