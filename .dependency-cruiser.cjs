@@ -3,7 +3,7 @@
  * The layer rules of lib/ (docs/ARCHITECTURE.md draws them), checked by
  * `npm run depcheck` in CI:
  *
- *   0 base        errors.ts log.ts fifo.ts state.ts request.ts audit-sink.ts rx.ts lazy-rx.ts connect-options.ts
+ *   0 base        errors.ts log.ts fifo.ts state.ts request.ts audit-sink.ts call-watch.ts rx.ts lazy-rx.ts connect-options.ts
  *   1 io          transport.ts net/ launch/ fd/
  *   2 formats     qemu-json/ qapi/ schema.ts
  *   3 protocols   session/ qmp/ hmp/ qga/ contract.ts
@@ -23,7 +23,7 @@
 
 /** Each layer as a path pattern, lowest first. */
 const LAYERS = [
-  { name: 'base', path: '^lib/(errors|log|fifo|state|request|audit-sink|rx|lazy-rx|connect-options)\\.ts$' },
+  { name: 'base', path: '^lib/(errors|log|fifo|state|request|audit-sink|call-watch|rx|lazy-rx|connect-options)\\.ts$' },
   { name: 'io', path: '^lib/(transport\\.ts$|net/|launch/|fd/)' },
   { name: 'formats', path: '^lib/(qemu-json/|qapi/|schema\\.ts$)' },
   { name: 'protocols', path: '^lib/(session/|qmp/|hmp/|qga/|contract\\.ts$)' },

@@ -130,8 +130,10 @@ export function answerCommand(vm: FleetVm, msg: Msg, options: CommandResponderOp
   if (link === undefined) return fail('monitor-down', `the monitor of ${JSON.stringify(vm.name)} is not connected; nothing was sent`, idJson);
 
   // Called without awaiting first: requests reach QEMU in the order NATS delivered them.
+  const settled = vm.watch?.sent(subjectCommand);
   monitorCommand(link.monitor, body, flags, { signal: options.signal }).then(
     (reply) => {
+      settled?.(true);
       if (flags === 0 && reply.includes('"error": {')) {
         record.outcome = 'error';
         record.errorClass = /"class": "([^"]*)"/.exec(reply)?.[1] ?? 'GenericError';
@@ -140,6 +142,7 @@ export function answerCommand(vm: FleetVm, msg: Msg, options: CommandResponderOp
       msg.respond(reply);
     },
     (error: unknown) => {
+      settled?.(false);
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof ConnectionClosedError || error instanceof TimeoutError || error instanceof AbortError) {
         fail('outcome-unknown', `no reply from QEMU (${message}): the command may or may not have run`, idJson);

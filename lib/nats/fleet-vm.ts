@@ -6,6 +6,7 @@
 import type { Observable } from 'rxjs';
 import type { CloseInfo, Monitor, QmpEventFrame } from '../contract.js';
 import type { QValue } from '../qemu-json/parser.js';
+import type { CallWatch } from '../call-watch.js';
 
 /** One connection to the VM's monitor. */
 export interface FleetLink {
@@ -32,4 +33,6 @@ export interface FleetVm {
   };
   /** The policy of `.cmd.` subjects (full) and of `.ro.` subjects (the VM's read-only socket policy). */
   readonly policies: { readonly cmd: CommandPolicy; readonly ro: CommandPolicy };
+  /** Told of each command sent for a requester (the command watchdog). */
+  readonly watch?: CallWatch;
 }

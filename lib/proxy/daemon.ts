@@ -243,6 +243,7 @@ function fleetVm(proxy: MonitorProxy, monitor: MonitorConfig): FleetVm {
     },
     upstream: proxy.upstream,
     policies: { cmd: policyNamed('full'), ro: policyNamed('read-only', monitor.readOnlyDeny) },
+    ...(proxy.callWatch === undefined ? {} : { watch: proxy.callWatch }),
   };
 }
 

@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { basename, extname } from 'node:path';
+import type { CallWatch } from '../call-watch.js';
 import type { Logger } from '../log.js';
 import { startLibvirtEndpoint, type InactiveDomain, type LibvirtDomain, type LibvirtEndpoint } from '../rpc/server.js';
 import type { AuditSink } from './audit.js';
@@ -139,6 +140,11 @@ export class MonitorProxy {
     return this.sessions.size;
   }
 
+  /** What watches the monitor commands that come through no session (libvirt calls, NATS requests): the watchdog's. */
+  get callWatch(): CallWatch | undefined {
+    return this.options.observer?.calls;
+  }
+
   /** Downstream requests not yet answered, over all sessions. */
   get pendingCount(): number {
     let count = 0;
@@ -197,6 +203,7 @@ export class MonitorProxy {
     if (link === undefined) return [];
     const domain: LibvirtDomain = { name: this.name, uuid: this.uuid ?? uuidFromName(this.name), id: 1, monitor: link.monitor };
     if (this.options.config.agent !== undefined) domain.agentPath = this.options.config.agent;
+    if (this.callWatch !== undefined) domain.watch = this.callWatch;
     return [domain];
   }
 
@@ -210,6 +217,7 @@ export class MonitorProxy {
     if (link === undefined) return { inactive: { name: this.name, uuid, id } };
     const domain: LibvirtDomain = { name: this.name, uuid, id, monitor: link.monitor };
     if (this.options.config.agent !== undefined) domain.agentPath = this.options.config.agent;
+    if (this.callWatch !== undefined) domain.watch = this.callWatch;
     return { active: domain };
   }
 

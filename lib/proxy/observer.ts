@@ -5,6 +5,7 @@
  * nothing is called at all.
  */
 import type { AuditSink } from '../audit-sink.js';
+import type { CallWatch } from '../call-watch.js';
 import type { UpstreamLink } from './upstream.js';
 
 /** Where a command came from: the kind of downstream socket, or the libvirt endpoint. */
@@ -41,6 +42,8 @@ export interface MonitorObserver {
   linkUp(link: UpstreamLink): void;
   /** The audit sink for this monitor's libvirt endpoints: each call recorded there is counted too. */
   auditingLibvirt(audit: AuditSink): AuditSink;
+  /** Told of the monitor commands of libvirt clients and NATS requesters, which come through no session. */
+  readonly calls?: CallWatch;
 }
 
 /** Every report goes to `first`, then to `second`. */
@@ -86,6 +89,26 @@ export function bothMonitorObservers(first: MonitorObserver, second: MonitorObse
       second.linkUp(link);
     },
     auditingLibvirt: (audit) => second.auditingLibvirt(first.auditingLibvirt(audit)),
+    ...bothCallWatches(first.calls, second.calls),
+  };
+}
+
+function bothCallWatches(first: CallWatch | undefined, second: CallWatch | undefined): { calls?: CallWatch } {
+  if (first === undefined || second === undefined) {
+    const only = first ?? second;
+    return only === undefined ? {} : { calls: only };
+  }
+  return {
+    calls: {
+      sent(command) {
+        const firstSettled = first.sent(command);
+        const secondSettled = second.sent(command);
+        return (answered) => {
+          firstSettled(answered);
+          secondSettled(answered);
+        };
+      },
+    },
   };
 }
 

@@ -16,6 +16,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { AuditSink } from '../audit-sink.js';
+import type { CallWatch } from '../call-watch.js';
 import type { Logger } from '../log.js';
 import type { CommandOutcome, MonitorObserver, SessionObserver } from './observer.js';
 
@@ -57,6 +58,13 @@ export class CommandWatchdog implements MonitorObserver {
   private stallCount = 0;
   private readonly timer: NodeJS.Timeout;
   private readonly sessionObserver: SessionObserver;
+  readonly calls: CallWatch = {
+    sent: (command) => {
+      const startedAt = performance.now();
+      this.sent(command, startedAt);
+      return (answered) => this.settled(startedAt, answered ? 'ok' : 'lost');
+    },
+  };
 
   constructor(private readonly options: CommandWatchdogOptions) {
     const interval = Math.max(10, Math.min(CHECK_INTERVAL_MS, Math.floor(options.thresholdMs / 4)));

@@ -53,7 +53,7 @@ function apiOf(prog: number, proc: number): string {
 }
 
 /** The QMP command name and arguments of a pass-through command's text; undefined when it is not a JSON object with `execute`. */
-function qmpCommandOf(text: string): { name: string; argumentsJson: string | undefined } | undefined {
+export function qmpCommandOf(text: string): { name: string; argumentsJson: string | undefined } | undefined {
   try {
     const value = parseJsonLossless(text) as { execute?: unknown; arguments?: unknown } | null;
     if (value === null || typeof value !== 'object' || typeof value.execute !== 'string') return undefined;

@@ -11,6 +11,7 @@ import type { Monitor } from '../contract.js';
 import { RpcError } from './rpc-error.js';
 import { UUID_BYTES, type Domain } from './messages.js';
 import { ErrorCode, ErrorDomain } from './protocol.js';
+import type { CallWatch } from '../call-watch.js';
 
 /** One domain as the endpoint's owner describes it. */
 export interface LibvirtDomain {
@@ -24,6 +25,8 @@ export interface LibvirtDomain {
   monitor: Monitor;
   /** A guest-agent socket for QEMU proc 3; without it proc 3 fails with code 74. */
   agentPath?: string;
+  /** Told of each monitor command sent for a client (the command watchdog). */
+  watch?: CallWatch;
 }
 
 const UUID_TEXT = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;

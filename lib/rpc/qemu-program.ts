@@ -30,6 +30,7 @@ import { wireDomain, type LibvirtDomain } from './domains.js';
 import { RpcError } from './rpc-error.js';
 import { carriesLibvirtId, hasMember, libvirtResult } from './libvirt-result.js';
 import { monitorCommandError, unsupportedFlags } from './qemu-errors.js';
+import { qmpCommandOf } from './call-audit.js';
 import { monitorEventMessage, type MonitorCommandArgs } from './messages.js';
 import { ErrorCode, ErrorDomain, MessageStatus, MessageType, MonitorCommandFlag, MonitorEventFlag, QemuProc, RPC_PROTOCOL_VERSION, RpcProgram } from './protocol.js';
 import { openDomain, readOnlyError, type ProgramContext } from './program-context.js';
@@ -73,9 +74,12 @@ async function runMonitorCommand(
   const fds = call.fds.length > 0 && commandTakesFds(args.cmd, !isQmp) ? call.fds : undefined;
   if (fds !== undefined) call.note.fds = fds.length;
   let output: string;
+  const settled = domain.watch?.sent(isQmp ? (qmpCommandOf(args.cmd)?.name ?? 'other') : 'human-monitor-command');
   try {
     output = await monitorCommand(domain.monitor, args.cmd, args.flags, fds === undefined ? { signal } : { signal, fds });
+    settled?.(true);
   } catch (error) {
+    settled?.(error instanceof ProtocolError && error.evidence !== undefined);
     if (!(error instanceof ProtocolError) || error.evidence === undefined) throw monitorCommandError(error, args.cmd);
     ids.take(domain); // QEMU answered: libvirt's command had used its id
     throw unparseableReply(error.evidence, error.message);

@@ -119,4 +119,30 @@ test('two serve for one VM (a queue group) answer each request once, and publish
   }
 });
 
+test('a request QEMU leaves unanswered (QEMU stopped with SIGSTOP) is seen by the command watchdog, as a socket client\'s command is', async () => {
+  const nats = await startNatsServer();
+  const qemu = await startQemu();
+  const serve = await startNatsServe(nats, [{ name: 'vm1', qemu }], { watchdogSeconds: 0.3 });
+  const client = await natsClient(nats);
+  let stopped = false;
+  try {
+    await serve.logger.waitFor('answering NATS requests');
+    process.kill(qemu.pid, 'SIGSTOP');
+    stopped = true;
+    const reply = client.request(subjectFor(HOST, 'vm1', 'cmd', 'query-name'), '{"execute":"query-name","id":"w1"}', { timeout: 20_000 });
+    const warning = await serve.logger.waitFor('not answered');
+    assert.is(warning.level, 'warn');
+    assert.equal([warning.fields.monitor, warning.fields.command], ['vm1', 'query-name']);
+    process.kill(qemu.pid, 'SIGCONT');
+    stopped = false;
+    assert.is((await serve.logger.waitFor('QEMU answers again')).fields.command, 'query-name');
+    assert.is((await reply).string(), '{"return": {}, "id": "w1"}');
+  } finally {
+    if (stopped) process.kill(qemu.pid, 'SIGCONT');
+    await serve.stop();
+    await client.close();
+    await Promise.all([qemu.stop(), nats.stop()]);
+  }
+});
+
 test.run();

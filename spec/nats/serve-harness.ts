@@ -35,7 +35,7 @@ export interface NatsServe {
 export async function startNatsServe(
   nats: NatsServerInstance,
   vms: readonly ServedVm[],
-  options: { user?: string; jetStream?: boolean; host?: string; maxBufferedEvents?: number; metrics?: boolean } = {},
+  options: { user?: string; jetStream?: boolean; host?: string; maxBufferedEvents?: number; metrics?: boolean; watchdogSeconds?: number } = {},
 ): Promise<NatsServe> {
   const dir = createTempDir('nats-serve');
   const qmpPaths = new Map<string, string>();
@@ -59,6 +59,7 @@ export async function startNatsServe(
   const auditPath = `${dir}/audit.ndjson`;
   const config: ServeConfig = { logLevel: 'info', audit: { path: auditPath, arguments: true }, monitors, nats: natsConfig };
   if (options.metrics === true) config.metrics = '127.0.0.1:0';
+  if (options.watchdogSeconds !== undefined) config.watchdogSeconds = options.watchdogSeconds;
   const logger = new RecordingLogger();
   const handle = await startServe(config, { logger, shutdownGraceMs: 2000, proxy: { upstream: { initialBackoffMs: 10, maxBackoffMs: 200 } } });
   return {

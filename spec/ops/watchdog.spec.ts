@@ -6,6 +6,8 @@
  * when QEMU answers again. The metrics show the oldest pending command's
  * age and count the stall; `qmpx status` shows it.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readStatus } from '../../lib/cli/status.js';
@@ -104,6 +106,42 @@ test('SIGSTOP: a warn line names the monitor, the command and its age, repeated 
     if (stopped) process.kill(qemu.pid, 'SIGCONT');
     await handle.stop();
     await client?.close(2000);
+    await qemu.stop();
+    await removeTempDir(dir);
+  }
+});
+
+test("a libvirt client's monitor command (virsh, through serve's own libvirt socket) is watched as a socket client's is", async () => {
+  const qemu = await startQemu();
+  const dir = createTempDir('watchdog');
+  const qmp = socketPathIn(dir, 'qmp.sock');
+  const libvirt = socketPathIn(dir, 'libvirt.sock');
+  const config: ServeConfig = {
+    logLevel: 'info',
+    watchdogSeconds: 0.3,
+    libvirt: { path: libvirt, socketMode: 0o600 },
+    monitors: [{ name: 'vm', upstream: qemu.qmpPath, qmp, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
+  };
+  const logger = new RecordingLogger();
+  const handle = await startServe(config, { logger, shutdownGraceMs: 500 });
+  let stopped = false;
+  try {
+    await logger.waitFor('upstream monitor connected');
+    const virsh = (...args: string[]) => promisify(execFile)('virsh', ['-q', '-c', `qemu+unix:///system?socket=${libvirt}`, ...args], { timeout: 30_000 });
+    process.kill(qemu.pid, 'SIGSTOP');
+    stopped = true;
+    const held = virsh('qemu-monitor-command', 'vm', '{"execute":"query-name"}');
+    const warning = await nthEntry(logger, 'not answered', 1);
+    assert.is(warning.level, 'warn');
+    assert.equal([warning.fields.monitor, warning.fields.command], ['vm', 'query-name']);
+    process.kill(qemu.pid, 'SIGCONT');
+    stopped = false;
+    const recovered = await logger.waitFor('QEMU answers again');
+    assert.is(recovered.fields.command, 'query-name');
+    assert.match((await held).stdout, /"return"/);
+  } finally {
+    if (stopped) process.kill(qemu.pid, 'SIGCONT');
+    await handle.stop();
     await qemu.stop();
     await removeTempDir(dir);
   }
