@@ -5,15 +5,14 @@
  * one; to a text monitor, the HMP client. Checked in fresh Node processes
  * with a module resolve hook that reports every module resolved.
  */
-import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runModuleText } from './helpers/node-script.js';
 import { startQemu, type QemuInstance } from './helpers/qemu.js';
 
 const test = suite<{ qemu: QemuInstance }>('modules load when used');
 const LIBRARY = pathToFileURL(new URL('../lib/index.js', import.meta.url).pathname).href;
-const DEADLINE_MS = 15_000;
 
 /**
  * A resolve hook (it runs on the loader's own thread) that posts each
@@ -57,20 +56,7 @@ const before = await loaded();
 const qmpx = await import(${JSON.stringify(LIBRARY)});
 const path = ${JSON.stringify(path)};
 ${body}`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), DEADLINE_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`child exited with ${code}: ${stderr}`));
-    });
-  });
+  return runModuleText(script);
 }
 
 /** The module URLs the script resolved, as `lib/...` names for qmpx's own and bare names for the rest. */

@@ -5,15 +5,14 @@
  * `fdPassing` does. Checked in a child process, whose /proc/self/maps lists
  * every native library it loaded.
  */
-import { spawn } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { runModuleText } from '../helpers/node-script.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
 
 const test = suite<{ qemu: QemuInstance }>('the FFI module loads only for fd passing');
 const LIBRARY = pathToFileURL(new URL('../../lib/index.js', import.meta.url).pathname).href;
-const DEADLINE_MS = 15_000;
 
 test.before(async (context) => {
   context.qemu = await startQemu({ hmp: false });
@@ -28,22 +27,7 @@ function runScript(body: string, path: string): Promise<string> {
   const script = `const qmpx = await import(${JSON.stringify(LIBRARY)}); const path = ${JSON.stringify(path)};
 const koffiMapped = () => (require('node:fs').readFileSync('/proc/self/maps', 'utf8').includes('koffi'));
 ${body}`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url); ${script}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), DEADLINE_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`child exited with ${code}: ${stderr}`));
-    });
-  });
+  return runModuleText(`import { createRequire } from 'node:module'; const require = createRequire(import.meta.url); ${script}`);
 }
 
 test('a plain connection never loads it; the first fdPassing connection does', async ({ qemu }) => {
