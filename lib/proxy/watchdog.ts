@@ -11,8 +11,11 @@
  * they go upstream and settle (a SessionObserver); the oldest of them is
  * the first entry of an insertion-ordered map keyed by the performance.now()
  * at which it was sent. A timer looks at its age every CHECK_INTERVAL_MS
- * (less for thresholds under four of them); the warning is logged on a
- * stall's start and then with backoff, never per check.
+ * (less for thresholds under four of them) while any command is pending:
+ * it is set when a command goes upstream with none pending and cleared by
+ * the first check that finds none, so an idle monitor, and a serve of many
+ * idle monitors, holds no timer and wakes for none. The warning is logged
+ * on a stall's start and then with backoff, never per check.
  */
 import { performance } from 'node:perf_hooks';
 import type { AuditSink } from '../audit-sink.js';
@@ -55,12 +58,14 @@ export class CommandWatchdog implements MonitorObserver {
   private readonly pending = new Map<number, { command: string; count: number }>();
   private stall: { startedAt: number; command: string; nextWarningAgeMs: number } | undefined;
   private stallCount = 0;
-  private readonly timer: NodeJS.Timeout;
+  /** Set while commands are pending (see above). */
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly checkIntervalMs: number;
   private readonly sessionObserver: SessionObserver;
 
   constructor(private readonly options: CommandWatchdogOptions) {
-    const interval = Math.max(10, Math.min(CHECK_INTERVAL_MS, Math.floor(options.thresholdMs / 4)));
-    this.timer = setInterval(() => this.check(), interval).unref();
+    this.checkIntervalMs = Math.max(10, Math.min(CHECK_INTERVAL_MS, Math.floor(options.thresholdMs / 4)));
     this.sessionObserver = {
       commandSent: (command, startedAt) => this.sent(command, startedAt),
       commandSettled: (_command, outcome, startedAt) => {
@@ -93,13 +98,20 @@ export class CommandWatchdog implements MonitorObserver {
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    this.stopChecking();
   }
 
   private sent(command: string, startedAt: number): void {
     const entry = this.pending.get(startedAt);
     if (entry === undefined) this.pending.set(startedAt, { command, count: 1 });
     else entry.count++;
+    if (this.timer === undefined && !this.stopped) this.timer = setInterval(() => this.check(), this.checkIntervalMs).unref();
+  }
+
+  private stopChecking(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   private settled(startedAt: number, outcome: CommandOutcome): void {
@@ -122,7 +134,7 @@ export class CommandWatchdog implements MonitorObserver {
   private check(): void {
     const now = performance.now();
     const first = this.pending.entries().next();
-    if (first.done === true) return;
+    if (first.done === true) return this.stopChecking();
     const [startedAt, { command }] = first.value;
     const ageMs = now - startedAt;
     const { thresholdMs } = this.options;
