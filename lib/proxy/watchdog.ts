@@ -53,7 +53,8 @@ export interface CommandWatchdogOptions {
   monitorName(): string;
 }
 
-export class CommandWatchdog implements MonitorObserver {
+/** The observer of the monitor and of its sessions (one object: a monitor's sessions all report to it alike). */
+export class CommandWatchdog implements MonitorObserver, SessionObserver {
   /** Commands upstream, oldest first, by the time they were sent; `count` for two sent within one clock tick. */
   private readonly pending = new Map<number, { command: string; count: number }>();
   private stall: { startedAt: number; command: string; nextWarningAgeMs: number } | undefined;
@@ -62,23 +63,26 @@ export class CommandWatchdog implements MonitorObserver {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly checkIntervalMs: number;
-  private readonly sessionObserver: SessionObserver;
 
   constructor(private readonly options: CommandWatchdogOptions) {
     this.checkIntervalMs = Math.max(10, Math.min(CHECK_INTERVAL_MS, Math.floor(options.thresholdMs / 4)));
-    this.sessionObserver = {
-      commandSent: (command, startedAt) => this.sent(command, startedAt),
-      commandSettled: (_command, outcome, startedAt) => {
-        if (startedAt !== undefined) this.settled(startedAt, outcome);
-      },
-      slowConsumerDisconnected: () => undefined,
-      policyDisconnected: () => undefined,
-    };
   }
 
   session(): SessionObserver {
-    return this.sessionObserver;
+    return this;
   }
+
+  commandSent(command: string, startedAt: number): void {
+    this.sent(command, startedAt);
+  }
+
+  commandSettled(_command: string, outcome: CommandOutcome, startedAt: number | undefined): void {
+    if (startedAt !== undefined) this.settled(startedAt, outcome);
+  }
+
+  slowConsumerDisconnected(): void {}
+
+  policyDisconnected(): void {}
 
   event(): void {}
 
