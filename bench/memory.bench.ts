@@ -11,9 +11,9 @@
  * client or monitor costs. The whole resident set with all of them is given
  * too: a build that loads less at start-up grows its heap later, as
  * clients and monitors come, and shows a steeper slope from a lower start.
- * The per-monitor slope is also taken with V8's young generation held at
- * 2 MiB, which takes the young generation's growth out of it (see
- * perMonitorYoungCapped).
+ * The per-monitor slope is also taken with V8 held still (V8_HELD), which
+ * takes the young generation's growth and V8's threads out of it (see
+ * perMonitorV8Held).
  *
  * With QMPX_BENCH_BASELINE=DIR (another checkout, built), every figure is
  * also taken from DIR/dist/lib/cli/main.js in the same run, the two builds
@@ -37,8 +37,12 @@ const CLIENTS = 200;
 const FIRST_MONITORS = 10;
 const MONITORS = 1000;
 const SETTLE_MS = 1000;
-/** Node flags that hold V8's young generation at 2 MiB (two 1 MiB semi-spaces). */
-const YOUNG_CAPPED = ['--max-semi-space-size=1'];
+/**
+ * Node flags that hold V8 still: its young generation at 2 MiB (two 1 MiB
+ * semi-spaces), and no background threads, whose malloc arenas keep what
+ * they freed by a different amount each run.
+ */
+const V8_HELD = ['--max-semi-space-size=1', '--single-threaded'];
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 
@@ -128,17 +132,17 @@ async function residentWithMonitors(main: string, dir: string, monitors: Monitor
 }
 
 /**
- * KiB per configured monitor past the first FIRST_MONITORS with V8's young
- * generation held at 2 MiB (YOUNG_CAPPED): the default young generation
+ * KiB per configured monitor past the first FIRST_MONITORS, and the whole
+ * resident set, with V8 held still (V8_HELD): the default young generation
  * grows to 32 MiB with a thousand monitors, and how much of it is resident
  * a second after start depends on how much was allocated since it grew, so
  * the default figure moves with start-up garbage as much as with what a
- * monitor keeps. Capped, the young generation is resident whole in both
+ * monitor keeps. Held, the young generation is resident whole in both
  * builds and the slope is the old generation and native memory.
  */
-async function perMonitorYoungCapped(main: string, dir: string, monitors: Monitors): Promise<{ steady: number; all: number }> {
-  const first = await residentWithMonitors(main, dir, monitors, FIRST_MONITORS, YOUNG_CAPPED);
-  const all = await residentWithMonitors(main, dir, monitors, MONITORS, YOUNG_CAPPED);
+async function perMonitorV8Held(main: string, dir: string, monitors: Monitors): Promise<{ steady: number; all: number }> {
+  const first = await residentWithMonitors(main, dir, monitors, FIRST_MONITORS, V8_HELD);
+  const all = await residentWithMonitors(main, dir, monitors, MONITORS, V8_HELD);
   return { steady: (all - first) / (MONITORS - FIRST_MONITORS), all };
 }
 
@@ -159,7 +163,7 @@ export async function run(): Promise<BenchResult[]> {
   const servers: net.Server[] = [];
   const clientFigures: PerItem[] = [];
   const monitorFigures: PerItem[] = [];
-  const youngCappedFigures: Array<{ steady: number; all: number }> = [];
+  const v8HeldFigures: Array<{ steady: number; all: number }> = [];
   try {
     const qemu = await startQemu({ hmp: false });
     try {
@@ -174,7 +178,7 @@ export async function run(): Promise<BenchResult[]> {
       monitors.push({ name: `vm${index}`, upstream, qmp: socketPathIn(dir, `vm${index}.qmp`) });
     }
     for (const main of builds) monitorFigures.push(await perMonitor(main, dir, monitors));
-    for (const main of builds) youngCappedFigures.push(await perMonitorYoungCapped(main, dir, monitors));
+    for (const main of builds) v8HeldFigures.push(await perMonitorV8Held(main, dir, monitors));
   } finally {
     await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(() => done()))));
     await removeTempDir(dir);
@@ -193,10 +197,10 @@ export async function run(): Promise<BenchResult[]> {
     row(`per idle negotiated client, from none`, clientFigures[ours]!.fromZero, clientFigures[theirs]?.fromZero),
     row(`per configured monitor, past the first ${FIRST_MONITORS} (${MONITORS} in all)`, monitorFigures[ours]!.steady, monitorFigures[theirs]?.steady),
     row(`per configured monitor, from one`, monitorFigures[ours]!.fromZero, monitorFigures[theirs]?.fromZero),
-    row(`per configured monitor, past the first ${FIRST_MONITORS}, young generation at 2 MiB (${YOUNG_CAPPED.join(' ')})`, youngCappedFigures[ours]!.steady, youngCappedFigures[theirs]?.steady),
+    row(`per configured monitor, past the first ${FIRST_MONITORS}, V8 held still (${V8_HELD.join(' ')})`, v8HeldFigures[ours]!.steady, v8HeldFigures[theirs]?.steady),
     row(`resident set with ${CLIENTS} idle clients`, clientFigures[ours]!.all / 1024, toMiB(clientFigures[theirs]?.all), 'MiB'),
     row(`resident set with ${MONITORS} configured monitors`, monitorFigures[ours]!.all / 1024, toMiB(monitorFigures[theirs]?.all), 'MiB'),
-    row(`resident set with ${MONITORS} configured monitors, young generation at 2 MiB`, youngCappedFigures[ours]!.all / 1024, toMiB(youngCappedFigures[theirs]?.all), 'MiB'),
+    row(`resident set with ${MONITORS} configured monitors, V8 held still`, v8HeldFigures[ours]!.all / 1024, toMiB(v8HeldFigures[theirs]?.all), 'MiB'),
   ];
 }
 
