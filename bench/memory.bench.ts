@@ -11,6 +11,9 @@
  * client or monitor costs. The whole resident set with all of them is given
  * too: a build that loads less at start-up grows its heap later, as
  * clients and monitors come, and shows a steeper slope from a lower start.
+ * The per-monitor slope is also taken with V8 held still (V8_HELD), which
+ * takes the young generation's growth and V8's threads out of it (see
+ * perMonitorV8Held).
  *
  * With QMPX_BENCH_BASELINE=DIR (another checkout, built), every figure is
  * also taken from DIR/dist/lib/cli/main.js in the same run, the two builds
@@ -34,15 +37,21 @@ const CLIENTS = 200;
 const FIRST_MONITORS = 10;
 const MONITORS = 1000;
 const SETTLE_MS = 1000;
+/**
+ * Node flags that hold V8 still: its young generation at 2 MiB (two 1 MiB
+ * semi-spaces), and no background threads, whose malloc arenas keep what
+ * they freed by a different amount each run.
+ */
+const V8_HELD = ['--max-semi-space-size=1', '--single-threaded'];
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 
 const toMiB = (kib: number | undefined): number | undefined => (kib === undefined ? undefined : kib / 1024);
 const settle = (): Promise<void> => new Promise((done) => setTimeout(done, SETTLE_MS));
 
-/** `qmpx serve` (of the build whose main.js is `main`) as a child process; resolves once `ready` upstream links are up. */
-async function startServe(main: string, args: string[], ready: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [main, 'serve', '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** `qmpx serve` (of the build whose main.js is `main`, under Node's `nodeFlags`) as a child process; resolves once `ready` upstream links are up. */
+async function startServe(main: string, args: string[], ready: number, nodeFlags: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeFlags, main, 'serve', '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let connected = 0;
   let pending = '';
   await new Promise<void>((up, failed) => {
@@ -107,19 +116,39 @@ async function perClient(main: string, upstream: string, dir: string): Promise<P
   }
 }
 
+type Monitors = Array<{ name: string; upstream: string; qmp: string }>;
+
+/** The resident set, KiB, of a serve of the first `count` of `monitors`, SETTLE_MS after its upstream links are up. */
+async function residentWithMonitors(main: string, dir: string, monitors: Monitors, count: number, nodeFlags: string[] = []): Promise<number> {
+  const configPath = join(dir, `serve-${count}.json`);
+  await writeFile(configPath, JSON.stringify({ logLevel: 'info', monitors: monitors.slice(0, count) }));
+  const serve = await startServe(main, ['--config', configPath], count, nodeFlags);
+  try {
+    await settle();
+    return rssKiB(serve);
+  } finally {
+    await stopServe(serve);
+  }
+}
+
+/**
+ * KiB per configured monitor past the first FIRST_MONITORS, and the whole
+ * resident set, with V8 held still (V8_HELD): the default young generation
+ * grows to 32 MiB with a thousand monitors, and how much of it is resident
+ * a second after start depends on how much was allocated since it grew, so
+ * the default figure moves with start-up garbage as much as with what a
+ * monitor keeps. Held, the young generation is resident whole in both
+ * builds and the slope is the old generation and native memory.
+ */
+async function perMonitorV8Held(main: string, dir: string, monitors: Monitors): Promise<{ steady: number; all: number }> {
+  const first = await residentWithMonitors(main, dir, monitors, FIRST_MONITORS, V8_HELD);
+  const all = await residentWithMonitors(main, dir, monitors, MONITORS, V8_HELD);
+  return { steady: (all - first) / (MONITORS - FIRST_MONITORS), all };
+}
+
 /** KiB per configured monitor (fake upstreams): from one monitor, and past the first FIRST_MONITORS. */
-async function perMonitor(main: string, dir: string, monitors: Array<{ name: string; upstream: string; qmp: string }>): Promise<PerItem> {
-  const measure = async (count: number): Promise<number> => {
-    const configPath = join(dir, `serve-${count}.json`);
-    await writeFile(configPath, JSON.stringify({ logLevel: 'info', monitors: monitors.slice(0, count) }));
-    const serve = await startServe(main, ['--config', configPath], count);
-    try {
-      await settle();
-      return rssKiB(serve);
-    } finally {
-      await stopServe(serve);
-    }
-  };
+async function perMonitor(main: string, dir: string, monitors: Monitors): Promise<PerItem> {
+  const measure = (count: number): Promise<number> => residentWithMonitors(main, dir, monitors, count);
   const one = await measure(1);
   const first = await measure(FIRST_MONITORS);
   const all = await measure(MONITORS);
@@ -134,6 +163,7 @@ export async function run(): Promise<BenchResult[]> {
   const servers: net.Server[] = [];
   const clientFigures: PerItem[] = [];
   const monitorFigures: PerItem[] = [];
+  const v8HeldFigures: Array<{ steady: number; all: number }> = [];
   try {
     const qemu = await startQemu({ hmp: false });
     try {
@@ -141,13 +171,14 @@ export async function run(): Promise<BenchResult[]> {
     } finally {
       await qemu.stop();
     }
-    const monitors: Array<{ name: string; upstream: string; qmp: string }> = [];
+    const monitors: Monitors = [];
     for (let index = 0; index < MONITORS; index++) {
       const upstream = socketPathIn(dir, `up-${index}.sock`);
       servers.push(await startIdleUpstream(upstream));
       monitors.push({ name: `vm${index}`, upstream, qmp: socketPathIn(dir, `vm${index}.qmp`) });
     }
     for (const main of builds) monitorFigures.push(await perMonitor(main, dir, monitors));
+    for (const main of builds) v8HeldFigures.push(await perMonitorV8Held(main, dir, monitors));
   } finally {
     await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(() => done()))));
     await removeTempDir(dir);
@@ -166,8 +197,10 @@ export async function run(): Promise<BenchResult[]> {
     row(`per idle negotiated client, from none`, clientFigures[ours]!.fromZero, clientFigures[theirs]?.fromZero),
     row(`per configured monitor, past the first ${FIRST_MONITORS} (${MONITORS} in all)`, monitorFigures[ours]!.steady, monitorFigures[theirs]?.steady),
     row(`per configured monitor, from one`, monitorFigures[ours]!.fromZero, monitorFigures[theirs]?.fromZero),
+    row(`per configured monitor, past the first ${FIRST_MONITORS}, V8 held still (${V8_HELD.join(' ')})`, v8HeldFigures[ours]!.steady, v8HeldFigures[theirs]?.steady),
     row(`resident set with ${CLIENTS} idle clients`, clientFigures[ours]!.all / 1024, toMiB(clientFigures[theirs]?.all), 'MiB'),
     row(`resident set with ${MONITORS} configured monitors`, monitorFigures[ours]!.all / 1024, toMiB(monitorFigures[theirs]?.all), 'MiB'),
+    row(`resident set with ${MONITORS} configured monitors, V8 held still`, v8HeldFigures[ours]!.all / 1024, toMiB(v8HeldFigures[theirs]?.all), 'MiB'),
   ];
 }
 

@@ -7,5 +7,5 @@
  */
 export interface CallWatch {
   /** `command` goes to the monitor now; what this returns is called once, when the call settles (`answered`: QEMU replied). */
-  sent(command: string): (answered: boolean) => void;
+  callSent(command: string): (answered: boolean) => void;
 }

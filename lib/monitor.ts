@@ -61,15 +61,22 @@ export async function connect(target: string | ConnectOptions, options: MonitorO
   }
 }
 
+/** Each client module's import, made once: an import() of a loaded module still resolves afresh each call. */
+const clientModules: {
+  qmp?: Promise<typeof import('./qmp/client.js')>;
+  hmp?: Promise<typeof import('./hmp/client.js')>;
+  qga?: Promise<typeof import('./qga/client.js')>;
+} = {};
+
 /**
  * The clients `protocol` may need, loaded by connect(): a program that
  * imports the library and never connects loads none.
  */
 async function loadClients(protocol: MonitorProtocol | 'auto'): Promise<Clients> {
   const [qmp, hmp, qga] = await Promise.all([
-    protocol === 'qmp' || protocol === 'auto' ? import('./qmp/client.js') : undefined,
-    protocol === 'hmp' ? import('./hmp/client.js') : undefined,
-    protocol === 'qga' ? import('./qga/client.js') : undefined,
+    protocol === 'qmp' || protocol === 'auto' ? (clientModules.qmp ??= import('./qmp/client.js')) : undefined,
+    protocol === 'hmp' ? (clientModules.hmp ??= import('./hmp/client.js')) : undefined,
+    protocol === 'qga' ? (clientModules.qga ??= import('./qga/client.js')) : undefined,
   ]);
   return { QmpMonitor: qmp?.QmpMonitor, HmpMonitor: hmp?.HmpMonitor, QgaMonitor: qga?.QgaMonitor };
 }
@@ -87,7 +94,7 @@ async function loadHmpClient(socket: net.Socket): Promise<typeof HmpMonitor> {
   };
   socket.on('error', holdFailure);
   try {
-    const { HmpMonitor: Client } = await import('./hmp/client.js');
+    const { HmpMonitor: Client } = await (clientModules.hmp ??= import('./hmp/client.js'));
     if (failure !== undefined) throw new ConnectionClosedError(`the monitor connection failed before greeting: ${failure.message}`, { cause: failure });
     return Client;
   } finally {

@@ -40,6 +40,8 @@ export function describeTarget(target: ConnectOptions): string {
   return `tcp:${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
 }
 
+let netModule: Promise<typeof net> | undefined;
+
 /**
  * Opens a stream connection. Rejects with ConnectionClosedError (cause: the
  * system error) if the address refuses, or GreetingTimeoutError if connecting
@@ -47,9 +49,10 @@ export function describeTarget(target: ConnectOptions): string {
  */
 export function openSocket(target: ConnectOptions, deadlineMs: number): Promise<net.Socket> {
   if ('socket' in target) return Promise.resolve(target.socket);
-  // node:net (and the stream modules under it) is loaded by the first connection, not by import('qmpx').
-  return import('node:net').then(
-    ({ default: net }) =>
+  // node:net (and the stream modules under it) is loaded by the first connection, not by import('qmpx'); imported once.
+  netModule ??= import('node:net').then((module) => module.default);
+  return netModule.then(
+    (net) =>
       new Promise((resolve, reject) => {
         const socket = 'path' in target ? net.createConnection(target.path) : net.createConnection(target.port, target.host);
         const timer = setTimeout(() => {

@@ -82,6 +82,7 @@ const UNIT_SPECS = [
   'spec/qemu-json/replies.spec.ts',
   'spec/proxy/input-pacer.spec.ts',
   'spec/proxy/event-rate.spec.ts',
+  'spec/proxy/watchdog-timer.spec.ts',
   'spec/ops/exposition.spec.ts',
   'spec/hmp/reader.spec.ts',
   'spec/fifo.spec.ts',

@@ -130,7 +130,7 @@ export function answerCommand(vm: FleetVm, msg: Msg, options: CommandResponderOp
   if (link === undefined) return fail('monitor-down', `the monitor of ${JSON.stringify(vm.name)} is not connected; nothing was sent`, idJson);
 
   // Called without awaiting first: requests reach QEMU in the order NATS delivered them.
-  const settled = vm.watch?.sent(subjectCommand);
+  const settled = vm.watch?.callSent(subjectCommand);
   monitorCommand(link.monitor, body, flags, { signal: options.signal }).then(
     (reply) => {
       settled?.(true);

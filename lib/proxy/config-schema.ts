@@ -137,6 +137,8 @@ function unknownKeyProblem(value: unknown, schema: SchemaShape, at: string): str
       const near = Object.keys(schema.properties).find((name) => editDistance(name, key) <= 2);
       return `${at || '(top level)'}: unknown key ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`;
     }
+    // A leaf holds no keys: its path is not built (a config of many monitors has thousands).
+    if (typeof item !== 'object' || item === null) continue;
     const problem = unknownKeyProblem(item, known, `${at}/${key}`);
     if (problem !== undefined) return problem;
   }

@@ -100,9 +100,9 @@ function bothCallWatches(first: CallWatch | undefined, second: CallWatch | undef
   }
   return {
     calls: {
-      sent(command) {
-        const firstSettled = first.sent(command);
-        const secondSettled = second.sent(command);
+      callSent(command) {
+        const firstSettled = first.callSent(command);
+        const secondSettled = second.callSent(command);
         return (answered) => {
           firstSettled(answered);
           secondSettled(answered);

@@ -20,8 +20,12 @@ const OPTION_OF: Record<string, string> = {
   libvirtReadOnly: '--libvirt-read-only',
 };
 
-/** What keeps a socket from being created at `path`, in words, or undefined. */
-export async function socketPlaceProblem(path: string): Promise<string | undefined> {
+/**
+ * What keeps a socket from being created at `path`, in words, or undefined.
+ * `directoryProblems` keeps what was found of each directory, for a check
+ * of many sockets in one directory.
+ */
+export async function socketPlaceProblem(path: string, directoryProblems = new Map<string, Promise<string | undefined>>()): Promise<string | undefined> {
   const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => error);
   if (!(existing instanceof Error)) {
     if (existing.isDirectory()) return `${path} is a directory; give the socket's own path inside it, e.g. ${join(path, 'vm.sock')}`;
@@ -31,6 +35,16 @@ export async function socketPlaceProblem(path: string): Promise<string | undefin
   }
   if (existing.code !== 'ENOENT') return `${path}: ${existing.message}`;
   const dir = dirname(path);
+  let problem = directoryProblems.get(dir);
+  if (problem === undefined) {
+    problem = directoryProblem(dir);
+    directoryProblems.set(dir, problem);
+  }
+  return problem;
+}
+
+/** What keeps sockets from being created in `dir`, in words, or undefined. */
+async function directoryProblem(dir: string): Promise<string | undefined> {
   const parent = await stat(dir).catch((error: NodeJS.ErrnoException) => error);
   if (parent instanceof Error) {
     if (parent.code === 'ENOENT') return `directory ${dir} does not exist (create it first)`;
@@ -52,9 +66,10 @@ export async function checkSocketPlaces(config: ServeConfig): Promise<void> {
     const problem = await socketPlaceProblem(config.libvirt.path);
     if (problem !== undefined) throw new QmpxError(`libvirt socket (--libvirt, or libvirt in the config): ${problem}`);
   }
+  const directoryProblems = new Map<string, Promise<string | undefined>>();
   for (const [index, monitor] of config.monitors.entries()) {
     for (const [key, path] of socketsOf(monitor)) {
-      const problem = await socketPlaceProblem(path);
+      const problem = await socketPlaceProblem(path, directoryProblems);
       if (problem === undefined) continue;
       const where = monitor.fromCommandLine ? OPTION_OF[key]! : `/monitors/${index}/${key}`;
       throw new QmpxError(`${where}: ${problem}`);

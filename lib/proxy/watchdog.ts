@@ -8,11 +8,15 @@
  *       └──────the stalled command settles─────┘  info: answering again (or: ended without an answer)
  *
  * It sees the commands of the monitor's QMP, HMP and read-only clients as
- * they go upstream and settle (a SessionObserver); the oldest of them is
+ * they go upstream and settle (a SessionObserver), and the monitor commands
+ * of libvirt clients and NATS requesters (a CallWatch); the oldest of them is
  * the first entry of an insertion-ordered map keyed by the performance.now()
  * at which it was sent. A timer looks at its age every CHECK_INTERVAL_MS
- * (less for thresholds under four of them); the warning is logged on a
- * stall's start and then with backoff, never per check.
+ * (less for thresholds under four of them) while any command is pending:
+ * it is set when a command goes upstream with none pending and cleared by
+ * the first check that finds none, so an idle monitor, and a serve of many
+ * idle monitors, holds no timer and wakes for none. The warning is logged
+ * on a stall's start and then with backoff, never per check.
  */
 import { performance } from 'node:perf_hooks';
 import type { AuditSink } from '../audit-sink.js';
@@ -51,36 +55,49 @@ export interface CommandWatchdogOptions {
   monitorName(): string;
 }
 
-export class CommandWatchdog implements MonitorObserver {
+/**
+ * The observer of the monitor and of its sessions, and the watch of its
+ * libvirt calls and NATS requests: one object, as all of them report to it
+ * alike.
+ */
+export class CommandWatchdog implements MonitorObserver, SessionObserver, CallWatch {
   /** Commands upstream, oldest first, by the time they were sent; `count` for two sent within one clock tick. */
   private readonly pending = new Map<number, { command: string; count: number }>();
   private stall: { startedAt: number; command: string; nextWarningAgeMs: number } | undefined;
   private stallCount = 0;
-  private readonly timer: NodeJS.Timeout;
-  private readonly sessionObserver: SessionObserver;
-  readonly calls: CallWatch = {
-    sent: (command) => {
-      const startedAt = performance.now();
-      this.sent(command, startedAt);
-      return (answered) => this.settled(startedAt, answered ? 'ok' : 'lost');
-    },
-  };
+  /** Set while commands are pending (see above). */
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly checkIntervalMs: number;
 
   constructor(private readonly options: CommandWatchdogOptions) {
-    const interval = Math.max(10, Math.min(CHECK_INTERVAL_MS, Math.floor(options.thresholdMs / 4)));
-    this.timer = setInterval(() => this.check(), interval).unref();
-    this.sessionObserver = {
-      commandSent: (command, startedAt) => this.sent(command, startedAt),
-      commandSettled: (_command, outcome, startedAt) => {
-        if (startedAt !== undefined) this.settled(startedAt, outcome);
-      },
-      slowConsumerDisconnected: () => undefined,
-      policyDisconnected: () => undefined,
-    };
+    this.checkIntervalMs = Math.max(10, Math.min(CHECK_INTERVAL_MS, Math.floor(options.thresholdMs / 4)));
   }
 
   session(): SessionObserver {
-    return this.sessionObserver;
+    return this;
+  }
+
+  commandSent(command: string, startedAt: number): void {
+    this.sent(command, startedAt);
+  }
+
+  commandSettled(_command: string, outcome: CommandOutcome, startedAt: number | undefined): void {
+    if (startedAt !== undefined) this.settled(startedAt, outcome);
+  }
+
+  slowConsumerDisconnected(): void {}
+
+  policyDisconnected(): void {}
+
+  get calls(): CallWatch {
+    return this;
+  }
+
+  callSent(command: string): (answered: boolean) => void {
+    const startedAt = performance.now();
+    this.sent(command, startedAt);
+    return (answered) => this.settled(startedAt, answered ? 'ok' : 'lost');
   }
 
   event(): void {}
@@ -101,13 +118,20 @@ export class CommandWatchdog implements MonitorObserver {
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    this.stopChecking();
   }
 
   private sent(command: string, startedAt: number): void {
     const entry = this.pending.get(startedAt);
     if (entry === undefined) this.pending.set(startedAt, { command, count: 1 });
     else entry.count++;
+    if (this.timer === undefined && !this.stopped) this.timer = setInterval(() => this.check(), this.checkIntervalMs).unref();
+  }
+
+  private stopChecking(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   private settled(startedAt: number, outcome: CommandOutcome): void {
@@ -130,7 +154,7 @@ export class CommandWatchdog implements MonitorObserver {
   private check(): void {
     const now = performance.now();
     const first = this.pending.entries().next();
-    if (first.done === true) return;
+    if (first.done === true) return this.stopChecking();
     const [startedAt, { command }] = first.value;
     const ageMs = now - startedAt;
     const { thresholdMs } = this.options;

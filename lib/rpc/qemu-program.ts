@@ -74,7 +74,7 @@ async function runMonitorCommand(
   const fds = call.fds.length > 0 && commandTakesFds(args.cmd, !isQmp) ? call.fds : undefined;
   if (fds !== undefined) call.note.fds = fds.length;
   let output: string;
-  const settled = domain.watch?.sent(isQmp ? (qmpCommandOf(args.cmd)?.name ?? 'other') : 'human-monitor-command');
+  const settled = domain.watch?.callSent(isQmp ? (qmpCommandOf(args.cmd)?.name ?? 'other') : 'human-monitor-command');
   try {
     output = await monitorCommand(domain.monitor, args.cmd, args.flags, fds === undefined ? { signal } : { signal, fds });
     settled?.(true);
