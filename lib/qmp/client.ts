@@ -16,7 +16,8 @@
  * With OOB negotiated QEMU queues at most 8 in-band commands and then stops
  * reading the socket entirely (docs/monitor-facts.md §2), which would also hold back any
  * exec-oob written after them; the local window keeps QEMU's queue from
- * filling so OOB commands can always overtake.
+ * filling so OOB commands can always overtake. When a command with file
+ * descriptors may be written, and how, is lib/qmp/fd-commands.ts's concern.
  */
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
@@ -26,8 +27,9 @@ import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
 import type { RequestOutcome } from '../request.js';
 import { MonitorSession } from '../session/monitor-session.js';
-import { requestedFds, takesFds } from '../session/fd-rules.js';
+import { requestedFds } from '../session/fd-rules.js';
 import type { FdPassing } from '../transport.js';
+import { QmpFdCommands } from './fd-commands.js';
 import { JsonObjectFramer } from './framer.js';
 import { isClosingCommand, QmpRequest, QUIT_REPLY } from './request.js';
 import { unreadableReply } from './unreadable-reply.js';
@@ -73,6 +75,8 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   private releaseScheduled = false;
   /** Checks arguments against this QEMU's schema when validation or a compat policy asks for it. */
   readonly argumentChecker: ArgumentChecker;
+  /** When commands with fds may be written, and writing them; absent when the connection cannot send fds. */
+  private readonly fdCommands: QmpFdCommands | undefined;
 
   constructor(socket: Duplex, options: MonitorOptions, label: string, fdPassing?: FdPassing) {
     super(socket, options, label, 'monitor', fdPassing);
@@ -80,6 +84,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     this.wireIds = options.wireIds ?? false;
     this.offerOob = options.oob ?? true;
     this.argumentChecker = new ArgumentChecker(options, () => this.querySchema(), this.logger);
+    this.fdCommands = this.fdWriter === undefined ? undefined : new QmpFdCommands(this.fdWriter);
     this.framer = new JsonObjectFramer(
       {
         message: (text, parsed) => this.onMessage(text, parsed),
@@ -215,14 +220,11 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     if (request.oob || this.wireIds) request.wireId = this.nextWireId++;
     request.wireText = wireCommand(command, argumentsJson, request.oob, request.wireId);
     if (isClosingCommand(command)) this.closeExpected = true;
-    if (this.fdWriter !== undefined) {
-      request.fds = requestedFds(opts.fds);
-      request.takesFds = takesFds(command);
-    }
+    this.fdCommands?.prepare(request, opts);
     if (request.oob) {
       this.byWireId.set(request.wireId!, request);
       this.socket.write(request.wireText);
-    } else if (this.waiting.isEmpty && !this.windowFull && this.inFlight.length < this.maxInFlight && request.fds === undefined && !this.fdWriter?.busy) {
+    } else if (this.waiting.isEmpty && !this.windowFull && this.inFlight.length < this.maxInFlight && request.fds === undefined && !this.fdCommands?.busy) {
       this.putOnWire(request); // nothing queued and room in the window: what pump() would do, without the queue
     } else {
       this.waiting.push(request);
@@ -376,44 +378,18 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
       this.windowFull = false;
     }
     while (this.inFlight.length < this.maxInFlight) {
-      if (this.fdWriter !== undefined && !this.fdsMayGoNext()) return;
+      if (this.fdCommands !== undefined && !this.fdCommands.mayGoNext(this.waiting.peekUnsettled(), this.inFlight)) return;
       const request = this.waiting.takeUnsettled(); // one timed out or aborted before it was written is never sent
       if (request === undefined) return;
       this.putOnWire(request);
     }
   }
 
-  /**
-   * Whether the next queued command may be written now. While a command
-   * with fds is being written, nothing else is. One with fds waits until no
-   * command that takes fds is in flight: QEMU reads ahead while earlier
-   * commands wait to run, and would hand its fds to an earlier `getfd` or
-   * `add-fd`, or close them for a later message's fds (docs/fd-passing.md).
-   */
-  private fdsMayGoNext(): boolean {
-    if (this.fdWriter!.busy) return false;
-    if (this.waiting.peekUnsettled()?.fds === undefined) return true;
-    return !this.inFlight.some((request) => request.takesFds);
-  }
-
   private putOnWire(request: QmpRequest): void {
     this.inFlight.push(request);
     if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
-    if (request.fds !== undefined) {
-      const fds = request.fds;
-      let returned = false;
-      this.fdWriter!.write(
-        request.wireText,
-        () => (request.settled ? [] : fds),
-        (error) => {
-          if (error !== undefined) request.reject(error);
-          if (returned) this.pump(); // done at once: the pump() that wrote it goes on by itself
-        },
-      );
-      returned = true;
-    } else {
-      this.socket.write(request.wireText);
-    }
+    if (request.fds === undefined) this.socket.write(request.wireText);
+    else this.fdCommands!.write(request, () => this.pump());
     if (this.inFlight.length >= this.maxInFlight) this.windowFull = true;
   }
 }
