@@ -31,7 +31,7 @@ import { requestedFds } from '../session/fd-rules.js';
 import type { FdPassing } from '../transport.js';
 import { QmpFdCommands } from './fd-commands.js';
 import { JsonObjectFramer } from './framer.js';
-import { isClosingCommand, QmpRequest, QUIT_REPLY } from './request.js';
+import { isClosingCommand, QUIT_REPLY, ReplyRequest, ValueRequest, type QmpRequest } from './request.js';
 import { unreadableReply } from './unreadable-reply.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
@@ -141,15 +141,29 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     });
   }
 
-  async execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
-    this.checkArguments(command, args);
-    const checking = this.argumentChecker.check(command, args, opts.validate);
-    if (checking !== undefined) await checking;
-    const reply = await this.send(command, args === undefined ? undefined : stringifyJson(args), opts);
-    if (reply.kind === 'error') {
-      throw new QmpError(reply.message.error.class, reply.message.error.desc, command);
+  execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
+    let checking: void | Promise<void>;
+    try {
+      this.checkArguments(command, args);
+      checking = this.argumentChecker.check(command, args, opts.validate);
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    return reply.message.return as T;
+    if (checking !== undefined) return checking.then(() => this.executeChecked<T>(command, args, opts));
+    return this.executeChecked<T>(command, args, opts);
+  }
+
+  /** execute() once the arguments passed their checks: the request settles with the reply's value. */
+  private executeChecked<T>(command: string, args: object | undefined, opts: ExecuteOptions): Promise<T> {
+    let argumentsJson: string | undefined;
+    try {
+      argumentsJson = args === undefined ? undefined : stringifyJson(args);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const request = new ValueRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
+    this.enqueue(request, argumentsJson, opts, false);
+    return request.promise as Promise<T>;
   }
 
   /** QEMU's schema, asked past the argument checks (which need it). */
@@ -183,7 +197,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   }
 
   private request(command: string, argumentsJson: string | undefined, opts: RawRequestOptions, startingUp: boolean): Promise<QmpReply> {
-    const request = new QmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
+    const request = new ReplyRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
     this.enqueue(request, argumentsJson, opts, startingUp);
     return request.promise;
   }
@@ -204,7 +218,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     opts: RawRequestOptions,
     onSettled: (outcome: RequestOutcome<QmpReply>) => void,
   ): void {
-    const request = new QmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs, onSettled);
+    const request = new ReplyRequest(command, this.originOf(opts), opts, this.commandTimeoutMs, onSettled);
     request.relay = true;
     this.enqueue(request, argumentsJson, opts, false);
   }
@@ -251,7 +265,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
 
   protected override settleOnClose(request: QmpRequest, error: Error): void {
     // quit's reply can be lost when QEMU exits with it unread (docs/monitor-facts.md §2): the close is its answer.
-    if (isClosingCommand(request.command) && !this.closedByCaller) request.resolve(QUIT_REPLY);
+    if (isClosingCommand(request.command) && !this.closedByCaller) request.answer(QUIT_REPLY);
     else request.reject(error);
   }
 
@@ -363,10 +377,10 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
         if (position >= 0) this.inFlight.splice(position, 1);
       }
     }
-    if (!request!.resolve(reply) && isDebugEnabled(this.logger)) {
+    if (!request!.answer(reply) && isDebugEnabled(this.logger)) {
       this.logger.debug({ monitor: this.label, command: request!.command }, 'late reply to a settled command dropped');
     }
-    if (!request!.oob) this.pump();
+    if (!request!.oob && !this.waiting.isEmpty) this.pump();
   }
 
   protected override pump(): void {
