@@ -22,27 +22,24 @@
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import { LazySubject } from '../lazy-rx.js';
-import { GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
+import { GreetingTimeoutError, ProtocolError, QmpError } from '../errors.js';
 import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
 import type { RequestOutcome } from '../request.js';
 import { MonitorSession } from '../session/monitor-session.js';
-import { requestedFds } from '../session/fd-rules.js';
 import type { FdPassing } from '../transport.js';
 import { QmpFdCommands } from './fd-commands.js';
 import { JsonObjectFramer } from './framer.js';
+import { runHumanMonitorCommand } from './human-monitor-command.js';
 import { isClosingCommand, QUIT_REPLY, ReplyRequest, ValueRequest, type QmpRequest } from './request.js';
 import { unreadableReply } from './unreadable-reply.js';
 import { stringifyJson } from './json.js';
 import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
-import { hmpErrorText } from '../hmp/error-text.js';
 import { ArgumentChecker } from '../qapi/argument-checker.js';
-import { normaliseHmpOutput } from '../hmp/output.js';
 
 export type { QmpEventFrame, QmpReply, RawRequestOptions } from '../contract.js';
 
 export const DEFAULT_MAX_IN_FLIGHT = 8;
-
 
 export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, QmpRelay {
   readonly protocol = 'qmp' as const;
@@ -142,25 +139,19 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   }
 
   execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
-    let checking: void | Promise<void>;
     try {
       this.checkArguments(command, args);
-      checking = this.argumentChecker.check(command, args, opts.validate);
+      const checking = this.argumentChecker.check(command, args, opts.validate);
+      if (checking === undefined) return this.sendForValue<T>(command, args, opts);
+      return checking.then(() => this.sendForValue<T>(command, args, opts));
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    if (checking !== undefined) return checking.then(() => this.executeChecked<T>(command, args, opts));
-    return this.executeChecked<T>(command, args, opts);
   }
 
-  /** execute() once the arguments passed their checks: the request settles with the reply's value. */
-  private executeChecked<T>(command: string, args: object | undefined, opts: ExecuteOptions): Promise<T> {
-    let argumentsJson: string | undefined;
-    try {
-      argumentsJson = args === undefined ? undefined : stringifyJson(args);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+  /** execute()'s command once its arguments passed their checks: it settles with the reply's value. */
+  private sendForValue<T>(command: string, args: object | undefined, opts: ExecuteOptions): Promise<T> {
+    const argumentsJson = args === undefined ? undefined : stringifyJson(args);
     const request = new ValueRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
     this.enqueue(request, argumentsJson, opts, false);
     return request.promise as Promise<T>;
@@ -173,17 +164,8 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     return reply.message.return;
   }
 
-  async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
-    if (requestedFds(opts.fds) !== undefined) {
-      // QEMU runs the line on a monitor of its own, without the fds, and keeps them for the next getfd or add-fd.
-      throw new UnsupportedError(
-        `${commandLine}: file descriptors cannot go through human-monitor-command; use execute('getfd', { fdname }, { fds }) or a human-monitor socket`,
-      );
-    }
-    // Same text as on a raw HMP socket: CRLF → LF (lib/hmp/output.ts).
-    const output = normaliseHmpOutput(await this.execute<string>('human-monitor-command', { 'command-line': commandLine }, opts));
-    if (opts.throwOnError && hmpErrorText(output) !== null) throw new HmpError(commandLine, output);
-    return output;
+  hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
+    return runHumanMonitorCommand((command, args, executeOpts) => this.execute(command, args, executeOpts), commandLine, opts);
   }
 
   /**
