@@ -21,20 +21,20 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
-import { LazySubject } from '../lazy-rx.js';
 import { GreetingTimeoutError, ProtocolError, QmpError } from '../errors.js';
 import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
 import type { RequestOutcome } from '../request.js';
 import { MonitorSession } from '../session/monitor-session.js';
 import type { FdPassing } from '../transport.js';
+import { QmpEventOutlet } from './event-outlet.js';
 import { QmpFdCommands } from './fd-commands.js';
 import { JsonObjectFramer } from './framer.js';
 import { runHumanMonitorCommand } from './human-monitor-command.js';
 import { isClosingCommand, QUIT_REPLY, ReplyRequest, ValueRequest, type QmpRequest } from './request.js';
 import { unreadableReply } from './unreadable-reply.js';
 import { stringifyJson } from './json.js';
-import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
+import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpGreeting } from './wire.js';
 import { ArgumentChecker } from '../qapi/argument-checker.js';
 
 export type { QmpEventFrame, QmpReply, RawRequestOptions } from '../contract.js';
@@ -51,7 +51,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   readonly raw: QmpRelay = this;
   readonly relay: QmpRelay = this;
 
-  private readonly eventFramesSubject = new LazySubject<QmpEventFrame>();
+  private readonly events = new QmpEventOutlet(this.eventsSubject);
 
   private readonly framer: JsonObjectFramer;
   private readonly maxInFlight: number;
@@ -63,13 +63,6 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   private readonly byWireId = new Map<number, QmpRequest>();
   private nextWireId = 1;
   private onGreeting: ((greeting: QmpGreeting) => void) | undefined;
-  /**
-   * Events are held from connect until the caller has had the turn in which
-   * connect() resolves: otherwise an event arriving in the same chunk as the
-   * negotiation reply would be emitted before anyone could subscribe.
-   */
-  private heldEvents: QmpEventFrame[] | undefined = [];
-  private releaseScheduled = false;
   /** Checks arguments against this QEMU's schema when validation or a compat policy asks for it. */
   readonly argumentChecker: ArgumentChecker;
   /** When commands with fds may be written, and writing them; absent when the connection cannot send fds. */
@@ -95,7 +88,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
 
   /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
   get eventFrames$(): Observable<QmpEventFrame> {
-    return this.eventFramesSubject.asObservable();
+    return this.events.frames$;
   }
 
   /**
@@ -128,12 +121,8 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
 
   protected override onReady(): void {
     this.socket.pause();
-    this.releaseScheduled = true;
-    setImmediate(() => {
-      const held = this.heldEvents ?? [];
-      this.heldEvents = undefined;
-      for (const frame of held) this.emitEvent(frame.event, frame.text);
-      if (this.stateMachine.current === 'closed') this.completeAllEvents();
+    this.events.releaseLater(() => {
+      if (this.stateMachine.current === 'closed') this.events.complete();
       else this.socket.resume();
     });
   }
@@ -281,8 +270,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     switch (message.kind) {
       case 'event':
         if (message.message.event === 'SHUTDOWN') this.closeExpected = true;
-        if (this.heldEvents) this.heldEvents.push({ event: message.message, text });
-        else this.emitEvent(message.message, text);
+        this.events.push(message.message, text);
         return;
       case 'return':
       case 'error':
@@ -322,19 +310,8 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     return !this.wireIds && this.byWireId.size === 0 && this.inFlight[0]?.relay === true;
   }
 
-  private emitEvent(event: QmpEvent, text: string): void {
-    this.eventsSubject.next(event);
-    if (this.eventFramesSubject.observed) this.eventFramesSubject.next({ event, text });
-  }
-
-  /** Held events still go out on the caller's turn; the streams complete after them. */
   protected override completeEvents(): void {
-    if (!this.releaseScheduled || this.heldEvents === undefined) this.completeAllEvents();
-  }
-
-  private completeAllEvents(): void {
-    this.eventsSubject.complete();
-    this.eventFramesSubject.complete();
+    this.events.end();
   }
 
   private onReply(reply: QmpReply, id: unknown): void {
