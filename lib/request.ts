@@ -54,7 +54,7 @@ function watchSignal(signal: AbortSignal, request: PendingRequest<unknown>): voi
 export type RequestOutcome<Reply> = { ok: true; reply: Reply } | { ok: false; error: Error };
 
 export class PendingRequest<Reply> {
-  // Assigned in the constructor, not defined as class fields (BENCHMARKS.md, "The qmpx client through serve").
+  // Assigned in the constructor, not defined as class fields (BENCHMARKS.md, "The client's cost per command").
   declare readonly command: string;
   declare readonly origin: RequestOrigin;
   private declare readonly onSettled: ((outcome: RequestOutcome<Reply>) => void) | undefined;
