@@ -12,17 +12,16 @@
  *
  *   node dist/bench/proxy.bench.js
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { connect, silentLogger, type Monitor } from '../lib/index.js';
+import { pathToFileURL } from 'node:url';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
-import { interleaved, median, reportResults, takeTurns, type BenchResult } from './measure.js';
+import { interleaved, median, reportResults, type BenchResult } from './measure.js';
 import { rawPipelinedRate, rawSequentialMicros, RawQmpClient } from './raw-client.js';
+import { ServeProcess } from './serve-process.js';
 
 const ROUNDS = 9;
 const PIPELINED = 5000;
@@ -30,60 +29,8 @@ const SEQUENTIAL = 2000;
 const FAN_OUT_DELIVERIES = 2_000_000;
 const IDLE_CLIENTS = 100;
 const MONITORS = 1000;
-const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
-const CLOCK_TICKS_PER_SECOND = 100;
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n';
 const EVENT = '{"timestamp": {"seconds": 1795634785, "microseconds": 190685}, "event": "STOP"}\r\n';
-
-/** `qmpx serve` as a child process; resolves once `ready` upstream links are up. */
-class ServeProcess {
-  private logText = '';
-  private connected = 0;
-  private waiters: Array<() => void> = [];
-
-  private constructor(readonly child: ChildProcess) {
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (text: string) => {
-      this.logText += text;
-      const lines = this.logText.split('\n');
-      this.logText = lines.pop()!;
-      for (const line of lines) if (line.includes('"msg":"upstream monitor connected"')) this.connected++;
-      for (const waiter of this.waiters.splice(0)) waiter();
-    });
-  }
-
-  static async start(args: string[], ready: number): Promise<ServeProcess> {
-    const child = spawn(process.execPath, [MAIN, 'serve', '--log-level', 'info', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const serve = new ServeProcess(child);
-    const deadline = Date.now() + 120_000;
-    while (serve.connected < ready) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not come up (${serve.connected}/${ready} upstreams)`);
-      await new Promise<void>((resolve) => {
-        serve.waiters.push(resolve);
-        setTimeout(resolve, 1000).unref();
-      });
-    }
-    return serve;
-  }
-
-  /** Resident set size, from /proc. */
-  rssMiB(): number {
-    const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-  }
-
-  /** User + system CPU seconds used so far, from /proc. */
-  cpuSeconds(): number {
-    const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    await exited;
-  }
-}
 
 /** Resolves once something accepts connections at `path` (socat has no readiness signal); throws after 10 s. */
 async function waitForSocket(path: string): Promise<void> {
@@ -101,32 +48,6 @@ async function waitForSocket(path: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`nothing listens on ${path}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-/**
- * Median round trip of the qmpx client and of the raw client on the same
- * path, taking turns command by command (each going first every other
- * time). The raw client parses each reply, as qmpx does.
- */
-async function clientsSideBySide(qmpxPath: string, rawPath: string): Promise<{ qmpx: number; raw: number }> {
-  const monitor: Monitor = await connect(qmpxPath, { logger: silentLogger });
-  const raw = await RawQmpClient.open(rawPath, true);
-  const samples = { qmpx: [] as number[], raw: [] as number[] };
-  const timeQmpx = async (): Promise<void> => {
-    const started = performance.now();
-    await monitor.execute('query-status');
-    samples.qmpx.push(performance.now() - started);
-  };
-  const timeRaw = async (): Promise<void> => {
-    const started = performance.now();
-    raw.write('{"execute":"query-status"}\n');
-    JSON.parse((await raw.next(1))[0]!);
-    samples.raw.push(performance.now() - started);
-  };
-  await takeTurns(SEQUENTIAL, timeQmpx, timeRaw);
-  await monitor.close();
-  raw.close();
-  return { qmpx: median(samples.qmpx) * 1000, raw: median(samples.raw) * 1000 };
 }
 
 /** A fake upstream: greets like QEMU, answers qmp_capabilities, then floods `count` events (or stays idle). */
@@ -241,7 +162,7 @@ async function manyMonitorsRss(dir: string): Promise<{ one: number; many: number
 export async function run(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const dir = createTempDir('proxy-bench');
-  const qemu = await startQemu({ hmp: false, extraQmpSockets: 3 });
+  const qemu = await startQemu({ hmp: false, extraQmpSockets: 2 });
   const direct = qemu.extraQmpPaths[0]!;
   const proxied = socketPathIn(dir, 'proxied.qmp');
   const relayed = socketPathIn(dir, 'socat.sock');
@@ -271,21 +192,6 @@ export async function run(): Promise<BenchResult[]> {
         unit: 'µs',
         ratio: sequential.qmpx / sequential.raw,
         note: `the proxy adds ${(sequential.qmpx - sequential.raw).toFixed(0)} µs (target ≤ 60); a socat relay adds ${socatAdds.toFixed(0)} µs in the same run`,
-      });
-      // Warm-up rounds first: a long-lived client is measured warm.
-      const clientRounds = [];
-      for (let round = 0; round < 5; round++) clientRounds.push(await clientsSideBySide(proxied, proxied));
-      const directRounds = [];
-      for (let round = 0; round < 3; round++) directRounds.push(await clientsSideBySide(direct, qemu.extraQmpPaths[2]!));
-      const throughServe = { qmpx: median(clientRounds.slice(2).map((r) => r.qmpx)), raw: median(clientRounds.slice(2).map((r) => r.raw)) };
-      const directGap = median(directRounds.slice(1).map((r) => r.qmpx - r.raw));
-      results.push({
-        name: `sequential ${SEQUENTIAL} query-status through serve, qmpx client vs raw client`,
-        qmpx: throughServe.qmpx,
-        raw: throughServe.raw,
-        unit: 'µs',
-        ratio: throughServe.qmpx / throughServe.raw,
-        note: `qmpx ${(throughServe.qmpx - throughServe.raw).toFixed(1)} µs slower (target ≤ 10); straight to QEMU in the same run: ${directGap.toFixed(1)} µs`,
       });
     } finally {
       socat.kill();

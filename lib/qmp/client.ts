@@ -16,31 +16,30 @@
  * With OOB negotiated QEMU queues at most 8 in-band commands and then stops
  * reading the socket entirely (docs/monitor-facts.md §2), which would also hold back any
  * exec-oob written after them; the local window keeps QEMU's queue from
- * filling so OOB commands can always overtake.
+ * filling so OOB commands can always overtake. When a command with file
+ * descriptors may be written, and how, is lib/qmp/fd-commands.ts's concern.
  */
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
-import { LazySubject } from '../lazy-rx.js';
-import { GreetingTimeoutError, HmpError, ProtocolError, QmpError, UnsupportedError } from '../errors.js';
+import { GreetingTimeoutError, ProtocolError, QmpError } from '../errors.js';
 import { isDebugEnabled } from '../log.js';
 import type { ExecuteOptions, HmpOptions, Monitor, MonitorOptions, QmpEventFrame, QmpRelay, QmpReply, RawRequestOptions } from '../contract.js';
 import type { RequestOutcome } from '../request.js';
 import { MonitorSession } from '../session/monitor-session.js';
-import { requestedFds, takesFds } from '../session/fd-rules.js';
 import type { FdPassing } from '../transport.js';
+import { QmpEventOutlet } from './event-outlet.js';
+import { QmpFdCommands } from './fd-commands.js';
 import { JsonObjectFramer } from './framer.js';
-import { isClosingCommand, QmpRequest, QUIT_REPLY } from './request.js';
+import { runHumanMonitorCommand } from './human-monitor-command.js';
+import { isClosingCommand, QUIT_REPLY, ReplyRequest, ValueRequest, type QmpRequest } from './request.js';
 import { unreadableReply } from './unreadable-reply.js';
 import { stringifyJson } from './json.js';
-import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpEvent, type QmpGreeting } from './wire.js';
-import { hmpErrorText } from '../hmp/error-text.js';
+import { classify, parseMonitorJson, RETURN_PREFIX, UnparsedReturn, wireCommand, type QmpGreeting } from './wire.js';
 import { ArgumentChecker } from '../qapi/argument-checker.js';
-import { normaliseHmpOutput } from '../hmp/output.js';
 
 export type { QmpEventFrame, QmpReply, RawRequestOptions } from '../contract.js';
 
 export const DEFAULT_MAX_IN_FLIGHT = 8;
-
 
 export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, QmpRelay {
   readonly protocol = 'qmp' as const;
@@ -52,7 +51,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   readonly raw: QmpRelay = this;
   readonly relay: QmpRelay = this;
 
-  private readonly eventFramesSubject = new LazySubject<QmpEventFrame>();
+  private readonly events = new QmpEventOutlet(this.eventsSubject);
 
   private readonly framer: JsonObjectFramer;
   private readonly maxInFlight: number;
@@ -64,15 +63,10 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   private readonly byWireId = new Map<number, QmpRequest>();
   private nextWireId = 1;
   private onGreeting: ((greeting: QmpGreeting) => void) | undefined;
-  /**
-   * Events are held from connect until the caller has had the turn in which
-   * connect() resolves: otherwise an event arriving in the same chunk as the
-   * negotiation reply would be emitted before anyone could subscribe.
-   */
-  private heldEvents: QmpEventFrame[] | undefined = [];
-  private releaseScheduled = false;
   /** Checks arguments against this QEMU's schema when validation or a compat policy asks for it. */
   readonly argumentChecker: ArgumentChecker;
+  /** When commands with fds may be written, and writing them; absent when the connection cannot send fds. */
+  private readonly fdCommands: QmpFdCommands | undefined;
 
   constructor(socket: Duplex, options: MonitorOptions, label: string, fdPassing?: FdPassing) {
     super(socket, options, label, 'monitor', fdPassing);
@@ -80,6 +74,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     this.wireIds = options.wireIds ?? false;
     this.offerOob = options.oob ?? true;
     this.argumentChecker = new ArgumentChecker(options, () => this.querySchema(), this.logger);
+    this.fdCommands = this.fdWriter === undefined ? undefined : new QmpFdCommands(this.fdWriter);
     this.framer = new JsonObjectFramer(
       {
         message: (text, parsed) => this.onMessage(text, parsed),
@@ -93,7 +88,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
 
   /** Events with their exact wire text, in wire order, for consumers that forward bytes. */
   get eventFrames$(): Observable<QmpEventFrame> {
-    return this.eventFramesSubject.asObservable();
+    return this.events.frames$;
   }
 
   /**
@@ -126,25 +121,29 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
 
   protected override onReady(): void {
     this.socket.pause();
-    this.releaseScheduled = true;
-    setImmediate(() => {
-      const held = this.heldEvents ?? [];
-      this.heldEvents = undefined;
-      for (const frame of held) this.emitEvent(frame.event, frame.text);
-      if (this.stateMachine.current === 'closed') this.completeAllEvents();
+    this.events.releaseLater(() => {
+      if (this.stateMachine.current === 'closed') this.events.complete();
       else this.socket.resume();
     });
   }
 
-  async execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
-    this.checkArguments(command, args);
-    const checking = this.argumentChecker.check(command, args, opts.validate);
-    if (checking !== undefined) await checking;
-    const reply = await this.send(command, args === undefined ? undefined : stringifyJson(args), opts);
-    if (reply.kind === 'error') {
-      throw new QmpError(reply.message.error.class, reply.message.error.desc, command);
+  execute<T = unknown>(command: string, args?: object, opts: ExecuteOptions = {}): Promise<T> {
+    try {
+      this.checkArguments(command, args);
+      const checking = this.argumentChecker.check(command, args, opts.validate);
+      if (checking === undefined) return this.sendForValue<T>(command, args, opts);
+      return checking.then(() => this.sendForValue<T>(command, args, opts));
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    return reply.message.return as T;
+  }
+
+  /** execute()'s command once its arguments passed their checks: it settles with the reply's value. */
+  private sendForValue<T>(command: string, args: object | undefined, opts: ExecuteOptions): Promise<T> {
+    const argumentsJson = args === undefined ? undefined : stringifyJson(args);
+    const request = new ValueRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
+    this.enqueue(request, argumentsJson, opts, false);
+    return request.promise as Promise<T>;
   }
 
   /** QEMU's schema, asked past the argument checks (which need it). */
@@ -154,17 +153,8 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     return reply.message.return;
   }
 
-  async hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
-    if (requestedFds(opts.fds) !== undefined) {
-      // QEMU runs the line on a monitor of its own, without the fds, and keeps them for the next getfd or add-fd.
-      throw new UnsupportedError(
-        `${commandLine}: file descriptors cannot go through human-monitor-command; use execute('getfd', { fdname }, { fds }) or a human-monitor socket`,
-      );
-    }
-    // Same text as on a raw HMP socket: CRLF → LF (lib/hmp/output.ts).
-    const output = normaliseHmpOutput(await this.execute<string>('human-monitor-command', { 'command-line': commandLine }, opts));
-    if (opts.throwOnError && hmpErrorText(output) !== null) throw new HmpError(commandLine, output);
-    return output;
+  hmp(commandLine: string, opts: HmpOptions = {}): Promise<string> {
+    return runHumanMonitorCommand((command, args, executeOpts) => this.execute(command, args, executeOpts), commandLine, opts);
   }
 
   /**
@@ -178,7 +168,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
   }
 
   private request(command: string, argumentsJson: string | undefined, opts: RawRequestOptions, startingUp: boolean): Promise<QmpReply> {
-    const request = new QmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
+    const request = new ReplyRequest(command, this.originOf(opts), opts, this.commandTimeoutMs);
     this.enqueue(request, argumentsJson, opts, startingUp);
     return request.promise;
   }
@@ -199,7 +189,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     opts: RawRequestOptions,
     onSettled: (outcome: RequestOutcome<QmpReply>) => void,
   ): void {
-    const request = new QmpRequest(command, this.originOf(opts), opts, this.commandTimeoutMs, onSettled);
+    const request = new ReplyRequest(command, this.originOf(opts), opts, this.commandTimeoutMs, onSettled);
     request.relay = true;
     this.enqueue(request, argumentsJson, opts, false);
   }
@@ -215,14 +205,11 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     if (request.oob || this.wireIds) request.wireId = this.nextWireId++;
     request.wireText = wireCommand(command, argumentsJson, request.oob, request.wireId);
     if (isClosingCommand(command)) this.closeExpected = true;
-    if (this.fdWriter !== undefined) {
-      request.fds = requestedFds(opts.fds);
-      request.takesFds = takesFds(command);
-    }
+    this.fdCommands?.prepare(request, opts);
     if (request.oob) {
       this.byWireId.set(request.wireId!, request);
       this.socket.write(request.wireText);
-    } else if (this.waiting.isEmpty && !this.windowFull && this.inFlight.length < this.maxInFlight && request.fds === undefined && !this.fdWriter?.busy) {
+    } else if (this.waiting.isEmpty && !this.windowFull && this.inFlight.length < this.maxInFlight && request.fds === undefined && !this.fdCommands?.busy) {
       this.putOnWire(request); // nothing queued and room in the window: what pump() would do, without the queue
     } else {
       this.waiting.push(request);
@@ -249,7 +236,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
 
   protected override settleOnClose(request: QmpRequest, error: Error): void {
     // quit's reply can be lost when QEMU exits with it unread (docs/monitor-facts.md §2): the close is its answer.
-    if (isClosingCommand(request.command) && !this.closedByCaller) request.resolve(QUIT_REPLY);
+    if (isClosingCommand(request.command) && !this.closedByCaller) request.answer(QUIT_REPLY);
     else request.reject(error);
   }
 
@@ -283,8 +270,7 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     switch (message.kind) {
       case 'event':
         if (message.message.event === 'SHUTDOWN') this.closeExpected = true;
-        if (this.heldEvents) this.heldEvents.push({ event: message.message, text });
-        else this.emitEvent(message.message, text);
+        this.events.push(message.message, text);
         return;
       case 'return':
       case 'error':
@@ -324,19 +310,8 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
     return !this.wireIds && this.byWireId.size === 0 && this.inFlight[0]?.relay === true;
   }
 
-  private emitEvent(event: QmpEvent, text: string): void {
-    this.eventsSubject.next(event);
-    if (this.eventFramesSubject.observed) this.eventFramesSubject.next({ event, text });
-  }
-
-  /** Held events still go out on the caller's turn; the streams complete after them. */
   protected override completeEvents(): void {
-    if (!this.releaseScheduled || this.heldEvents === undefined) this.completeAllEvents();
-  }
-
-  private completeAllEvents(): void {
-    this.eventsSubject.complete();
-    this.eventFramesSubject.complete();
+    this.events.end();
   }
 
   private onReply(reply: QmpReply, id: unknown): void {
@@ -361,10 +336,10 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
         if (position >= 0) this.inFlight.splice(position, 1);
       }
     }
-    if (!request!.resolve(reply) && isDebugEnabled(this.logger)) {
+    if (!request!.answer(reply) && isDebugEnabled(this.logger)) {
       this.logger.debug({ monitor: this.label, command: request!.command }, 'late reply to a settled command dropped');
     }
-    if (!request!.oob) this.pump();
+    if (!request!.oob && !this.waiting.isEmpty) this.pump();
   }
 
   protected override pump(): void {
@@ -376,44 +351,18 @@ export class QmpMonitor extends MonitorSession<QmpRequest> implements Monitor, Q
       this.windowFull = false;
     }
     while (this.inFlight.length < this.maxInFlight) {
-      if (this.fdWriter !== undefined && !this.fdsMayGoNext()) return;
+      if (this.fdCommands !== undefined && !this.fdCommands.mayGoNext(this.waiting.peekUnsettled(), this.inFlight)) return;
       const request = this.waiting.takeUnsettled(); // one timed out or aborted before it was written is never sent
       if (request === undefined) return;
       this.putOnWire(request);
     }
   }
 
-  /**
-   * Whether the next queued command may be written now. While a command
-   * with fds is being written, nothing else is. One with fds waits until no
-   * command that takes fds is in flight: QEMU reads ahead while earlier
-   * commands wait to run, and would hand its fds to an earlier `getfd` or
-   * `add-fd`, or close them for a later message's fds (docs/fd-passing.md).
-   */
-  private fdsMayGoNext(): boolean {
-    if (this.fdWriter!.busy) return false;
-    if (this.waiting.peekUnsettled()?.fds === undefined) return true;
-    return !this.inFlight.some((request) => request.takesFds);
-  }
-
   private putOnWire(request: QmpRequest): void {
     this.inFlight.push(request);
     if (request.wireId !== undefined) this.byWireId.set(request.wireId, request);
-    if (request.fds !== undefined) {
-      const fds = request.fds;
-      let returned = false;
-      this.fdWriter!.write(
-        request.wireText,
-        () => (request.settled ? [] : fds),
-        (error) => {
-          if (error !== undefined) request.reject(error);
-          if (returned) this.pump(); // done at once: the pump() that wrote it goes on by itself
-        },
-      );
-      returned = true;
-    } else {
-      this.socket.write(request.wireText);
-    }
+    if (request.fds === undefined) this.socket.write(request.wireText);
+    else this.fdCommands!.write(request, () => this.pump());
     if (this.inFlight.length >= this.maxInFlight) this.windowFull = true;
   }
 }

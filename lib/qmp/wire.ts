@@ -146,14 +146,26 @@ function isPlainCommandName(name: string): boolean {
   return true;
 }
 
+/** How many command names keep their argument-less in-band text (QEMU has a few hundred commands). */
+const KEPT_TEXTS = 512;
+/** The wire text of in-band commands without arguments or id, by name: most calls repeat a few. */
+const plainCommandTexts = new Map<string, string>();
+
 /**
  * Builds the wire text of a command; the name is JSON-escaped, the arguments
  * already JSON. QEMU's parser needs no line end, but one command per line
  * keeps wire traces and line-oriented peers readable.
  */
 export function wireCommand(command: string, argumentsJson: string | undefined, oob: boolean, wireId?: number): string {
+  const plain = argumentsJson === undefined && !oob && wireId === undefined;
+  if (plain) {
+    const kept = plainCommandTexts.get(command);
+    if (kept !== undefined) return kept;
+  }
   let text = `{"${oob ? 'exec-oob' : 'execute'}":${isPlainCommandName(command) ? `"${command}"` : JSON.stringify(command)}`;
   if (argumentsJson !== undefined) text += `,"arguments":${argumentsJson}`;
   if (wireId !== undefined) text += `,"id":${wireId}`;
-  return text + '}\n';
+  text += '}\n';
+  if (plain && plainCommandTexts.size < KEPT_TEXTS) plainCommandTexts.set(command, text);
+  return text;
 }

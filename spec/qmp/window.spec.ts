@@ -88,4 +88,18 @@ test('wire text: any command name is a JSON string, as JSON.stringify writes it 
   );
 });
 
+test('wire text without arguments: the same for a name asked again (kept) as the first time, id and exec-oob never taken from it (property)', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.constantFrom('query-status', 'stop', 'cont'), fc.stringMatching(/^[\w-]{1,20}$/), fc.string()), (name) => {
+      const expected = `{"execute":${JSON.stringify(name)}}\n`;
+      assert.is(wireCommand(name, undefined, false), expected);
+      assert.is(wireCommand(name, undefined, false), expected);
+      assert.is(wireCommand(name, undefined, false, 9), `{"execute":${JSON.stringify(name)},"id":9}\n`);
+      assert.is(wireCommand(name, undefined, true, 9), `{"exec-oob":${JSON.stringify(name)},"id":9}\n`);
+      assert.is(wireCommand(name, '{}', false), `{"execute":${JSON.stringify(name)},"arguments":{}}\n`);
+    }),
+    { seed: 5, numRuns: propertyRuns(2000) },
+  );
+});
+
 test.run();
