@@ -35,7 +35,7 @@ import { RawQmpClient } from './raw-client.js';
 const FIRST_CLIENTS = 10;
 const CLIENTS = 200;
 const FIRST_MONITORS = 10;
-const MONITORS = 1000;
+const MONITORS = Number(process.env.QMPX_BENCH_MONITORS ?? 1000);
 const SETTLE_MS = 1000;
 /**
  * Node flags that hold V8 still: its young generation at 2 MiB (two 1 MiB

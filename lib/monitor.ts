@@ -73,12 +73,9 @@ const clientModules: {
  * imports the library and never connects loads none.
  */
 async function loadClients(protocol: MonitorProtocol | 'auto'): Promise<Clients> {
-  const [qmp, hmp, qga] = await Promise.all([
-    protocol === 'qmp' || protocol === 'auto' ? (clientModules.qmp ??= import('./qmp/client.js')) : undefined,
-    protocol === 'hmp' ? (clientModules.hmp ??= import('./hmp/client.js')) : undefined,
-    protocol === 'qga' ? (clientModules.qga ??= import('./qga/client.js')) : undefined,
-  ]);
-  return { QmpMonitor: qmp?.QmpMonitor, HmpMonitor: hmp?.HmpMonitor, QgaMonitor: qga?.QgaMonitor };
+  if (protocol === 'hmp') return { HmpMonitor: (await (clientModules.hmp ??= import('./hmp/client.js'))).HmpMonitor };
+  if (protocol === 'qga') return { QgaMonitor: (await (clientModules.qga ??= import('./qga/client.js'))).QgaMonitor };
+  return { QmpMonitor: (await (clientModules.qmp ??= import('./qmp/client.js'))).QmpMonitor };
 }
 
 /**

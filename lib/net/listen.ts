@@ -21,7 +21,8 @@
  * turned into Node's own `net.Socket` (`AcceptedConnection.socket()`); one
  * that may is read with recvmsg (`AcceptedConnection.fdStream()`).
  */
-import { chmod, lstat, mkdtemp, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
+import { chmod, mkdtemp, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { QmpxError } from '../errors.js';
@@ -164,10 +165,13 @@ export async function listenPrivately(target: ConnectionTarget, path: string, mo
 
 /** Throws unless `path` is free or a socket nobody listens on. */
 async function checkExisting(path: string, logger: Logger): Promise<void> {
-  const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw new QmpxError(`cannot check ${path}: ${error.message}`, { cause: error });
-  });
+  // Synchronous for throwIfNoEntry: a path that is free, the usual case, makes no error object.
+  let existing: Stats | undefined;
+  try {
+    existing = lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    throw new QmpxError(`cannot check ${path}: ${(error as Error).message}`, { cause: error });
+  }
   if (existing === undefined) return;
   if (!existing.isSocket()) throw new QmpxError(`${path} exists and is not a socket; refusing to replace it`);
   const verdict = await probe(path);

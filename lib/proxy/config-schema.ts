@@ -123,14 +123,16 @@ interface SchemaShape {
 function unknownKeyProblem(value: unknown, schema: SchemaShape, at: string): string | undefined {
   if (Array.isArray(value)) {
     if (schema.items === undefined) return undefined;
-    for (const [index, item] of value.entries()) {
-      const problem = unknownKeyProblem(item, schema.items, `${at}/${index}`);
+    for (let index = 0; index < value.length; index++) {
+      const problem = unknownKeyProblem(value[index], schema.items, `${at}/${index}`);
       if (problem !== undefined) return problem;
     }
     return undefined;
   }
   if (typeof value !== 'object' || value === null || schema.properties === undefined) return undefined;
-  for (const [key, item] of Object.entries(value)) {
+  // for...in, not Object.entries(): no array of pairs per object of a config of many monitors.
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
     const known = schema.properties[key];
     if (known === undefined) {
       if (schema.additionalProperties !== false) continue;

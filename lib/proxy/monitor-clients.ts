@@ -20,26 +20,27 @@ export interface ClientRecord {
 }
 
 export class MonitorClients {
-  private readonly records = new Map<DownstreamSession, ClientRecord>();
+  /** Made with the first client: a serve of many monitors nobody has connected to holds no map for each. */
+  private records: Map<DownstreamSession, ClientRecord> | undefined;
 
   add(session: DownstreamSession, record: ClientRecord): void {
-    this.records.set(session, record);
+    (this.records ??= new Map()).set(session, record);
   }
 
   delete(session: DownstreamSession): void {
-    this.records.delete(session);
+    this.records?.delete(session);
   }
 
   /** Records why the proxy ends `session`; the first reason given stands. */
   markEnding(session: DownstreamSession, reason: DisconnectReason): void {
-    const record = this.records.get(session);
+    const record = this.records?.get(session);
     if (record !== undefined) record.ending ??= reason;
   }
 
   /** Each client as `qmpx status` shows it. */
   snapshots(): ClientSnapshot[] {
     const clients: ClientSnapshot[] = [];
-    for (const [session, client] of this.records) {
+    for (const [session, client] of this.records ?? []) {
       const snapshot: ClientSnapshot = { id: session.id, kind: client.kind, socket: client.socket, connectedAt: client.connectedAt, pending: session.pendingCount };
       if (client.peer !== undefined) snapshot.peer = client.peer;
       clients.push(snapshot);

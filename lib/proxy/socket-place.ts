@@ -5,8 +5,8 @@
  * a regular file where the socket should go. A socket already there is left
  * to the listener, which replaces a stale one and refuses a live one.
  */
-import { constants } from 'node:fs';
-import { access, lstat, stat } from 'node:fs/promises';
+import { constants, lstatSync, type Stats } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { QmpxError } from '../errors.js';
 import type { MonitorConfig, ServeConfig } from './config.js';
@@ -26,14 +26,19 @@ const OPTION_OF: Record<string, string> = {
  * of many sockets in one directory.
  */
 export async function socketPlaceProblem(path: string, directoryProblems = new Map<string, Promise<string | undefined>>()): Promise<string | undefined> {
-  const existing = await lstat(path).catch((error: NodeJS.ErrnoException) => error);
-  if (!(existing instanceof Error)) {
+  // Synchronous for throwIfNoEntry: a path that is free, the usual case, makes no error object.
+  let existing: Stats | undefined;
+  try {
+    existing = lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    return `${path}: ${(error as Error).message}`;
+  }
+  if (existing !== undefined) {
     if (existing.isDirectory()) return `${path} is a directory; give the socket's own path inside it, e.g. ${join(path, 'vm.sock')}`;
     if (existing.isFile()) return `${path} is a regular file, not a socket; refusing to replace it`;
     if (!existing.isSocket()) return `${path} exists and is not a socket; refusing to replace it`;
     return undefined;
   }
-  if (existing.code !== 'ENOENT') return `${path}: ${existing.message}`;
   const dir = dirname(path);
   let problem = directoryProblems.get(dir);
   if (problem === undefined) {

@@ -55,6 +55,14 @@ export interface CommandWatchdogOptions {
   monitorName(): string;
 }
 
+/** Commands sent within one clock tick share an entry. */
+interface PendingEntry {
+  command: string;
+  count: number;
+}
+
+const NO_PENDING: ReadonlyMap<number, PendingEntry> = new Map();
+
 /**
  * The observer of the monitor and of its sessions, and the watch of its
  * libvirt calls and NATS requests: one object, as all of them report to it
@@ -62,7 +70,7 @@ export interface CommandWatchdogOptions {
  */
 export class CommandWatchdog implements MonitorObserver, SessionObserver, CallWatch {
   /** Commands upstream, oldest first, by the time they were sent; `count` for two sent within one clock tick. */
-  private readonly pending = new Map<number, { command: string; count: number }>();
+  private pendingByTime: Map<number, PendingEntry> | undefined;
   private stall: { startedAt: number; command: string; nextWarningAgeMs: number } | undefined;
   private stallCount = 0;
   /** Set while commands are pending (see above). */
@@ -122,9 +130,15 @@ export class CommandWatchdog implements MonitorObserver, SessionObserver, CallWa
     this.stopChecking();
   }
 
+  /** The commands pending, oldest first (made with the first: a serve of many idle monitors holds no map for each). */
+  private get pending(): ReadonlyMap<number, PendingEntry> {
+    return this.pendingByTime ?? NO_PENDING;
+  }
+
   private sent(command: string, startedAt: number): void {
-    const entry = this.pending.get(startedAt);
-    if (entry === undefined) this.pending.set(startedAt, { command, count: 1 });
+    const pending = (this.pendingByTime ??= new Map());
+    const entry = pending.get(startedAt);
+    if (entry === undefined) pending.set(startedAt, { command, count: 1 });
     else entry.count++;
     if (this.timer === undefined && !this.stopped) this.timer = setInterval(() => this.check(), this.checkIntervalMs).unref();
   }
@@ -137,7 +151,7 @@ export class CommandWatchdog implements MonitorObserver, SessionObserver, CallWa
   private settled(startedAt: number, outcome: CommandOutcome): void {
     const entry = this.pending.get(startedAt);
     if (entry === undefined) return;
-    if (--entry.count === 0) this.pending.delete(startedAt);
+    if (--entry.count === 0) this.pendingByTime?.delete(startedAt);
     const stall = this.stall;
     if (stall === undefined || startedAt !== stall.startedAt || this.pending.has(startedAt)) return;
     this.stall = undefined;
