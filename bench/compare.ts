@@ -9,6 +9,9 @@
  * carries the machine's load of that minute, the ratio much less of it.
  * Where a figure has no reference (raw 0), its own value is compared.
  * Higher is better for rates (a unit ending in `/s`), lower for the rest.
+ * Two runs of a build can land close together by chance, so the spread
+ * a change is held against is at least MIN_SPREAD: figures on a shared
+ * two-core machine move that much between runs with nothing changed.
  */
 import { median, type BenchResult } from './measure.js';
 
@@ -27,10 +30,13 @@ export interface FigureComparison {
   theirs: number[];
   /** Median of ours ÷ median of theirs, minus 1, signed so that positive is better. */
   gain: number;
-  /** The larger of the two builds' spreads: (max − min) ÷ median of a build's runs. */
+  /** The larger of the two builds' spreads ((max − min) ÷ median of a build's runs), at least MIN_SPREAD. */
   spread: number;
   verdict: 'better' | 'worse' | 'within spread' | 'only one run';
 }
+
+/** The smallest spread a change is held against (see above). */
+export const MIN_SPREAD = 0.03;
 
 const comparedValue = (result: BenchResult): number => (result.raw > 0 && Number.isFinite(result.ratio) ? result.ratio : result.qmpx);
 const higherIsBetter = (unit: string): boolean => unit.endsWith('/s');
@@ -52,7 +58,7 @@ export function compareSuite(runs: SuiteRuns): FigureComparison[] {
     if (ours.length === 0 || theirs.length === 0) continue;
     const change = median(ours) / median(theirs) - 1;
     const gain = higherIsBetter(unit) ? change : -change;
-    const spread = Math.max(spreadOf(ours), spreadOf(theirs));
+    const spread = Math.max(spreadOf(ours), spreadOf(theirs), MIN_SPREAD);
     const verdict = ours.length < 2 || theirs.length < 2 ? 'only one run' : Math.abs(gain) <= spread ? 'within spread' : gain > 0 ? 'better' : 'worse';
     comparisons.push({ name, unit, ours, theirs, gain, spread, verdict });
   }

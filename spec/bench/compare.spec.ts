@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compareSuite } from '../../bench/compare.js';
+import { compareSuite, MIN_SPREAD } from '../../bench/compare.js';
 import type { BenchResult } from '../../bench/measure.js';
 
 const rate = (ratio: number): BenchResult => ({ name: 'pipelined', qmpx: ratio * 1000, raw: 1000, unit: 'cmd/s', ratio });
@@ -29,6 +29,12 @@ test('a change smaller than the spread of either build is within spread', () => 
   const [figure] = compareSuite({ suite: 's', ours: [[latency(1.05)], [latency(1.07)]], theirs: [[latency(1.0)], [latency(1.2)]] });
   assert.is(figure!.verdict, 'within spread');
   assert.ok(Math.abs(figure!.spread - 0.2 / 1.1) < 1e-9, String(figure!.spread));
+});
+
+test('a change within MIN_SPREAD is within spread however close the runs of each build', () => {
+  const [figure] = compareSuite({ suite: 's', ours: [[latency(1.02)], [latency(1.02)]], theirs: [[latency(1.0)], [latency(1.0)]] });
+  assert.is(figure!.spread, MIN_SPREAD);
+  assert.is(figure!.verdict, 'within spread');
 });
 
 test('without a reference the value itself is compared; one run each gives no verdict; unmatched names are left out', () => {
