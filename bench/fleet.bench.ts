@@ -23,7 +23,6 @@
  * QMPX_FLEET_JETSTREAM=1 publishes into a JetStream stream too (acks).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -34,6 +33,7 @@ import { connect, connectNats, silentLogger, type Monitor } from '../lib/index.j
 import { findExecutable } from '../spec/helpers/daemon.js';
 import { createTempDir, removeTempDir } from '../spec/helpers/temp-dir.js';
 import { percentile, progress, reportResults, type BenchResult } from './measure.js';
+import { cpuSeconds, residentMiB } from './proc.js';
 
 const VMS = Number(process.env.QMPX_FLEET_VMS ?? 10_000);
 const SERVES = Number(process.env.QMPX_FLEET_SERVES ?? 4);
@@ -43,20 +43,17 @@ const JETSTREAM = process.env.QMPX_FLEET_JETSTREAM === '1';
 const ROUND_TRIPS = 1000;
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
 const UPSTREAM = fileURLToPath(new URL('./fleet-upstream.js', import.meta.url));
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** A child process whose CPU and memory are read from /proc. */
 class Measured {
   constructor(readonly child: ChildProcess) {}
 
   rssMiB(): number {
-    const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+    return residentMiB(this.child.pid!);
   }
 
   cpuSeconds(): number {
-    const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    return cpuSeconds(this.child.pid!);
   }
 
   async stop(): Promise<void> {

@@ -14,7 +14,7 @@
  *   npm run bench -- flood
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { statusKiB } from './proc.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
@@ -53,8 +53,7 @@ setTimeout(() => {
 `;
 
 function serveStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
+  return statusKiB(pid, field) / 1024;
 }
 
 async function startServe(args: string[]): Promise<{ child: ChildProcess; log: () => string }> {

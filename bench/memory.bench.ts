@@ -22,7 +22,6 @@
  *   node dist/bench/memory.bench.js        (or: npm run bench -- memory)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
@@ -31,6 +30,7 @@ import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
 import { reportResults, type BenchResult } from './measure.js';
 import { RawQmpClient } from './raw-client.js';
+import { statusKiB } from './proc.js';
 
 const FIRST_CLIENTS = 10;
 const CLIENTS = 200;
@@ -73,8 +73,7 @@ async function stopServe(child: ChildProcess): Promise<void> {
 }
 
 function rssKiB(child: ChildProcess): number {
-  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
+  return statusKiB(child.pid!);
 }
 
 /** A fake upstream that greets like QEMU and answers qmp_capabilities, then stays idle. */

@@ -13,28 +13,22 @@
  *   node dist/bench/queues.bench.js
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HmpReader } from '../lib/hmp/reader.js';
 import { startQemu } from '../spec/helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../spec/helpers/temp-dir.js';
 import { interleaved, progress, reportResults, type BenchResult } from './measure.js';
+import { cpuSeconds } from './proc.js';
 
 const ROUNDS = 3;
 const BLANK_LINES = 200_000;
 const PROMPT = '(qemu) ';
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
-const CLOCK_TICKS_PER_SECOND = 100;
 const OUTPUT_PIECE = `${'0'.repeat(78)}\r\n`.repeat(829);
 const OUTPUT_PIECES = 512;
 const ECHO = '\x1b[D\x1b[Kinfo big\x1b[K\r\n';
 
-/** User + system CPU seconds process `pid` has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
 
 /** `qmpx serve` on `upstream` with an HMP socket; resolves once the upstream link is up. */
 async function startServe(upstream: string, hmpPath: string, qmpPath: string): Promise<ChildProcess> {

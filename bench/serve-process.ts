@@ -3,11 +3,10 @@
  * and CPU read from /proc: the proxy and client suites measure through it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, residentMiB } from './proc.js';
 
 const MAIN = fileURLToPath(new URL('../lib/cli/main.js', import.meta.url));
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** `qmpx serve` as a child process; resolves once `ready` upstream links are up. */
 export class ServeProcess {
@@ -42,14 +41,12 @@ export class ServeProcess {
 
   /** Resident set size, from /proc. */
   rssMiB(): number {
-    const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+    return residentMiB(this.child.pid!);
   }
 
   /** User + system CPU seconds used so far, from /proc. */
   cpuSeconds(): number {
-    const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    return cpuSeconds(this.child.pid!);
   }
 
   async stop(): Promise<void> {
