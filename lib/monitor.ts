@@ -69,8 +69,9 @@ const clientModules: {
 } = {};
 
 /**
- * The clients `protocol` may need, loaded by connect(): a program that
- * imports the library and never connects loads none.
+ * The client `protocol` needs, loaded by connect() (for `auto` the QMP one;
+ * loadHmpClient() loads the other once a banner shows it is needed): a
+ * program that imports the library and never connects loads none.
  */
 async function loadClients(protocol: MonitorProtocol | 'auto'): Promise<Clients> {
   if (protocol === 'hmp') return { HmpMonitor: (await (clientModules.hmp ??= import('./hmp/client.js'))).HmpMonitor };
