@@ -10,15 +10,7 @@ import * as assert from 'uvu/assert';
 import { checkConnectArguments } from '../lib/connect-options.js';
 import { connect, GreetingTimeoutError, InvalidArgumentError, silentLogger } from '../lib/index.js';
 import { rawQmp, startQemu, startQga } from './helpers/qemu.js';
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejectionOf } from './helpers/rejection.js';
 
 function refused(target: unknown, options: unknown, message: RegExp): void {
   assert.throws(() => checkConnectArguments(target, options), (error: Error) => error instanceof InvalidArgumentError && message.test(error.message));

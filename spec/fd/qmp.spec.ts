@@ -11,6 +11,7 @@ import type { RequestOutcome } from '../../lib/request.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { closeOwned, fdsOn, fdTarget, isOpen, openTestFile } from './files.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance; dir: string }>('file descriptors with QMP commands, real QEMU');
 
@@ -37,15 +38,6 @@ async function withMonitor<T>(qemu: QemuInstance, body: (monitor: Monitor) => Pr
 interface AddFdReturn {
   fd: number;
   'fdset-id': number;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const NO_FD = 'No file descriptor supplied via SCM_RIGHTS';

@@ -11,6 +11,7 @@ import { connect, connectAgent, ConnectionClosedError, InvalidArgumentError, Qmp
 import { startQemu, startQga, type QemuInstance, type QgaInstance } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { closeOwned, fdsOn, isOpen, openTestFile } from './files.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance; tcpPort: number; dir: string; file: { path: string; fd: number } }>('file descriptors refused');
 
@@ -48,15 +49,6 @@ test.after(async (context) => {
   await context.qemu.stop();
   await removeTempDir(context.dir);
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** The next getfd without an fd fails: QEMU holds no stray one. */
 async function assertNoStrayFd(monitor: Monitor): Promise<void> {

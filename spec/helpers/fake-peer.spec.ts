@@ -10,6 +10,7 @@ import {
   type FakePeerOptions,
 } from './fake-peer.js';
 import { rawQmp, type RawClient } from './raw-client.js';
+import { rejectionOf } from './rejection.js';
 
 const GREETING_LINE = `${QEMU_7_2_GREETING}\r\n`;
 
@@ -29,16 +30,6 @@ async function withPeer(
     await client?.close();
     await peer.close();
   }
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, Error);
-    return error as Error;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 test('formatLikeQemu writes JSON byte for byte as QEMU 7.2 does', () => {

@@ -5,17 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isProcessAlive } from './daemon.js';
 import { startNatsServer } from './nats-server.js';
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, Error);
-    return error as Error;
-  }
-  assert.unreachable('expected a rejection');
-  throw new Error('unreachable');
-}
+import { rejectionOf } from './rejection.js';
 
 test('serves on its port with JetStream on; stop() ends the process and removes the store', async () => {
   const nats = await startNatsServer();

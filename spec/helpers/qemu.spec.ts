@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isProcessAlive } from './daemon.js';
 import { rawQmp, startQemu, startQga, type QemuInstance, type RawClient } from './qemu.js';
+import { rejectionOf } from './rejection.js';
 
 /** docs/monitor-facts.md §2: one compact line, `", "` / `": "` separators, CRLF. */
 const QMP_GREETING =
@@ -40,16 +41,6 @@ function connectError(path: string): Promise<NodeJS.ErrnoException | undefined> 
     });
     socket.once('error', resolve);
   });
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, Error);
-    return error as Error;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 test('QMP greets with the docs/monitor-facts.md §2 greeting: one compact line ending in CRLF', async () => {

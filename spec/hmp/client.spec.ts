@@ -14,6 +14,7 @@ import {
 } from '../../lib/index.js';
 import { HmpMonitor } from '../../lib/hmp/client.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance }>('HMP client against real QEMU');
 
@@ -24,15 +25,6 @@ test.before(async (context) => {
 test.after(async (context) => {
   await context.qemu.stop();
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function withHmp<T>(path: string, body: (monitor: Monitor) => Promise<T>): Promise<T> {
   const monitor = await connect(path, { logger: silentLogger });

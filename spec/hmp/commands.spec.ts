@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, QmpError, silentLogger, type Monitor } from '../../lib/index.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 interface Context {
   qemu: QemuInstance;
@@ -24,15 +25,6 @@ test.after(async (context) => {
   await context.qmp.close();
   await context.qemu.stop();
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Deep-equal and equal as JSON text: same members in the same order. */
 async function assertSameResult(context: Context, command: string, args?: object): Promise<unknown> {

@@ -7,15 +7,7 @@ import * as assert from 'uvu/assert';
 import { connect, detectProtocol, GreetingTimeoutError, ProtocolError, silentLogger } from '../../lib/index.js';
 import { startFakePeer } from '../helpers/fake-peer.js';
 import { GREETING } from './hmp-wire.js';
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejectionOf } from '../helpers/rejection.js';
 
 test('detectProtocol: "{" is QMP, a "QEMU " banner (or the start of one) is HMP', () => {
   assert.is(detectProtocol(Buffer.from('{"QMP": {}}\r\n')), 'qmp');

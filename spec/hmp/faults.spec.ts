@@ -19,15 +19,7 @@ import {
 import type { HmpMonitor } from '../../lib/hmp/client.js';
 import { startFakePeer, type FakePeer } from '../helpers/fake-peer.js';
 import { GREETING, hmpReply, PROMPT, qemuEcho } from './hmp-wire.js';
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejectionOf } from '../helpers/rejection.js';
 
 /** A fake HMP peer, scripted by `script` before the client connects; the script must be used up. */
 async function withHmpPeer(

@@ -14,17 +14,7 @@ import { monitorCommand } from '../../lib/passthrough/index.js';
 import { startNatsServer, type NatsServerInstance } from '../helpers/nats-server.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
 import { HOST, startNatsServe, type NatsServe } from './serve-harness.js';
-
-/** The error `promise` rejects with; fails the test if it resolves. */
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.instance(error, Error);
-    return error as Error;
-  }
-  throw new assert.Assertion({ message: 'expected a rejection', operator: 'rejects', expects: 'rejection', actual: 'resolved' });
-}
+import { rejectionOf } from '../helpers/rejection.js';
 
 const INDEX = fileURLToPath(new URL('../../lib/index.js', import.meta.url));
 

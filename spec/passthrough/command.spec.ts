@@ -10,6 +10,7 @@ import { InvalidArgumentError, monitorCommand } from '../../lib/passthrough/inde
 import type { QmpMonitor } from '../../lib/qmp/client.js';
 import { startFakePeer } from '../helpers/fake-peer.js';
 import { rawQmp, startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance; monitor: Monitor }>('monitorCommand on QMP against real QEMU');
 
@@ -25,15 +26,6 @@ test.after(async (context) => {
 
 const STATUS = '{"status": "prelaunch", "singlestep": false, "running": false}';
 const NOT_FOUND = '{"class": "CommandNotFound", "desc": "The command no-such-command has not been found"}';
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 test("a command without an id: QEMU's reply text, exactly, with no id", async ({ monitor }) => {
   assert.is(await monitorCommand(monitor, '{"execute":"query-status"}'), `{"return": ${STATUS}}`);

@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { connect, silentLogger, UnsupportedError, type Monitor } from '../../lib/index.js';
 import { MonitorCommandFlags, monitorCommand } from '../../lib/passthrough/index.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance; qmp: Monitor; hmp: Monitor }>('pass-through HMP and the human monitor');
 
@@ -25,15 +26,6 @@ test.after(async (context) => {
 });
 
 const { HMP } = MonitorCommandFlags;
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 test("HMP flag on a QMP monitor: human-monitor-command's return string, CRLF kept", async ({ qmp }) => {
   assert.is(qmp.protocol, 'qmp');

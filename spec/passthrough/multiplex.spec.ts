@@ -22,6 +22,7 @@ import {
 } from '../../lib/passthrough/index.js';
 import type { QmpMonitor } from '../../lib/qmp/client.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance; monitor: Monitor }>('driver and pass-through callers multiplexed on one monitor');
 
@@ -45,15 +46,6 @@ interface Issued {
   label: string;
   settled: Promise<unknown>;
   check(outcome: { value?: unknown; error?: unknown }): void;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const STATUS_VALUE = /^\{"status": "(running|paused)", "singlestep": false, "running": (true|false)\}$/;

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { connect, UnsupportedError, type Logger, type Monitor } from '../../lib/index.js';
 import { CUSTOM_MONITOR_TAINT, isTainted, MonitorCommandFlags, monitorCommand } from '../../lib/passthrough/index.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance }>('pass-through taint, flags and origin');
 
@@ -43,15 +44,6 @@ async function withMonitor(path: string, body: (monitor: Monitor, lines: LogLine
   } finally {
     await monitor.close();
   }
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const taintLines = (lines: LogLine[]): LogLine[] => lines.filter((line) => line.fields.taint === CUSTOM_MONITOR_TAINT);

@@ -14,6 +14,7 @@ import {
 } from '../../lib/index.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
 import { qmpEvent, startFakePeer } from '../helpers/fake-peer.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance }>('waiting for events against real QEMU');
 
@@ -24,15 +25,6 @@ test.before(async (context) => {
 test.after(async (context) => {
   await context.qemu.stop();
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 test('stop, then STOP: the wait started before the command resolves with the event', async ({ qemu }) => {
   const monitor = await connect(qemu.qmpPath, { logger: silentLogger });

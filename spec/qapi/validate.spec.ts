@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { ArgumentsRefusedError, connect, QmpError, silentLogger, type Logger, type Monitor, type MonitorOptions } from '../../lib/index.js';
 import type { QmpMonitor } from '../../lib/qmp/client.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance; strictQemu: QemuInstance }>('argument validation against real QEMU');
 
@@ -16,15 +17,6 @@ test.after(async (context) => {
   await context.qemu.stop();
   await context.strictQemu.stop();
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function withMonitor<T>(path: string, options: MonitorOptions, body: (monitor: Monitor) => Promise<T>): Promise<T> {
   const monitor = await connect(path, { logger: silentLogger, ...options });

@@ -4,6 +4,7 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { connect, connectAgent, ConnectionClosedError, QmpError, silentLogger, UnsupportedError, type Monitor } from '../../lib/index.js';
 import type { QgaMonitor } from '../../lib/qga/client.js';
 import { rawQmp, startQga, type QgaInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ agent: QgaInstance }>('guest agent client against real qemu-ga');
 
@@ -14,15 +15,6 @@ test.before(async (context) => {
 test.after(async (context) => {
   await context.agent.stop();
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function withAgent<T>(path: string, body: (agent: QgaMonitor) => Promise<T>): Promise<T> {
   const agent = (await connect(path, { protocol: 'qga', logger: silentLogger, commandTimeoutMs: 10_000 })) as QgaMonitor;

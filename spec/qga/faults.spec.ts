@@ -17,15 +17,7 @@ import {
 } from '../../lib/index.js';
 import type { QgaMonitor } from '../../lib/qga/client.js';
 import { startFakePeer, type FakePeer, type ReceivedLine } from '../helpers/fake-peer.js';
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejectionOf } from '../helpers/rejection.js';
 
 /** The agent's answer to guest-sync-delimited: 0xFF, then the id back (docs/monitor-facts.md §4). */
 function syncReply(line: ReceivedLine): Buffer {

@@ -12,6 +12,7 @@ import {
 } from '../../lib/index.js';
 import type { QmpMonitor } from '../../lib/qmp/client.js';
 import { startQemu, type QemuInstance } from '../helpers/qemu.js';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const test = suite<{ qemu: QemuInstance }>('qmp client against real QEMU');
 
@@ -22,15 +23,6 @@ test.before(async (context) => {
 test.after(async (context) => {
   await context.qemu.stop();
 });
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function withMonitor<T>(path: string, body: (monitor: Monitor) => Promise<T>, oob = true): Promise<T> {
   const monitor = await connect(path, { protocol: 'qmp', oob, logger: silentLogger });

@@ -15,16 +15,7 @@ import {
 } from '../../lib/index.js';
 import type { QmpMonitor, QmpReply } from '../../lib/qmp/client.js';
 import { qmpEvent, startFakePeer, type FakePeer } from '../helpers/fake-peer.js';
-
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejectionOf } from '../helpers/rejection.js';
 
 async function withPeer(script: (peer: FakePeer) => void, body: (peer: FakePeer) => Promise<void>): Promise<void> {
   const peer = await startFakePeer();
