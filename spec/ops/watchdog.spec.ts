@@ -13,9 +13,9 @@ import * as assert from 'uvu/assert';
 import { readStatus } from '../../lib/cli/status.js';
 import { buildServeConfig } from '../../lib/cli/serve.js';
 import type { ServeConfig } from '../../lib/proxy/config.js';
-import { startServe } from '../../lib/proxy/daemon.js';
+import { startServe, type ServeHandle } from '../../lib/proxy/daemon.js';
 import { DEFAULT_WATCHDOG_SECONDS } from '../../lib/proxy/watchdog.js';
-import { rawQmp, startQemu, type RawClient } from '../helpers/qemu.js';
+import { rawQmp, startQemu, type QemuInstance, type RawClient } from '../helpers/qemu.js';
 import { createTempDir, removeTempDir, socketPathIn } from '../helpers/temp-dir.js';
 import { RecordingLogger, type LogEntry } from '../proxy/harness.js';
 import { checkExposition, sampleKey } from './exposition.js';
@@ -37,22 +37,54 @@ async function nthEntry(logger: RecordingLogger, text: string, count: number, de
   }
 }
 
-test('SIGSTOP: a warn line names the monitor, the command and its age, repeated with backoff; a line when QEMU answers again', async () => {
+interface WatchedServe {
+  qemu: QemuInstance;
+  handle: ServeHandle;
+  logger: RecordingLogger;
+  /** serve's QMP socket, control socket and libvirt socket. */
+  qmp: string;
+  control: string;
+  libvirt: string;
+  /** Resumes QEMU if a test left it stopped, then stops serve and QEMU and removes the files. */
+  stop(): Promise<void>;
+}
+
+/** A real QEMU and `serve` in front of it (QMP, control, metrics and libvirt sockets) with the watchdog at `watchdogSeconds`. */
+async function startWatchedServe(watchdogSeconds: number): Promise<WatchedServe> {
   const qemu = await startQemu();
   const dir = createTempDir('watchdog');
   const qmp = socketPathIn(dir, 'qmp.sock');
   const control = socketPathIn(dir, 'serve.control');
+  const libvirt = socketPathIn(dir, 'libvirt.sock');
   const config: ServeConfig = {
     logLevel: 'info',
     metrics: '127.0.0.1:0',
     control,
-    watchdogSeconds: 0.3,
+    watchdogSeconds,
+    libvirt: { path: libvirt, socketMode: 0o600 },
     monitors: [{ name: 'vm', upstream: qemu.qmpPath, qmp, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
   };
   const logger = new RecordingLogger();
   const handle = await startServe(config, { logger, shutdownGraceMs: 500 });
+  return {
+    qemu,
+    handle,
+    logger,
+    qmp,
+    control,
+    libvirt,
+    async stop() {
+      process.kill(qemu.pid, 'SIGCONT');
+      await handle.stop();
+      await qemu.stop();
+      await removeTempDir(dir);
+    },
+  };
+}
+
+test('SIGSTOP: a warn line names the monitor, the command and its age, repeated with backoff; a line when QEMU answers again', async () => {
+  const { qemu, handle, logger, qmp, control, stop } = await startWatchedServe(0.3);
   let client: RawClient | undefined;
-  let stopped = false;
   try {
     client = await rawQmp(qmp);
     await client.waitForLines(1);
@@ -60,7 +92,6 @@ test('SIGSTOP: a warn line names the monitor, the command and its age, repeated 
     await client.waitForLine((line) => line.includes('"id": "before"'));
 
     process.kill(qemu.pid, 'SIGSTOP');
-    stopped = true;
     await client.send('{"execute":"query-name","id":"held"}\n{"execute":"query-version","id":"behind"}\n');
 
     const first = await nthEntry(logger, 'not answered', 1);
@@ -89,7 +120,6 @@ test('SIGSTOP: a warn line names the monitor, the command and its age, repeated 
     assert.is(monitor.watchdog?.oldestPending?.command, 'query-name');
 
     process.kill(qemu.pid, 'SIGCONT');
-    stopped = false;
     const recovered = await logger.waitFor('QEMU answers again');
     assert.is(recovered.level, 'info');
     assert.is(recovered.fields.monitor, 'vm');
@@ -103,47 +133,27 @@ test('SIGSTOP: a warn line names the monitor, the command and its age, repeated 
     assert.is(after.get(sampleKey('qmpx_watchdog_stalls_total', { monitor: 'vm' }))?.value, 1);
     assert.is((await readStatus(control, 5000)).monitors[0]!.watchdog?.stalled, false);
   } finally {
-    if (stopped) process.kill(qemu.pid, 'SIGCONT');
-    await handle.stop();
+    await stop();
     await client?.close(2000);
-    await qemu.stop();
-    await removeTempDir(dir);
   }
 });
 
 test("a libvirt client's monitor command (virsh, through serve's own libvirt socket) is watched as a socket client's is", async () => {
-  const qemu = await startQemu();
-  const dir = createTempDir('watchdog');
-  const qmp = socketPathIn(dir, 'qmp.sock');
-  const libvirt = socketPathIn(dir, 'libvirt.sock');
-  const config: ServeConfig = {
-    logLevel: 'info',
-    watchdogSeconds: 0.3,
-    libvirt: { path: libvirt, socketMode: 0o600 },
-    monitors: [{ name: 'vm', upstream: qemu.qmpPath, qmp, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
-  };
-  const logger = new RecordingLogger();
-  const handle = await startServe(config, { logger, shutdownGraceMs: 500 });
-  let stopped = false;
+  const { qemu, logger, libvirt, stop } = await startWatchedServe(0.3);
   try {
     await logger.waitFor('upstream monitor connected');
     const virsh = (...args: string[]) => promisify(execFile)('virsh', ['-q', '-c', `qemu+unix:///system?socket=${libvirt}`, ...args], { timeout: 30_000 });
     process.kill(qemu.pid, 'SIGSTOP');
-    stopped = true;
     const held = virsh('qemu-monitor-command', 'vm', '{"execute":"query-name"}');
     const warning = await nthEntry(logger, 'not answered', 1);
     assert.is(warning.level, 'warn');
     assert.equal([warning.fields.monitor, warning.fields.command], ['vm', 'query-name']);
     process.kill(qemu.pid, 'SIGCONT');
-    stopped = false;
     const recovered = await logger.waitFor('QEMU answers again');
     assert.is(recovered.fields.command, 'query-name');
     assert.match((await held).stdout, /"return"/);
   } finally {
-    if (stopped) process.kill(qemu.pid, 'SIGCONT');
-    await handle.stop();
-    await qemu.stop();
-    await removeTempDir(dir);
+    await stop();
   }
 });
 
@@ -163,26 +173,13 @@ test('--watchdog and watchdogSeconds: the option wins over the file; 0 turns it 
 });
 
 test('watchdog 0: no watchdog, no watchdog metrics, status says null', async () => {
-  const qemu = await startQemu();
-  const dir = createTempDir('watchdog');
-  const qmp = socketPathIn(dir, 'qmp.sock');
-  const control = socketPathIn(dir, 'serve.control');
-  const config: ServeConfig = {
-    logLevel: 'info',
-    metrics: '127.0.0.1:0',
-    control,
-    watchdogSeconds: 0,
-    monitors: [{ name: 'vm', upstream: qemu.qmpPath, qmp, socketMode: 0o600, maxClientBufferBytes: 1024 * 1024 }],
-  };
-  const handle = await startServe(config, { logger: new RecordingLogger(), shutdownGraceMs: 500 });
+  const { handle, control, stop } = await startWatchedServe(0);
   try {
     const samples = await scrape(handle.metricsAddress!.port);
     assert.is(samples.get(sampleKey('qmpx_watchdog_stalls_total', { monitor: 'vm' })), undefined);
     assert.is((await readStatus(control, 5000)).monitors[0]!.watchdog, null);
   } finally {
-    await handle.stop();
-    await qemu.stop();
-    await removeTempDir(dir);
+    await stop();
   }
 });
 
