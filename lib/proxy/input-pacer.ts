@@ -29,6 +29,8 @@ export const CONTENDED_BULK_CLIENTS = 4;
 /** Bytes of one client's chunk lexed before the next client's turn. */
 const SLICE_BYTES = 8 * 1024;
 
+import { Fifo } from '../fifo.js';
+
 interface BulkChunk {
   readonly chunk: Buffer;
   offset: number;
@@ -37,8 +39,7 @@ interface BulkChunk {
 }
 
 export class InputPacer {
-  private queue: BulkChunk[] = [];
-  private head = 0;
+  private readonly queue = new Fifo<BulkChunk>();
   private scheduled = false;
 
   constructor(readonly bytesPerTurn = BULK_BYTES_PER_TURN) {}
@@ -50,7 +51,7 @@ export class InputPacer {
 
   /** Clients waiting with bulk input. */
   get waiting(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
   /**
@@ -73,8 +74,9 @@ export class InputPacer {
   private turn(): void {
     this.scheduled = false;
     let budget = this.bytesPerTurn;
-    while (budget > 0 && this.head < this.queue.length) {
-      const item = this.queue[this.head++]!;
+    while (budget > 0) {
+      const item = this.queue.shift();
+      if (item === undefined) break;
       const end = Math.min(item.chunk.length, item.offset + Math.min(budget, SLICE_BYTES));
       budget -= end - item.offset;
       const slice = item.chunk.subarray(item.offset, end);
@@ -83,13 +85,6 @@ export class InputPacer {
       item.feed(slice);
       if (end === item.chunk.length) item.done();
     }
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    if (this.head < this.queue.length) this.schedule();
+    if (this.queue.length > 0) this.schedule();
   }
 }

@@ -11,6 +11,7 @@
  *   (sendWithCallback), so they leave in upstream wire order with events.
  */
 import { AbortError } from '../errors.js';
+import { Fifo } from '../fifo.js';
 import type { QmpReply, RawRequestOptions } from '../contract.js';
 import { echoedId } from '../qmp/wire.js';
 import type { AuditOutcome } from './audit.js';
@@ -21,7 +22,7 @@ import type { ClientCommand } from './qmp-request.js';
 import type { SessionObserver } from './observer.js';
 import type { UpstreamLink } from './upstream.js';
 
-/** The desc every request pending when the upstream goes away is answered with (issue 5). */
+/** The desc every request pending when the upstream goes away is answered with. */
 export const UPSTREAM_LOST_DESC = 'monitor connection lost';
 
 /** A place in the in-order reply queue; `text` is set once the answer is known. */
@@ -33,14 +34,13 @@ interface ReplySlot {
 
 /** The answers one client is owed, written in the order its in-band commands came. */
 export class ReplyOrder {
-  private slots: ReplySlot[] = [];
-  private head = 0;
+  private readonly slots = new Fifo<ReplySlot>();
 
   constructor(private readonly write: (text: string) => void) {}
 
   /** Answers held here: waiting for QEMU, or answered and waiting behind one that is. */
   get size(): number {
-    return this.slots.length - this.head;
+    return this.slots.length;
   }
 
   /** A place for the reply of an in-band command about to go upstream. */
@@ -59,33 +59,22 @@ export class ReplyOrder {
 
   /** A local answer keeps its place behind the client's in-band commands still upstream. */
   answerLocally(text: string): void {
-    if (this.head === this.slots.length) this.write(`${text}\r\n`);
+    if (this.slots.length === 0) this.write(`${text}\r\n`);
     else this.slots.push({ text: `${text}\r\n` });
   }
 
   /** Answers every slot still waiting for QEMU with `textFor(its id)`, then writes them all. */
   fillUnanswered(textFor: (idJson: string | undefined) => string): void {
-    for (let i = this.head; i < this.slots.length; i++) {
-      const slot = this.slots[i]!;
+    for (const slot of this.slots) {
       if (slot.text === undefined) slot.text = textFor(slot.idJson);
     }
     this.flush();
   }
 
   private flush(): void {
-    while (this.head < this.slots.length) {
-      const text = this.slots[this.head]!.text;
-      if (text === undefined) break;
-      this.head++;
-      this.write(text);
-    }
-    if (this.head === this.slots.length) {
-      this.slots = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.slots.length) {
-      // A client that always has a command upstream never empties the queue: drop the answered prefix.
-      this.slots = this.slots.slice(this.head);
-      this.head = 0;
+    for (let next = this.slots.peek(); next?.text !== undefined; next = this.slots.peek()) {
+      this.slots.shift();
+      this.write(next.text);
     }
   }
 }

@@ -35,7 +35,8 @@ import { Outbound } from './outbound.js';
 import { errorReplyText, returnReplyText } from '../qemu-json/replies.js';
 import { QemuJsonStreamer } from '../qemu-json/streamer.js';
 import { ReplyOrder, UPSTREAM_LOST_DESC, UpstreamForwarder } from './qmp-forwarding.js';
-import { InputInbox, judgeMessage } from './qmp-intake.js';
+import { judgeMessage } from './qmp-intake.js';
+import { Fifo } from '../fifo.js';
 import { reportInputBudgetSpent, reportNegotiationTimeout, reportOversizedMessage, reportSlowConsumer } from './qmp-disconnects.js';
 import { beforeNegotiation, greetingFor, negotiate, type ClientCommand } from './qmp-request.js';
 import type { StateMachine, Transitions } from '../state.js';
@@ -69,7 +70,8 @@ export class QmpSession implements DownstreamSession {
   private linkValue: UpstreamLink | undefined;
   private readonly outbound: Outbound;
   private readonly streamer: QemuJsonStreamer;
-  private readonly inbox = new InputInbox();
+  /** Parsed input not yet acted on, oldest first: it waits here while the client has maxPendingCommands upstream or is not reading its replies. */
+  private readonly inbox = new Fifo<InputItem>();
   private readonly replies: ReplyOrder;
   private readonly forwarder: UpstreamForwarder;
   private oobEnabled = false;
@@ -192,7 +194,7 @@ export class QmpSession implements DownstreamSession {
   }
 
   get pendingCount(): number {
-    return this.forwarder.pending + this.inbox.size;
+    return this.forwarder.pending + this.inbox.length;
   }
 
   greet(link: UpstreamLink): void {
@@ -215,7 +217,7 @@ export class QmpSession implements DownstreamSession {
     // Requests still upstream: their rejections may not have run yet; answer them now, in order.
     this.replies.fillUnanswered((idJson) => `${lost(idJson)}\r\n`);
     // Input already read is pending too: each message gets the answer it would have had, commands "lost".
-    for (let item = this.inbox.next(); item !== undefined; item = this.inbox.next()) {
+    for (let item = this.inbox.shift(); item !== undefined; item = this.inbox.shift()) {
       this.closeItemFds(item);
       const outcome = judgeMessage(item, this.oobEnabled);
       if (outcome.kind === 'local') this.outbound.write(`${errorReplyText(outcome.error)}\r\n`);
@@ -282,7 +284,7 @@ export class QmpSession implements DownstreamSession {
     this.streamer.close();
     if (this.state !== 'closed') this.transition('closed');
     // The client's fds that no command took: the client is gone, so they are closed here, not left for anyone.
-    for (const item of this.inbox.waiting()) this.closeItemFds(item);
+    for (const item of this.inbox) this.closeItemFds(item);
     this.clientFds?.closeWaiting();
     this.inbox.clear();
     this.abort.abort();
@@ -300,7 +302,7 @@ export class QmpSession implements DownstreamSession {
       // Local answers queued behind a command still upstream count too: they are held in memory.
       this.replies.size < this.context.maxPendingCommands
     ) {
-      const item = this.inbox.next();
+      const item = this.inbox.shift();
       if (item === undefined) break;
       this.handle(item);
     }
@@ -379,7 +381,7 @@ export class QmpSession implements DownstreamSession {
       !this.readingStopped &&
       !this.outputBackpressure &&
       !this.awaitingInputTurn &&
-      this.inbox.size === 0;
+      this.inbox.length === 0;
     if (read === this.reading) return;
     this.reading = read;
     const input = this.fdInput ?? this.socket;
